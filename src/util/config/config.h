@@ -1,0 +1,76 @@
+// Config: one process's view of main.cf — the file's entries, master.cf -o overrides and
+// the registry's defaults — with Postfix's $name expansion and typed getters.
+//
+// Expansion (postconf(5)): $name, ${name}, ${name?value}, ${name?{value}},
+// ${name:value}, ${name?{value}:{value}}, the 3.x expressions ${{a} == {b} ? {x} : {y}}
+// with ==, !=, <level, <=level, >level, >=level, and $$ for a literal '$'.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/base/result.h"
+#include "util/config/main_cf.h"
+
+namespace postern::config {
+
+// The config directory a program uses: -c DIR, else $MAIL_CONFIG, else the default
+// (/etc/postern unless the build says otherwise).
+std::string config_directory(const char* dash_c_value);
+
+class Config {
+public:
+    // Defaults only (no main.cf).
+    Config();
+
+    // Reads DIR/main.cf. A missing main.cf is an error, as with Postfix.
+    static Result<Config> load(const std::string& config_dir, std::string_view process_name = "");
+    // Builds from text (tests, postconf -c with an in-memory file).
+    static Result<Config> from_text(std::string_view text, std::string_view path,
+                                    std::string_view process_name = "");
+
+    const std::string& config_dir() const { return config_dir_; }
+    const std::string& main_cf_path() const { return main_cf_path_; }
+    // Entries as they stand in main.cf, in file order (postconf -n).
+    const std::vector<ConfigEntry>& entries() const { return entries_; }
+
+    // Sets a value that wins over main.cf (master.cf -o, command line).
+    void set_override(std::string_view name, std::string_view value);
+
+    // Raw (unexpanded) value: override, else main.cf, else default; nullopt if unknown.
+    std::optional<std::string> raw(std::string_view name) const;
+    // True when main.cf or an override sets `name`.
+    bool is_set(std::string_view name) const;
+    // The registry's (or derived) default, unexpanded.
+    std::optional<std::string> default_value(std::string_view name) const;
+
+    // Expanded value; unknown names give "".
+    std::string get(std::string_view name) const;
+    // Typed getters, validated against the registry's bounds; a bad value is fatal as in
+    // Postfix ("fatal: bad numerical configuration: name = value").
+    long get_int(std::string_view name) const;
+    bool get_bool(std::string_view name) const;
+    long get_time(std::string_view name) const;  // seconds
+    // List split on whitespace and commas (Postfix's CHARS_COMMA_SP).
+    std::vector<std::string> get_list(std::string_view name) const;
+
+    // Expands $name references in `text` against this config.
+    std::string expand(std::string_view text) const;
+
+    // Names that main.cf sets but that are neither in the registry nor referenced by
+    // another parameter (postconf's "possible typo" warnings).
+    std::vector<std::string> unused_names() const;
+
+private:
+    std::string config_dir_;
+    std::string main_cf_path_;
+    std::string process_name_;
+    std::vector<ConfigEntry> entries_;
+    std::map<std::string, std::string, std::less<>> file_values_;
+    std::map<std::string, std::string, std::less<>> overrides_;
+};
+
+}  // namespace postern::config
