@@ -1,6 +1,7 @@
 #include "util/log/log.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <syslog.h>
 #include <time.h>
@@ -18,6 +19,10 @@
 namespace postern::log {
 namespace {
 
+// Postfix cuts a log record's text at this many bytes (msg_logger's MSG_LOGGER_RECLEN):
+// unlimited logging is a liability.
+constexpr size_t kMaxRecord = 2000;
+
 // The logger is process-wide by nature (like stderr itself); its settings come from the
 // process's one config object through configure().
 struct LogState {
@@ -25,30 +30,14 @@ struct LogState {
     Settings settings;
     int verbose = 0;
     bool syslog_open = false;
-    std::string hostname;
+    std::string hostname;  // gethostname() at init
+    UniqueFd maillog_fd;   // cached O_APPEND descriptor of maillog_file
+    bool in_fatal = false; // guards against recursion when the logfile itself fails
 };
 
 LogState& state() {
     static LogState s;
     return s;
-}
-
-int facility_code(std::string_view name) {
-    static const struct {
-        const char* name;
-        int code;
-    } kFacilities[] = {
-        {"auth", LOG_AUTH},     {"authpriv", LOG_AUTHPRIV}, {"cron", LOG_CRON},
-        {"daemon", LOG_DAEMON}, {"kern", LOG_KERN},         {"lpr", LOG_LPR},
-        {"mail", LOG_MAIL},     {"news", LOG_NEWS},         {"syslog", LOG_SYSLOG},
-        {"user", LOG_USER},     {"uucp", LOG_UUCP},         {"local0", LOG_LOCAL0},
-        {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2},     {"local3", LOG_LOCAL3},
-        {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},     {"local6", LOG_LOCAL6},
-        {"local7", LOG_LOCAL7},
-    };
-    for (const auto& f : kFacilities)
-        if (iequals(name, f.name)) return f.code;
-    return LOG_MAIL;
 }
 
 const char* severity_prefix(Level level) {
@@ -75,6 +64,7 @@ int syslog_priority(Level level) {
 
 std::string tag() {
     const LogState& s = state();
+    if (!s.settings.tag.empty()) return s.settings.tag;
     return s.settings.syslog_name + "/" + s.program;
 }
 
@@ -84,17 +74,21 @@ void open_syslog() {
     // openlog keeps the pointer: keep the string alive in static storage.
     static std::string ident;
     ident = tag();
-    openlog(ident.c_str(), LOG_PID | LOG_NDELAY, facility_code(s.settings.syslog_facility));
+    int facility = facility_code(s.settings.syslog_facility);
+    // LOG_NDELAY is left out: a command that never logs never touches /dev/log.
+    openlog(ident.c_str(), LOG_PID, facility < 0 ? LOG_MAIL : facility);
     s.syslog_open = true;
 }
 
-void write_all(int fd, const std::string& line) {
+bool write_all(int fd, const std::string& line) {
     size_t off = 0;
     while (off < line.size()) {
         ssize_t n = ::write(fd, line.data() + off, line.size() - off);
-        if (n <= 0) return;
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
         off += static_cast<size_t>(n);
     }
+    return true;
 }
 
 void vemit(Level level, const char* fmt, va_list ap) {
@@ -105,7 +99,94 @@ void vemit(Level level, const char* fmt, va_list ap) {
     emit(level, buf);
 }
 
+// Opens maillog_file for appending. Like Postfix's safe_open, it refuses a symbolic
+// link or a file with several hard links, so a writable directory cannot redirect the
+// log onto another file.
+Result<UniqueFd> open_maillog(const Settings& st) {
+    const std::string& path = st.maillog_file;
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                       st.maillog_file_mode));
+    if (!fd) return make_error(strprintf("open logfile '%s': %s", path.c_str(), strerror(errno)));
+    struct stat sb;
+    if (fstat(fd.get(), &sb) < 0)
+        return make_error(strprintf("open logfile '%s': %s", path.c_str(), strerror(errno)));
+    if (S_ISREG(sb.st_mode) && sb.st_nlink > 1)
+        return make_error(strprintf("open logfile '%s': file has %lu hard links", path.c_str(),
+                                    static_cast<unsigned long>(sb.st_nlink)));
+    return fd;
+}
+
+// The logfile cannot be written: say so where a human may see it, then stop, as
+// Postfix does ("logfile ... is not available").
+[[noreturn]] void maillog_unavailable(const std::string& why) {
+    LogState& s = state();
+    s.in_fatal = true;
+    std::string line = strprintf("%s: fatal: %s\n",
+                                 (s.settings.stderr_name.empty() ? s.program
+                                                                 : s.settings.stderr_name)
+                                     .c_str(),
+                                 why.c_str());
+    write_all(STDERR_FILENO, line);
+    if (s.settings.to_syslog) syslog(LOG_CRIT, "fatal: %s", why.c_str());
+    std::exit(1);
+}
+
+void write_maillog(Level level, std::string_view text) {
+    LogState& s = state();
+    const Settings& st = s.settings;
+    std::string line = format_logfile_line(level, text, getpid()) + "\n";
+    if (st.maillog_file == "/dev/stdout") {
+        if (st.maillog_stdout_ok) write_all(STDOUT_FILENO, line);
+        return;
+    }
+    if (s.in_fatal) return;
+    if (!s.maillog_fd) {
+        auto fd = open_maillog(st);
+        if (!fd.ok()) maillog_unavailable(fd.error());
+        s.maillog_fd = std::move(fd.value());
+    }
+    // One write() per line with O_APPEND keeps lines from several processes whole.
+    if (!write_all(s.maillog_fd.get(), line))
+        maillog_unavailable(strprintf("write logfile '%s': %s", st.maillog_file.c_str(),
+                                      strerror(errno)));
+}
+
 }  // namespace
+
+int facility_code(std::string_view name) {
+    static const struct {
+        const char* name;
+        int code;
+    } kFacilities[] = {
+        {"auth", LOG_AUTH},     {"authpriv", LOG_AUTHPRIV}, {"cron", LOG_CRON},
+        {"daemon", LOG_DAEMON}, {"kern", LOG_KERN},         {"lpr", LOG_LPR},
+        {"mail", LOG_MAIL},     {"news", LOG_NEWS},         {"syslog", LOG_SYSLOG},
+        {"user", LOG_USER},     {"uucp", LOG_UUCP},         {"local0", LOG_LOCAL0},
+        {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2},     {"local3", LOG_LOCAL3},
+        {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},     {"local6", LOG_LOCAL6},
+        {"local7", LOG_LOCAL7},
+    };
+    for (const auto& f : kFacilities)
+        if (iequals(name, f.name)) return f.code;
+    return -1;
+}
+
+std::string sanitize(std::string_view text) {
+    std::string out(text.substr(0, kMaxRecord));
+    for (char& c : out) {
+        unsigned char u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) c = '?';
+    }
+    return out;
+}
+
+Status check_maillog_prefix(std::string_view maillog_file, std::string_view prefixes) {
+    for (std::string_view p : split_tokens(prefixes, ", \t\r\n"))
+        if (maillog_file.substr(0, p.size()) == p) return Status::success();
+    return make_error(strprintf("maillog_file value '%.*s' does not match any prefix in "
+                                "maillog_file_prefixes",
+                                static_cast<int>(maillog_file.size()), maillog_file.data()));
+}
 
 void init(std::string_view program) {
     LogState& s = state();
@@ -117,45 +198,51 @@ void init(std::string_view program) {
 }
 
 void configure(const Settings& settings) {
-    state().settings = settings;
+    LogState& s = state();
+    bool file_changed = settings.maillog_file != s.settings.maillog_file;
+    s.settings = settings;
+    if (file_changed) s.maillog_fd.reset();
     open_syslog();
 }
 
+const Settings& settings() { return state().settings; }
 const std::string& program() { return state().program; }
 void set_verbose(int level) { state().verbose = level; }
 int verbose() { return state().verbose; }
+void reopen() { state().maillog_fd.reset(); }
 
-std::string format_logfile_line(Level level, std::string_view text, long pid) {
+std::string format_logfile_line_at(Level level, std::string_view text, long pid, long when) {
     const LogState& s = state();
-    time_t now = time(nullptr);
+    time_t now = static_cast<time_t>(when);
     struct tm lt;
     localtime_r(&now, &lt);
     char stamp[64];
+    // Postfix's msg_logger stamp: the day is zero-padded ("Nov 03"), unlike syslogd's.
     strftime(stamp, sizeof stamp, "%b %d %H:%M:%S", &lt);
-    std::string host = s.hostname.substr(0, s.hostname.find('.'));
-    return strprintf("%s %s %s[%ld]: %s%.*s", stamp, host.c_str(), tag().c_str(), pid,
-                     severity_prefix(level), static_cast<int>(text.size()), text.data());
+    const std::string& full = s.settings.hostname.empty() ? s.hostname : s.settings.hostname;
+    std::string host = full.substr(0, full.find('.'));
+    std::string clean = sanitize(text);
+    return strprintf("%s %s %s[%ld]: %s%s", stamp, host.c_str(), tag().c_str(), pid,
+                     severity_prefix(level), clean.c_str());
+}
+
+std::string format_logfile_line(Level level, std::string_view text, long pid) {
+    return format_logfile_line_at(level, text, pid, static_cast<long>(time(nullptr)));
 }
 
 void emit(Level level, std::string_view text) {
     const LogState& s = state();
+    std::string clean = sanitize(text);
     if (s.settings.to_stderr) {
-        std::string line = strprintf("%s: %s%.*s\n", s.program.c_str(), severity_prefix(level),
-                                     static_cast<int>(text.size()), text.data());
-        write_all(STDERR_FILENO, line);
+        const std::string& name =
+            s.settings.stderr_name.empty() ? s.program : s.settings.stderr_name;
+        write_all(STDERR_FILENO,
+                  strprintf("%s: %s%s\n", name.c_str(), severity_prefix(level), clean.c_str()));
     }
     if (!s.settings.maillog_file.empty()) {
-        if (s.settings.maillog_file == "/dev/stdout") {
-            write_all(STDOUT_FILENO, format_logfile_line(level, text, getpid()) + "\n");
-        } else {
-            UniqueFd fd(::open(s.settings.maillog_file.c_str(),
-                               O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
-            // One write() per line with O_APPEND keeps lines from several processes whole.
-            if (fd) write_all(fd.get(), format_logfile_line(level, text, getpid()) + "\n");
-        }
+        write_maillog(level, clean);
     } else if (s.settings.to_syslog) {
-        syslog(syslog_priority(level), "%s%.*s", severity_prefix(level),
-               static_cast<int>(text.size()), text.data());
+        syslog(syslog_priority(level), "%s%s", severity_prefix(level), clean.c_str());
     }
 }
 
