@@ -64,6 +64,21 @@ public:
     // another parameter (postconf's "possible typo" warnings).
     std::vector<std::string> unused_names() const;
 
+    // Non-fatal variants for validation (postern check, postconf): the error text is the
+    // one the fatal getter would log, e.g. "bad numerical configuration: name = value".
+    // Expansion warnings (Postfix's wording) are joined with "; " before the final text.
+    Result<std::string> try_expand(std::string_view text) const;
+    Result<std::string> try_get(std::string_view name) const;
+    Result<long> try_get_int(std::string_view name) const;
+    Result<bool> try_get_bool(std::string_view name) const;
+    Result<long> try_get_time(std::string_view name) const;
+    // Tells the config about a master.cf service and its command (argv[0]), so that the
+    // per-transport parameters Postfix derives from it exist with their "$default_..."
+    // defaults (relay_destination_concurrency_limit for an smtp service "relay", and so
+    // on) and count as used.
+    void add_master_service(std::string_view service, std::string_view command);
+    const std::string& process_name() const { return process_name_; }
+
 private:
     std::string config_dir_;
     std::string main_cf_path_;
@@ -71,6 +86,17 @@ private:
     std::vector<ConfigEntry> entries_;
     std::map<std::string, std::string, std::less<>> file_values_;
     std::map<std::string, std::string, std::less<>> overrides_;
+    // Per-service parameter name -> its default ("$default_destination_rate_delay").
+    std::map<std::string, std::string, std::less<>> service_params_;
 };
+
+// Converts a Postfix time value ("10s", "5m", "1h", "2d", "1w", or a bare number in
+// `default_unit`) to seconds; nullopt when malformed, negative or too large for an int.
+std::optional<long> parse_time_value(std::string_view value, char default_unit);
+
+// mynetworks as Postfix derives it from the machine's interface addresses for
+// mynetworks_style (host, subnet, class) and inet_protocols (all, ipv4, ipv6).
+// The error reads as Postfix's: "unknown mynetworks mask style value ...".
+Result<std::string> compute_mynetworks(std::string_view style, std::string_view inet_protocols);
 
 }  // namespace postern::config

@@ -1,0 +1,202 @@
+// Config: main.cf entries, overrides and registry defaults, with Postfix's expansion and
+// Postfix's typed conversions (mail_conf_int.c, mail_conf_bool.c, mail_conf_time.c,
+// conv_time.c): the same accepted syntax and the same fatal texts.
+#include "util/config/config.h"
+
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+
+#include "util/base/file_io.h"
+#include "util/base/strings.h"
+#include "util/config/config_expand.h"
+#include "util/config/param_registry.h"
+#include "util/log/log.h"
+
+#ifndef POSTERN_CONFIG_DIR
+#define POSTERN_CONFIG_DIR "/etc/postern"
+#endif
+
+namespace postern::config {
+namespace {
+
+// strtol() as Postfix uses it: leading space and a sign allowed, `end` is the index of
+// the first unconverted byte. False on overflow (ERANGE).
+bool c_strtol(std::string_view s, long& value, size_t& end) {
+    std::string tmp(s.substr(0, s.find('\0')));
+    char* endp = nullptr;
+    errno = 0;
+    value = std::strtol(tmp.c_str(), &endp, 10);
+    end = static_cast<size_t>(endp - tmp.c_str());
+    // An embedded NUL ends the C string early: everything after it is unconverted.
+    if (end == tmp.size() && tmp.size() < s.size()) end = tmp.size();
+    return errno != ERANGE;
+}
+
+// Postfix parses a bare integer: the whole string must convert.
+bool parse_whole_long(std::string_view s, long& value) {
+    size_t end = 0;
+    return !s.empty() && c_strtol(s, value, end) && end == s.size();
+}
+
+std::string join_warnings(const std::vector<std::string>& warnings, std::string_view tail) {
+    std::string out;
+    for (const std::string& w : warnings) {
+        out += w;
+        out += "; ";
+    }
+    out += tail;
+    return out;
+}
+
+template <class T>
+T or_fatal(Result<T> r) {
+    if (!r.ok()) log::fatal("%s", r.error().c_str());
+    return std::move(r).value();
+}
+
+}  // namespace
+
+std::optional<long> parse_time_value(std::string_view value, char default_unit) {
+    long v = 0;
+    size_t end = 0;
+    if (value.empty() || !c_strtol(value, v, end) || v < 0 || v > INT_MAX) return std::nullopt;
+    if (end < value.size() && end + 1 != value.size()) return std::nullopt;
+    constexpr long kMinute = 60, kHour = 60 * kMinute, kDay = 24 * kHour, kWeek = 7 * kDay;
+    long unit = 0;
+    switch (end < value.size() ? value[end] : default_unit) {
+        case 'w': unit = kWeek; break;
+        case 'd': unit = kDay; break;
+        case 'h': unit = kHour; break;
+        case 'm': unit = kMinute; break;
+        case 's': return v;
+        default: return std::nullopt;
+    }
+    // Postfix's bound is strict (value < INT_MAX / unit).
+    if (v >= INT_MAX / unit) return std::nullopt;
+    return v * unit;
+}
+
+std::string config_directory(const char* dash_c_value) {
+    if (dash_c_value && *dash_c_value) return dash_c_value;
+    const char* env = std::getenv("MAIL_CONFIG");
+    if (env && *env) return env;
+    return POSTERN_CONFIG_DIR;
+}
+
+Config::Config() : config_dir_(config_directory(nullptr)) {}
+
+Result<Config> Config::load(const std::string& config_dir, std::string_view process_name) {
+    std::string path = config_dir + "/main.cf";
+    auto text = read_file(path);
+    if (!text) return make_error(text.error());
+    auto cfg = from_text(*text, path, process_name);
+    if (!cfg) return cfg;
+    cfg->config_dir_ = config_dir;
+    return cfg;
+}
+
+Result<Config> Config::from_text(std::string_view text, std::string_view path,
+                                 std::string_view process_name) {
+    auto entries = parse_main_cf(text, path);
+    if (!entries) return make_error(entries.error());
+    Config cfg;
+    cfg.main_cf_path_ = std::string(path);
+    cfg.config_dir_ = path.find('/') == std::string_view::npos ? cfg.config_dir_ : dirname_of(path);
+    cfg.process_name_ = std::string(process_name);
+    cfg.entries_ = std::move(*entries);
+    // A later setting replaces an earlier one, as Postfix's dictionary update does.
+    for (const ConfigEntry& e : cfg.entries_) cfg.file_values_[e.name] = e.value;
+    return cfg;
+}
+
+void Config::set_override(std::string_view name, std::string_view value) {
+    overrides_[std::string(name)] = std::string(value);
+}
+
+bool Config::is_set(std::string_view name) const {
+    return overrides_.find(name) != overrides_.end() || file_values_.find(name) != file_values_.end();
+}
+
+std::optional<std::string> Config::raw(std::string_view name) const {
+    if (auto it = overrides_.find(name); it != overrides_.end()) return it->second;
+    if (auto it = file_values_.find(name); it != file_values_.end()) return it->second;
+    return default_value(name);
+}
+
+std::string Config::get(std::string_view name) const { return or_fatal(try_get(name)); }
+
+Result<std::string> Config::try_get(std::string_view name) const {
+    auto value = raw(name);
+    if (!value) return std::string();
+    const ParamDef* def = find_param(name);
+    if (def && def->type == ParamType::Raw) return *value;
+    return try_expand(*value);
+}
+
+std::string Config::expand(std::string_view text) const { return or_fatal(try_expand(text)); }
+
+Result<std::string> Config::try_expand(std::string_view text) const {
+    MacroLookup lookup = [this](std::string_view n) { return raw(n); };
+    ExpandOutcome out = expand_macros(text, lookup, true);
+    if (out.error) return make_error(join_warnings(out.warnings, "macro processing error"));
+    return std::move(out.text);
+}
+
+long Config::get_int(std::string_view name) const { return or_fatal(try_get_int(name)); }
+bool Config::get_bool(std::string_view name) const { return or_fatal(try_get_bool(name)); }
+long Config::get_time(std::string_view name) const { return or_fatal(try_get_time(name)); }
+
+Result<long> Config::try_get_int(std::string_view name) const {
+    auto text = try_get(name);
+    if (!text) return make_error(text.error());
+    const ParamDef* def = find_param(name);
+    bool is_long = def && def->type == ParamType::Long;
+    long v = 0;
+    if (!parse_whole_long(*text, v) || (!is_long && (v < INT_MIN || v > INT_MAX)))
+        return make_error(strprintf("bad numerical configuration: %.*s = %s",
+                                    static_cast<int>(name.size()), name.data(), text->c_str()));
+    if (def && def->min && v < def->min)
+        return make_error(strprintf("invalid %.*s parameter value %ld < %ld",
+                                    static_cast<int>(name.size()), name.data(), v, def->min));
+    if (def && def->max && v > def->max)
+        return make_error(strprintf("invalid %.*s parameter value %ld > %ld",
+                                    static_cast<int>(name.size()), name.data(), v, def->max));
+    return v;
+}
+
+Result<bool> Config::try_get_bool(std::string_view name) const {
+    auto text = try_get(name);
+    if (!text) return make_error(text.error());
+    if (iequals(*text, "yes")) return true;
+    if (iequals(*text, "no")) return false;
+    return make_error(strprintf("bad boolean configuration: %.*s = %s",
+                                static_cast<int>(name.size()), name.data(), text->c_str()));
+}
+
+Result<long> Config::try_get_time(std::string_view name) const {
+    auto text = try_get(name);
+    if (!text) return make_error(text.error());
+    const ParamDef* def = find_param(name);
+    auto v = parse_time_value(*text, def ? def->time_unit : 's');
+    if (!v)
+        return make_error(strprintf("parameter %.*s: bad time value or unit: %s",
+                                    static_cast<int>(name.size()), name.data(), text->c_str()));
+    if (def && def->min && *v < def->min)
+        return make_error(strprintf("invalid %.*s: %ld (min %ld)", static_cast<int>(name.size()),
+                                    name.data(), *v, def->min));
+    if (def && def->max && *v > def->max)
+        return make_error(strprintf("invalid %.*s: %ld (max %ld)", static_cast<int>(name.size()),
+                                    name.data(), *v, def->max));
+    return *v;
+}
+
+std::vector<std::string> Config::get_list(std::string_view name) const {
+    std::string value = get(name);
+    std::vector<std::string> out;
+    for (std::string_view t : split_tokens(value, " \t\r\n,")) out.emplace_back(t);
+    return out;
+}
+
+}  // namespace postern::config

@@ -1,0 +1,154 @@
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "util/config/config.h"
+#include "util/config/param_registry.h"
+
+using namespace postern::config;
+
+namespace {
+
+Config from(std::string_view text) {
+    auto r = Config::from_text(text, "/etc/postern/main.cf", "test");
+    REQUIRE(r.ok());
+    return std::move(r).value();
+}
+
+std::string machine_host() {
+    char buf[256] = {};
+    gethostname(buf, sizeof(buf) - 1);
+    return buf;
+}
+
+}  // namespace
+
+TEST_CASE("config_directory prefers -c, then MAIL_CONFIG, then the compiled default") {
+    setenv("MAIL_CONFIG", "/from/env", 1);
+    CHECK(config_directory("/from/flag") == "/from/flag");
+    CHECK(config_directory(nullptr) == "/from/env");
+    unsetenv("MAIL_CONFIG");
+    CHECK(config_directory(nullptr) == "/etc/postern");
+    CHECK(config_directory("") == "/etc/postern");
+}
+
+TEST_CASE("Config::load reads DIR/main.cf and reports a missing file as Postfix does") {
+    char tmpl[] = "/tmp/config_test_XXXXXX";
+    REQUIRE(mkdtemp(tmpl));
+    std::string dir = tmpl;
+    auto missing = Config::load(dir);
+    REQUIRE_FALSE(missing.ok());
+    CHECK(missing.error() == "open " + dir + "/main.cf: No such file or directory");
+    std::ofstream(dir + "/main.cf") << "myorigin = example.org\nfoo = $myorigin!\n";
+    auto cfg = Config::load(dir, "smtpd");
+    REQUIRE(cfg.ok());
+    CHECK(cfg->config_dir() == dir);
+    CHECK(cfg->main_cf_path() == dir + "/main.cf");
+    CHECK(cfg->get("foo") == "example.org!");
+    CHECK(cfg->get("config_directory") == dir);
+    CHECK(cfg->get("process_name") == "smtpd");
+    CHECK(cfg->entries().size() == 2);
+    std::remove((dir + "/main.cf").c_str());
+    rmdir(dir.c_str());
+}
+
+TEST_CASE("raw and get: override over main.cf over default; unknown names are empty") {
+    Config c = from("myorigin = $mydomain\nmydomain = example.com\nmine = x\nmine = y\n");
+    CHECK(c.raw("myorigin") == "$mydomain");
+    CHECK(c.get("myorigin") == "example.com");
+    CHECK(c.raw("mine") == "y");  // the last setting wins
+    CHECK(c.is_set("mine"));
+    CHECK_FALSE(c.is_set("mail_owner"));
+    CHECK(c.raw("mail_owner") == "postfix");
+    CHECK_FALSE(c.raw("no_such_parameter").has_value());
+    CHECK(c.get("no_such_parameter") == "");
+    c.set_override("mydomain", "override.example");
+    CHECK(c.get("myorigin") == "override.example");
+    CHECK(c.is_set("mail_owner") == false);
+    c.set_override("mail_owner", "nobody");
+    CHECK(c.is_set("mail_owner"));
+    CHECK(c.get("mail_owner") == "nobody");
+}
+
+TEST_CASE("myhostname and mydomain derive from the host name as in Postfix") {
+    std::string host = machine_host();
+    Config d;
+    std::string expect_host = host.find('.') == std::string::npos ? host + ".localdomain" : host;
+    CHECK(d.get("myhostname") == expect_host);
+    CHECK(derived_default("myhostname", "x") == expect_host);
+    Config c = from("myhostname = mail.example.com\n");
+    CHECK(c.get("mydomain") == "example.com");
+    Config c2 = from("myhostname = mail.example\n");
+    CHECK(c2.get("mydomain") == "example");
+    Config c3 = from("myhostname = nodots\n");
+    CHECK(c3.get("mydomain") == "localdomain");
+    if (host.find('.') == std::string::npos) {
+        Config c4 = from("mydomain = foo.org\n");
+        CHECK(c4.get("myhostname") == host + ".foo.org");
+    }
+    CHECK(d.get("process_id") == std::to_string(getpid()));
+}
+
+TEST_CASE("mynetworks follows mynetworks_style: host, subnet, class") {
+    Config host = from("mynetworks_style = host\n");
+    CHECK(host.get("mynetworks").find("127.0.0.1/32") != std::string::npos);
+    Config subnet = from("mynetworks_style = subnet\n");
+    CHECK(subnet.get("mynetworks").find("127.0.0.0/8") != std::string::npos);
+    Config cls = from("mynetworks_style = class\ninet_protocols = ipv4\n");
+    CHECK(cls.get("mynetworks").find("127.0.0.0/8") == 0);
+    CHECK(cls.get("mynetworks").find('[') == std::string::npos);
+    // compatibility_level 0 selects "subnet" through the default's expression.
+    Config d = from("");
+    CHECK(d.get("mynetworks_style") == "subnet");
+    CHECK(from("compatibility_level = 2\n").get("mynetworks_style") == "host");
+    auto bad = compute_mynetworks("bogus", "all");
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error() == "unknown mynetworks mask style value \"bogus\" in \"bogus\"");
+}
+
+TEST_CASE("typed getters convert as Postfix and give Postfix's error texts") {
+    Config c = from(
+        "n = 42\nneg = -3\nbad = 4x\nbig = 99999999999\nb1 = YES\nb2 = no\nb3 = true\n"
+        "t1 = 10\nt2 = 5m\nt3 = 2h\nt4 = 1d\nt5 = 1w\nt6 = 10x\nt7 = -1s\nt8 = 1h30m\n"
+        "l = a, b\tc ,,d\n");
+    CHECK(c.get_int("n") == 42);
+    CHECK(c.get_int("neg") == -3);
+    CHECK(c.try_get_int("bad").error() == "bad numerical configuration: bad = 4x");
+    CHECK(c.try_get_int("big").error() == "bad numerical configuration: big = 99999999999");
+    CHECK(c.get_bool("b1"));
+    CHECK_FALSE(c.get_bool("b2"));
+    CHECK(c.try_get_bool("b3").error() == "bad boolean configuration: b3 = true");
+    CHECK(c.get_time("t1") == 10);
+    CHECK(c.get_time("t2") == 300);
+    CHECK(c.get_time("t3") == 7200);
+    CHECK(c.get_time("t4") == 86400);
+    CHECK(c.get_time("t5") == 604800);
+    CHECK(c.try_get_time("t6").error() == "parameter t6: bad time value or unit: 10x");
+    CHECK_FALSE(c.try_get_time("t7").ok());
+    CHECK_FALSE(c.try_get_time("t8").ok());
+    CHECK(c.get_list("l") == std::vector<std::string>{"a", "b", "c", "d"});
+}
+
+TEST_CASE("time values use the given default unit and Postfix's overflow bounds") {
+    CHECK(parse_time_value("3", 'd') == 3 * 86400);
+    CHECK(parse_time_value("3", 'h') == 3 * 3600);
+    CHECK(parse_time_value("0", 's') == 0);
+    CHECK_FALSE(parse_time_value("", 's'));
+    CHECK_FALSE(parse_time_value("5", 'x'));
+    CHECK_FALSE(parse_time_value("5ss", 's'));
+    CHECK_FALSE(parse_time_value("4000w", 's'));
+    CHECK(parse_time_value("3000w", 's') == 3000L * 604800);
+    CHECK_FALSE(parse_time_value(std::string("5\0s", 3), 's'));
+}
+
+TEST_CASE("expansion errors are fatal-worded but available without exiting") {
+    Config c = from("myorigin = ${foo\nloop = $loop\n");
+    auto r = c.try_get("myorigin");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error() == "truncated macro reference: \"${foo\"; macro processing error");
+    CHECK_FALSE(c.try_get("loop").ok());
+    CHECK(c.try_expand("$$x").value() == "$x");
+}
