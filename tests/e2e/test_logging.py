@@ -1,0 +1,154 @@
+"""postlog(1) and maillog_file logging, run side by side with Debian's Postfix postlog."""
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import postern, postfix, run
+
+STAMP = re.compile(r"^[A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2} (\S+) (\S+?)\[(\d+)\]: (.*)$")
+
+
+def make_conf(tmp_path, name, maillog):
+    d = tmp_path / name
+    d.mkdir()
+    # syslog_name = postfix on both sides so the tags compare equal.
+    (d / "main.cf").write_text(
+        f"syslog_name = postfix\nmaillog_file = {maillog}\n"
+        f"maillog_file_prefixes = {tmp_path}, /dev/stdout\n")
+    return d
+
+
+def records(text):
+    """(host, tag, text) of every maillog line; the time and PID are dropped."""
+    out = []
+    for line in text.splitlines():
+        m = STAMP.match(line)
+        assert m, f"not a maillog line: {line!r}"
+        out.append((m.group(1), m.group(2), m.group(4)))
+    return out
+
+
+def both(tmp_path, args, input=None):
+    """Runs Postern's and Postfix's postlog with the same arguments, each with its own
+    maillog_file; returns [(CompletedProcess, records), ...] (Postern first)."""
+    results = []
+    for side, prog in (("postern", postern("postlog")), ("postfix", postfix("postlog"))):
+        log = tmp_path / f"{side}.log"
+        conf = make_conf(tmp_path, f"{side}-conf", log)
+        p = run([prog, "-c", str(conf)] + args, input=input)
+        results.append((p, records(log.read_text()) if log.exists() else None))
+    return results
+
+
+@pytest.mark.parametrize("args,input", [
+    (["hello", "world"], None),
+    (["-p", "warn", "disk", "almost", "full"], None),
+    (["-p", "ERROR", "upper-case severity"], None),
+    (["-p", "crit", "logged as fatal"], None),
+    (["-p", "panic", "logged as panic"], None),
+    (["-t", "backup-job", "-i", "tagged"], None),
+    ([], "first line\n\nthird line after an empty one\nno newline at the end"),
+    (["-p", "warning"], "tab\there\n"),
+])
+def test_postlog_records_match_postfix(tmp_path, args, input):
+    (ours, our_recs), (theirs, their_recs) = both(tmp_path, args, input)
+    assert ours.returncode == theirs.returncode == 0
+    assert our_recs == their_recs
+    assert our_recs  # something was logged
+    # Not a terminal: nothing on stderr.
+    assert ours.stderr == ""
+
+
+def test_postlog_fatal_severity_logs_and_succeeds(tmp_path):
+    (ours, our_recs), (theirs, _) = both(tmp_path, ["-p", "fatal", "stop"])
+    assert ours.returncode == theirs.returncode == 0
+    assert our_recs[-1][2] == "fatal: stop"
+
+
+def test_postlog_bad_severity_fails_like_postfix(tmp_path):
+    (ours, our_recs), (theirs, their_recs) = both(tmp_path, ["-p", "loud", "x"])
+    assert ours.returncode == theirs.returncode == 1
+    assert our_recs is None and their_recs is None
+
+
+def test_maillog_file_outside_prefixes_is_refused(tmp_path):
+    results = []
+    for prog in (postern("postlog"), postfix("postlog")):
+        conf = tmp_path / ("c" + str(len(results)))
+        conf.mkdir()
+        target = tmp_path / f"elsewhere{len(results)}.log"
+        (conf / "main.cf").write_text(
+            f"maillog_file = {target}\nmaillog_file_prefixes = /var, /dev/stdout\n")
+        p = run([prog, "-c", str(conf), "text"])
+        results.append(p.returncode)
+        assert not target.exists()
+    assert results == [1, 1]
+
+
+def test_postlog_to_dev_stdout(tmp_path):
+    outs = []
+    for prog in (postern("postlog"), postfix("postlog")):
+        conf = tmp_path / ("s" + str(len(outs)))
+        conf.mkdir()
+        (conf / "main.cf").write_text("syslog_name = postfix\nmaillog_file = /dev/stdout\n")
+        p = run([prog, "-c", str(conf), "-p", "warn", "to", "stdout"])
+        assert p.returncode == 0
+        outs.append(records(p.stdout))
+    assert outs[0] == outs[1] == [(outs[0][0][0], "postfix/postlog", "warning: to stdout")]
+
+
+def test_missing_main_cf_is_fatal(tmp_path):
+    p = run([postern("postlog"), "-c", str(tmp_path / "nowhere"), "x"])
+    assert p.returncode == 1
+
+
+def test_maillog_file_is_created_private_and_appended(tmp_path):
+    log = tmp_path / "m.log"
+    conf = make_conf(tmp_path, "conf", log)
+    for i in range(3):
+        assert run([postern("postlog"), "-c", str(conf), f"line {i}"]).returncode == 0
+    assert [r[2] for r in records(log.read_text())] == ["line 0", "line 1", "line 2"]
+    assert os.stat(log).st_mode & 0o777 == 0o600
+
+
+def test_symlinked_maillog_file_is_refused(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("")
+    log = tmp_path / "link.log"
+    log.symlink_to(victim)
+    conf = make_conf(tmp_path, "conf", log)
+    p = run([postern("postlog"), "-c", str(conf), "redirected?"])
+    assert p.returncode == 1
+    assert victim.read_text() == ""
+    assert "open logfile" in p.stderr
+
+
+def test_concurrent_writers_keep_lines_whole(tmp_path):
+    log = tmp_path / "busy.log"
+    conf = make_conf(tmp_path, "conf", log)
+    n_lines, writers = 300, 6
+    procs = []
+    for w in range(writers):
+        text = "".join(f"writer {w} line {i} " + "x" * 200 + "\n" for i in range(n_lines))
+        p = subprocess.Popen([postern("postlog"), "-c", str(conf)], stdin=subprocess.PIPE)
+        p.stdin.write(text.encode())
+        procs.append(p)
+    for p in procs:
+        p.stdin.close()
+        assert p.wait(timeout=60) == 0
+    recs = records(log.read_text())
+    assert len(recs) == n_lines * writers
+    seen = {r[2] for r in recs}
+    for w in range(writers):
+        for i in range(n_lines):
+            assert f"writer {w} line {i} " + "x" * 200 in seen
+
+
+def test_long_record_is_cut_at_2000_bytes(tmp_path):
+    (ours, our_recs), (theirs, their_recs) = both(tmp_path, ["y" * 5000])
+    assert ours.returncode == theirs.returncode == 0
+    assert len(our_recs[0][2]) == 2000
+    assert our_recs == their_recs
