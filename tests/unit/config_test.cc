@@ -152,3 +152,26 @@ TEST_CASE("expansion errors are fatal-worded but available without exiting") {
     CHECK_FALSE(c.try_get("loop").ok());
     CHECK(c.try_expand("$$x").value() == "$x");
 }
+
+TEST_CASE("Config collects main.cf warnings: leading whitespace and overriding entries") {
+    Config c = from(" bad = 1\nmyorigin = 1\nmyorigin = 2\n");
+    REQUIRE(c.warnings().size() == 2);
+    CHECK(c.warnings()[0] == "/etc/postern/main.cf: logical line must not start with whitespace: \" bad = 1\"");
+    CHECK(c.warnings()[1] == "/etc/postern/main.cf, line 3: overriding earlier entry: myorigin=1");
+    CHECK(c.get("myorigin") == "2");
+    CHECK_FALSE(c.is_set("bad"));
+}
+
+TEST_CASE("unused_names flags names neither known nor referenced, as postconf does") {
+    Config c = from(
+        "myorigin = $my_domain_alias\nmy_domain_alias = example.com\ntypo_paramter = 1\n"
+        "smtpd_restriction_classes = tight\ntight = reject\nloop_a = $loop_b\nloop_b = $loop_a\n"
+        "relay_destination_concurrency_limit = 5\nother = ${my_cond?{$in_cond}}\nin_cond = 1\n");
+    c.add_master_service("relay", "smtp");
+    CHECK(c.raw("relay_destination_rate_delay") == "$default_destination_rate_delay");
+    CHECK_FALSE(c.raw("relay_time_limit").has_value());
+    c.add_master_service("maildrop", "pipe");
+    CHECK(c.raw("maildrop_time_limit") == "$command_time_limit");
+    CHECK(c.unused_names() == std::vector<std::string>{"typo_paramter", "other"});
+    CHECK(c.undefined_names() == std::vector<std::string>{"my_cond"});
+}

@@ -94,20 +94,28 @@ Result<Config> Config::load(const std::string& config_dir, std::string_view proc
     auto cfg = from_text(*text, path, process_name);
     if (!cfg) return cfg;
     cfg->config_dir_ = config_dir;
+    for (const std::string& w : cfg->warnings_) log::warn("%s", w.c_str());
     return cfg;
 }
 
 Result<Config> Config::from_text(std::string_view text, std::string_view path,
                                  std::string_view process_name) {
-    auto entries = parse_main_cf(text, path);
-    if (!entries) return make_error(entries.error());
     Config cfg;
+    auto entries = parse_main_cf(text, path, cfg.warnings_);
+    if (!entries) return make_error(entries.error());
     cfg.main_cf_path_ = std::string(path);
     cfg.config_dir_ = path.find('/') == std::string_view::npos ? cfg.config_dir_ : dirname_of(path);
     cfg.process_name_ = std::string(process_name);
     cfg.entries_ = std::move(*entries);
     // A later setting replaces an earlier one, as Postfix's dictionary update does.
-    for (const ConfigEntry& e : cfg.entries_) cfg.file_values_[e.name] = e.value;
+    for (const ConfigEntry& e : cfg.entries_) {
+        auto [it, inserted] = cfg.file_values_.try_emplace(e.name, e.value);
+        if (inserted) continue;
+        cfg.warnings_.push_back(strprintf("%.*s, line %d: overriding earlier entry: %s=%s",
+                                          static_cast<int>(path.size()), path.data(), e.line,
+                                          e.name.c_str(), it->second.c_str()));
+        it->second = e.value;
+    }
     return cfg;
 }
 

@@ -36,6 +36,10 @@ public:
     const std::string& main_cf_path() const { return main_cf_path_; }
     // Entries as they stand in main.cf, in file order (postconf -n).
     const std::vector<ConfigEntry>& entries() const { return entries_; }
+    // Warnings from reading main.cf, worded as Postfix's ("logical line must not start
+    // with whitespace", "overriding earlier entry"). load() also logs them; from_text()
+    // only collects them.
+    const std::vector<std::string>& warnings() const { return warnings_; }
 
     // Sets a value that wins over main.cf (master.cf -o, command line).
     void set_override(std::string_view name, std::string_view value);
@@ -63,6 +67,9 @@ public:
     // Names that main.cf sets but that are neither in the registry nor referenced by
     // another parameter (postconf's "possible typo" warnings).
     std::vector<std::string> unused_names() const;
+    // Names that main.cf values refer to ($name) that have neither a setting nor a
+    // default (postconf's "undefined parameter" warnings), each once, in file order.
+    std::vector<std::string> undefined_names() const;
 
     // Non-fatal variants for validation (postern check, postconf): the error text is the
     // one the fatal getter would log, e.g. "bad numerical configuration: name = value".
@@ -84,6 +91,7 @@ private:
     std::string main_cf_path_;
     std::string process_name_;
     std::vector<ConfigEntry> entries_;
+    std::vector<std::string> warnings_;
     std::map<std::string, std::string, std::less<>> file_values_;
     std::map<std::string, std::string, std::less<>> overrides_;
     // Per-service parameter name -> its default ("$default_destination_rate_delay").

@@ -250,4 +250,19 @@ std::vector<std::string> Config::unused_names() const {
     return out;
 }
 
+std::vector<std::string> Config::undefined_names() const {
+    std::vector<std::string> out;
+    std::set<std::string, std::less<>> seen;
+    for (const ConfigEntry& e : entries_) {
+        const ParamDef* def = find_param(e.name);
+        if (def && def->type == ParamType::Raw) continue;
+        for (std::string& n : scan_macro_names(e.value)) {
+            if (raw(n) || seen.count(n)) continue;
+            seen.insert(n);
+            out.push_back(std::move(n));
+        }
+    }
+    return out;
+}
+
 }  // namespace postern::config
