@@ -34,16 +34,18 @@ void read_master(Context& ctx, bool fail_on_open_error) {
 }
 
 // main.cf as Postfix's CONFIG_DICT holds it: config_directory first when -c or
-// MAIL_CONFIG names it, then the file's entries (a later one wins, with a warning).
+// MAIL_CONFIG names it, then the file's entries (a later one wins; Config::load warns
+// about those), then -o overrides.
 ValueMap read_main_values(const Context& ctx, const config::Config& cfg) {
     ValueMap values;
-    std::map<std::string, int, std::less<>> line_of;
-    if (ctx.config_dir_given) values["config_directory"] = ctx.config_dir;
-    std::string path = ctx.config_dir + "/main.cf";
+    bool dir_from_env = ctx.config_dir_given;
+    if (dir_from_env) values["config_directory"] = ctx.config_dir;
     for (const config::ConfigEntry& e : cfg.entries()) {
-        if (auto it = values.find(e.name); it != values.end())
-            log::warn("%s, line %d: overriding earlier entry: %s=%s", path.c_str(), e.line, e.name.c_str(),
-                      it->second.c_str());
+        if (dir_from_env && e.name == "config_directory") {
+            log::warn("%s/main.cf, line %d: overriding earlier entry: config_directory=%s", ctx.config_dir.c_str(),
+                      e.line, ctx.config_dir.c_str());
+            dir_from_env = false;
+        }
         values[e.name] = e.value;
     }
     for (const std::string& o : ctx.opt.overrides) {

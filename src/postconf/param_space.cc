@@ -107,6 +107,7 @@ void ParamSpace::scan_namespace(const ValueMap& values, int local, const std::ve
         if (const ParamNode* node = find(name); node && node->raw) continue;
         for (const std::string& ref : config::scan_macro_names(value))
             flag_user_parameter(ref, local, true, warnings);
+        register_dbms(value, local, warnings);
     }
 }
 

@@ -64,6 +64,11 @@ private:
                         std::vector<std::string>& warnings);
     void flag_user_parameter(const std::string& name, int local, bool warn_undefined,
                              std::vector<std::string>& warnings);
+    // Database client tables named in a value (dbms_params.cc): "mysql:/path" files are
+    // checked for unknown settings, legacy "mysql:name" makes name_hosts etc. valid.
+    void register_dbms(const std::string& value, int local, std::vector<std::string>& warnings);
+    void register_dbms_tokens(std::string_view text, int local, bool recurse, std::vector<std::string>& warnings);
+    void check_dbms_client(std::string_view type, const std::string& path, std::vector<std::string>& warnings);
 
     const config::Config& cfg_;
     ValueMap main_;
@@ -72,6 +77,7 @@ private:
     std::vector<ValueMap> local_params_;               // per master.cf entry: its -o settings
     std::vector<std::set<std::string, std::less<>>> local_valid_;  // per entry: names valid there
     std::set<std::string, std::less<>> restriction_classes_;
+    std::set<std::string, std::less<>> dbms_files_seen_;  // each client file is checked once
 };
 
 }  // namespace postern::postconf
