@@ -79,6 +79,7 @@ void early_logging() {
     log::init("postlog");
     log::Settings s = log::settings();
     s.to_stderr = isatty(STDERR_FILENO) != 0;
+    s.maillog_stdout_ok = true;  // stdout carries nothing else here
     s.stderr_name = s.syslog_name + "/postlog";
     log::configure(s);
 }

@@ -33,9 +33,10 @@ struct Settings {
     std::string stderr_name;
     // Mode of a maillog_file that logging creates (maillog_file_permissions).
     int maillog_file_mode = 0600;
-    // A command whose stdout carries data (postmap -q, postconf) must never log there:
-    // with false, maillog_file = /dev/stdout is skipped (stderr still reports).
-    bool maillog_stdout_ok = true;
+    // maillog_file = /dev/stdout is for daemons and postlog (containers). A command
+    // whose stdout carries data (postmap -q, postconf) must never log there, so by
+    // default such records are skipped (stderr still reports); daemons set true.
+    bool maillog_stdout_ok = false;
 };
 
 // Call first with the program name ("postmap"); logging works at once with defaults.
