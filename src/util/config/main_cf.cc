@@ -20,16 +20,10 @@ bool is_ignorable(std::string_view line) {
     return i == line.size() || line[i] == '#';
 }
 
-// One logical line: the text joined from its physical lines, and where it began.
-struct LogicalLine {
-    std::string text;
-    int line = 0;
-};
+}  // namespace
 
-// Splits the text into logical lines as readlline() does; logical lines that start with
-// whitespace are dropped with Postfix's warning.
-std::vector<LogicalLine> join_lines(std::string_view text, std::string_view path,
-                                    std::vector<std::string>& warnings) {
+std::vector<LogicalLine> read_logical_lines(std::string_view text, std::string_view path,
+                                            std::vector<std::string>& warnings) {
     std::vector<LogicalLine> out;
     LogicalLine cur;
     bool open = false;
@@ -58,15 +52,18 @@ std::vector<LogicalLine> join_lines(std::string_view text, std::string_view path
         // A line that starts with neither whitespace nor '#' begins a new logical line.
         if (!is_c_space(line.front()) || !open) {
             finish();
-            cur = LogicalLine{std::string(line), lineno};
+            cur = LogicalLine{std::string(line), lineno, lineno};
             open = true;
         } else {
             cur.text += line;
+            cur.last_line = lineno;
         }
     }
     finish();
     return out;
 }
+
+namespace {
 
 // Postfix's split_nameval(): the error text, or empty on success.
 std::string_view split_name_value(std::string_view s, std::string_view& name, std::string_view& value) {
@@ -92,7 +89,7 @@ std::string_view split_name_value(std::string_view s, std::string_view& name, st
 Result<std::vector<ConfigEntry>> parse_main_cf(std::string_view text, std::string_view path,
                                                std::vector<std::string>& warnings) {
     std::vector<ConfigEntry> entries;
-    for (const LogicalLine& l : join_lines(text, path, warnings)) {
+    for (const LogicalLine& l : read_logical_lines(text, path, warnings)) {
         // Postfix handles the line as a C string: a NUL byte ends it.
         std::string_view s(l.text);
         s = s.substr(0, s.find('\0'));

@@ -21,6 +21,19 @@ struct ConfigEntry {
     int line = 0;  // line where the entry starts
 };
 
+// One logical line as readlline() returns it, and the line where it began.
+struct LogicalLine {
+    std::string text;
+    int line = 0;       // first physical line
+    int last_line = 0;  // last physical line (Postfix's master.cf errors name this one)
+};
+
+// Splits text into logical lines the way Postfix's readlline() does (main.cf, master.cf
+// and table source files share it). Logical lines that start with whitespace are
+// dropped with Postfix's warning, which is appended to `warnings`.
+std::vector<LogicalLine> read_logical_lines(std::string_view text, std::string_view path,
+                                            std::vector<std::string>& warnings);
+
 // Parses the text of a main.cf-style file. Errors read as Postfix words them:
 // "/etc/postern/main.cf, line 7: missing '=' after attribute name: \"foo bar\"" and
 // "... missing attribute name: \"= c\"". A logical line that starts with whitespace is
