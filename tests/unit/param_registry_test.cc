@@ -192,22 +192,39 @@ TEST_CASE("every boolean default is yes or no, directly or in each branch") {
     }
 }
 
-TEST_CASE("bounds are consistent and only numeric parameters have them") {
+TEST_CASE("bounds are consistent and defaults satisfy them") {
+    // Empty defaults that Postfix nevertheless requires to be set when a program reads
+    // them: myhostname is derived at run time, virtual_mailbox_base is needed only by
+    // virtual(8), debugger_command only by a daemon started with -D.
+    const std::set<std::string_view> set_when_used = {"myhostname", "virtual_mailbox_base",
+                                                      "debugger_command"};
+    int nonempty = 0;
     for (const ParamDef& p : config::param_registry()) {
-        INFO(p.name);
+        INFO(p.name << " = " << p.default_value);
         CHECK(p.min >= 0);
         if (p.max != 0) CHECK(p.max >= p.min);
-        if (p.type != ParamType::Int && p.type != ParamType::Long && p.type != ParamType::Time) {
+        if (p.type == ParamType::Bool) {
             CHECK(p.min == 0);
             CHECK(p.max == 0);
         }
+        bool textual = p.type == ParamType::String || p.type == ParamType::List ||
+                       p.type == ParamType::Raw;
+        if (!textual || set_when_used.count(p.name)) continue;
+        CHECK(static_cast<long>(p.default_value.size()) >= p.min);
+        if (p.max != 0) CHECK(static_cast<long>(p.default_value.size()) <= p.max);
+        if (p.min > 0) ++nonempty;
     }
+    CHECK(nonempty > 100);
     // Spot checks against Postfix's tables.
     CHECK(config::find_param("smtpd_recipient_limit")->min == 1);
     CHECK(config::find_param("qmgr_fudge_factor")->min == 10);
     CHECK(config::find_param("qmgr_fudge_factor")->max == 100);
     CHECK(config::find_param("in_flow_delay")->max == 10);
     CHECK(config::find_param("line_length_limit")->min == 512);
+    CHECK(config::find_param("mail_owner")->min == 1);
+    CHECK(config::find_param("default_verp_delimiters")->min == 2);
+    CHECK(config::find_param("default_verp_delimiters")->max == 2);
+    CHECK(config::find_param("relayhost")->min == 0);
 }
 
 TEST_CASE("delivery-time macros live in parameters that are not expanded at startup") {

@@ -26,7 +26,7 @@ struct ParamDef {
     ParamType type;
     std::string_view default_value;  // literal default as `postconf -d` prints it
     long min = 0;                    // bounds for Int/Long/Time (seconds); max 0 = none
-    long max = 0;
+    long max = 0;                    // (String/List/Raw: length bounds, min 1 = not empty)
     char time_unit = 's';
     std::string_view description;
 };
