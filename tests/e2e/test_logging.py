@@ -152,3 +152,127 @@ def test_long_record_is_cut_at_2000_bytes(tmp_path):
     assert ours.returncode == theirs.returncode == 0
     assert len(our_recs[0][2]) == 2000
     assert our_recs == their_recs
+
+
+# --- syslog -------------------------------------------------------------------------
+# Each program runs in a private mount namespace whose /dev holds a datagram socket of
+# the test's own at /dev/log, so the records syslog(3) sends can be read back, with
+# their priority, without touching the machine's logging.
+
+DEV_SETUP = r'''set -e
+d=$(mktemp -d)
+mount -t tmpfs none "$d"
+for n in null zero random urandom; do touch "$d/$n"; mount --bind /dev/$n "$d/$n"; done
+touch "$d/log"; mount --bind "$SOCK" "$d/log"
+mount --rbind "$d" /dev
+exec "$@"
+'''
+
+SYSLOG = re.compile(r"^<(\d+)>[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} (\S+?)\[(\d+)\]: (.*)$")
+
+
+def syslog_records(tmp_path, argv, input=None):
+    import socket
+    sock_path = tmp_path / f"log{len(list(tmp_path.iterdir()))}.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(str(sock_path))
+    s.setblocking(False)  # read after the program exits: its datagrams are queued
+    try:
+        p = run(["unshare", "-m", "sh", "-c", DEV_SETUP, "sh"] + argv, input=input,
+                env={"SOCK": str(sock_path)})
+        got = []
+        while True:
+            try:
+                data = s.recv(8192).decode()
+            except OSError:
+                break
+            m = SYSLOG.match(data)
+            assert m, f"not a syslog record: {data!r}"
+            pri = int(m.group(1))
+            got.append((pri >> 3, pri & 7, m.group(2), m.group(4)))
+        return p, got
+    finally:
+        s.close()
+
+
+def can_fake_dev_log(tmp_path):
+    if os.geteuid() != 0:
+        return False
+    p = run(["unshare", "-m", "true"])
+    return p.returncode == 0
+
+
+@pytest.mark.parametrize("args,input", [
+    (["-p", "warn", "to", "syslog"], None),
+    (["-p", "err", "an", "error"], None),
+    (["-p", "fatal", "fatal", "one"], None),
+    (["-t", "custom", "tagged"], None),
+    ([], "one\ntwo\n"),
+])
+def test_syslog_records_match_postfix(tmp_path, args, input):
+    if not can_fake_dev_log(tmp_path):
+        pytest.skip("needs root and unshare -m to give the program its own /dev/log")
+    seen = []
+    for side, prog in (("postern", postern("postlog")), ("postfix", postfix("postlog"))):
+        conf = tmp_path / f"{side}-conf"
+        conf.mkdir()
+        (conf / "main.cf").write_text("syslog_name = postfix\nsyslog_facility = local3\n")
+        p, recs = syslog_records(tmp_path, [prog, "-c", str(conf)] + args, input)
+        assert p.returncode == 0, p.stderr
+        seen.append(recs)
+    assert seen[0] == seen[1]
+    assert seen[0] and all(r[0] == 19 for r in seen[0])  # local3
+
+
+def test_maillog_file_replaces_syslog(tmp_path):
+    if not can_fake_dev_log(tmp_path):
+        pytest.skip("needs root and unshare -m to give the program its own /dev/log")
+    log = tmp_path / "m.log"
+    conf = make_conf(tmp_path, "conf", log)
+    p, recs = syslog_records(tmp_path, [postern("postlog"), "-c", str(conf), "only", "file"])
+    assert p.returncode == 0
+    assert recs == []
+    assert [r[2] for r in records(log.read_text())] == ["only file"]
+
+
+def stderr_on_terminal(argv):
+    """Runs argv with stderr on a pseudo-terminal; returns (exit status, what it wrote)."""
+    import pty
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=slave, timeout=60)
+        os.close(slave)
+        slave = -1
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return p.returncode, out.decode().replace("\r\n", "\n")
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+
+
+@pytest.mark.parametrize("args", [
+    ["-p", "warn", "on", "the", "terminal"],
+    ["-t", "mytag", "-p", "error", "tagged"],
+    ["-p", "bogus", "x"],
+])
+def test_postlog_writes_stderr_only_to_a_terminal_like_postfix(tmp_path, args):
+    outs = []
+    for side, prog in (("postern", postern("postlog")), ("postfix", postfix("postlog"))):
+        log = tmp_path / f"{side}.log"
+        conf = make_conf(tmp_path, f"{side}-conf", log)
+        outs.append(stderr_on_terminal([prog, "-c", str(conf)] + args))
+    # Before main.cf is read the tag has the built-in syslog_name, which differs on
+    # purpose (tests/DIFFERENCES.md: syslog_name).
+    ours = (outs[0][0], outs[0][1].replace("postern/postlog:", "postfix/postlog:"))
+    assert ours == outs[1]
+    assert outs[1][1]  # something was shown
