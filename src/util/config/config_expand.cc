@@ -17,7 +17,7 @@ constexpr int kUndef = 2;
 constexpr int kMaxNesting = 100;
 // Not in Postfix: values that double each other ($a = $b $b, ...) stay within the nesting
 // limit yet take exponential time. Bound the work and the result instead of hanging.
-constexpr long kMaxExpansions = 200000;
+constexpr long kMaxExpansions = 20000;
 constexpr size_t kMaxResult = 4u << 20;
 
 // Shared by an expansion and the expansions nested in its relational operands, so that
