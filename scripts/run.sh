@@ -92,7 +92,9 @@ set_param maillog_file "$RUN/log/maillog"
 set_param maillog_file_prefixes "$RUN, /var, /dev/stdout"
 
 echo "Postern instance in $RUN (user $user, group $group)"
+echo "MAIL_CONFIG=$ETC for every command below"
 echo
+export MAIL_CONFIG="$ETC"
 
 # show CMD ARGS...: prints and runs a built command; skips it when it is not built.
 show() {
@@ -145,7 +147,9 @@ fi
 echo
 
 echo "== Aliases: rebuild alias_database with newaliases, query with postalias"
-if show newaliases -c "$ETC" || show postalias -c "$ETC" "hash:$ETC/aliases"; then
+# newaliases takes no -c (Sendmail's command line): it finds main.cf via MAIL_CONFIG,
+# which is exported above.
+if show newaliases || show postalias -c "$ETC" "hash:$ETC/aliases"; then
     if [ -x "$SBIN/postalias" ]; then
         expect "postalias -q abuse" \
             "$("$SBIN/postalias" -c "$ETC" -q abuse "hash:$ETC/aliases" || true)" "postmaster"

@@ -74,13 +74,14 @@ Options parse_options(int argc, char** argv) {
     return opt;
 }
 
-// Logging before main.cf is read: the default tag, stderr only on a terminal.
-void early_logging() {
-    log::init("postlog");
+// Logging before main.cf is read: the default tag, stderr only on a terminal. The
+// program part of the tag is the basename of argv[0], as in Postfix.
+void early_logging(const char* argv0) {
+    log::init(argv0 && *argv0 ? argv0 : "postlog");
     log::Settings s = log::settings();
     s.to_stderr = isatty(STDERR_FILENO) != 0;
     s.maillog_stdout_ok = true;  // stdout carries nothing else here
-    s.stderr_name = s.syslog_name + "/postlog";
+    s.stderr_name = s.syslog_name + "/" + log::program();
     log::configure(s);
 }
 
@@ -88,7 +89,7 @@ void configure_logging(const config::Config& config, const Options& opt) {
     log::configure_from(config);
     log::Settings s = log::settings();
     s.tag = opt.tag;
-    s.stderr_name = opt.tag.empty() ? s.syslog_name + "/postlog" : opt.tag;
+    s.stderr_name = opt.tag.empty() ? s.syslog_name + "/" + log::program() : opt.tag;
     log::configure(s);
     log::set_verbose(opt.verbose);
 }
@@ -136,10 +137,10 @@ std::string join_words(const std::vector<std::string>& words) {
 int main(int argc, char** argv) {
     using namespace postern;
     umask(022);
-    postlog::early_logging();
+    postlog::early_logging(argv[0]);
     postlog::Options opt = postlog::parse_options(argc, argv);
     std::string dir = config::config_directory(opt.config_dir);
-    auto config = config::Config::load(dir, "postlog");
+    auto config = config::Config::load(dir, log::program());
     if (!config.ok()) log::fatal("%s", config.error().c_str());
     postlog::configure_logging(*config, opt);
     if (!opt.words.empty())
