@@ -88,7 +88,8 @@ MainCfEditResult edit_main_cf_text(std::string_view text, MainCfEditMode mode,
         }
     }
     if (mode == MainCfEditMode::Set) {
-        for (const auto& [name, state] : wanted)  // std::map: sorted, as Postfix appends them
+        // Sorted, as Postfix 3.8+ appends them (3.7 used its randomized hash order).
+        for (const auto& [name, state] : wanted)
             if (state.second == 0) out.text += name + " = " + state.first + "\n";
     }
     return out;
