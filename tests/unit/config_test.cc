@@ -175,3 +175,28 @@ TEST_CASE("unused_names flags names neither known nor referenced, as postconf do
     CHECK(c.unused_names() == std::vector<std::string>{"typo_paramter", "other"});
     CHECK(c.undefined_names() == std::vector<std::string>{"my_cond"});
 }
+
+TEST_CASE("a bad mynetworks_style is an error from try_get") {
+    Config c = from("mynetworks_style = bogus\n");
+    auto r = c.try_get("mynetworks");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error() == "unknown mynetworks mask style value \"bogus\" in \"bogus\"");
+    CHECK(from("mynetworks = 10.0.0.0/8\nmynetworks_style = bogus\n").get("mynetworks") == "10.0.0.0/8");
+}
+
+TEST_CASE("master.cf services feed overrides, per-service names and unused checks") {
+    auto cf = parse_master_cf(
+        "submission inet n - y - - smtpd -o syslog_name=x -o mine=$helper -o helper=1 -o typo_x=2\n"
+        "relay unix - - n - - smtp -o from_master=$in_main\n",
+        "master.cf");
+    REQUIRE(cf.ok());
+    Config c = from("in_main = 1\nunused_main = 2\nsmtpd_restriction_classes = $in_restr\n");
+    for (const MasterService& s : cf->services) c.add_master_service(s);
+    CHECK(c.unused_names() == std::vector<std::string>{"unused_main"});
+    CHECK(c.unused_overrides(cf->services[0]) == std::vector<std::string>{"mine", "typo_x"});
+    CHECK(c.unused_overrides(cf->services[1]) == std::vector<std::string>{"from_master"});
+    c.apply_master_overrides(cf->services[0]);
+    CHECK(c.get("syslog_name") == "x");
+    CHECK(c.get("mine") == "1");
+    CHECK(c.raw("relay_destination_concurrency_limit") == "$default_destination_concurrency_limit");
+}

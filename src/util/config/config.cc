@@ -136,6 +136,14 @@ std::optional<std::string> Config::raw(std::string_view name) const {
 std::string Config::get(std::string_view name) const { return or_fatal(try_get(name)); }
 
 Result<std::string> Config::try_get(std::string_view name) const {
+    // The one derived default that can fail on input (a bad mynetworks_style).
+    if (name == "mynetworks" && !is_set(name)) {
+        auto style = try_get("mynetworks_style");
+        if (!style) return style;
+        auto protocols = try_get("inet_protocols");
+        if (!protocols) return protocols;
+        return compute_mynetworks(*style, raw("inet_protocols") ? *protocols : "all");
+    }
     auto value = raw(name);
     if (!value) return std::string();
     const ParamDef* def = find_param(name);

@@ -14,6 +14,7 @@
 
 #include "util/base/result.h"
 #include "util/config/main_cf.h"
+#include "util/config/master_cf.h"
 
 namespace postern::config {
 
@@ -84,6 +85,16 @@ public:
     // defaults (relay_destination_concurrency_limit for an smtp service "relay", and so
     // on) and count as used.
     void add_master_service(std::string_view service, std::string_view command);
+    // The same for a parsed master.cf entry; its -o values also count as references
+    // ($name in master.cf makes a main.cf name used, as in postconf).
+    void add_master_service(const MasterService& service);
+    // Applies a service's -o name=value settings as overrides (what a daemon started
+    // for that service sees).
+    void apply_master_overrides(const MasterService& service);
+    // The -o names of `service` that postconf would call unused ("master.cf: unused
+    // parameter: name=value"): not a known parameter, not a per-service or restriction
+    // class name, and not referenced as $name by that service's -o values.
+    std::vector<std::string> unused_overrides(const MasterService& service) const;
     const std::string& process_name() const { return process_name_; }
 
 private:
@@ -96,6 +107,8 @@ private:
     std::map<std::string, std::string, std::less<>> overrides_;
     // Per-service parameter name -> its default ("$default_destination_rate_delay").
     std::map<std::string, std::string, std::less<>> service_params_;
+    // -o values of the master.cf services given to add_master_service().
+    std::vector<std::string> master_values_;
 };
 
 // Converts a Postfix time value ("10s", "5m", "1h", "2d", "1w", or a bare number in

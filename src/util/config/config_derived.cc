@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <climits>
 #include <cstring>
@@ -220,6 +221,33 @@ void Config::add_master_service(std::string_view service, std::string_view comma
         for (const ServiceParam& p : kDeliveryParams) add(p);
 }
 
+void Config::add_master_service(const MasterService& service) {
+    add_master_service(service.name, service.command);
+    for (const MasterOverride& o : service.overrides) master_values_.push_back(o.value);
+}
+
+void Config::apply_master_overrides(const MasterService& service) {
+    for (const MasterOverride& o : service.overrides) set_override(o.name, o.value);
+}
+
+std::vector<std::string> Config::unused_overrides(const MasterService& service) const {
+    std::set<std::string, std::less<>> used;
+    if (raw("smtpd_restriction_classes"))
+        for (std::string_view n : split_tokens(get("smtpd_restriction_classes"), " \t\r\n,"))
+            used.emplace(n);
+    for (const MasterOverride& o : service.overrides) {
+        const ParamDef* def = find_param(o.name);
+        if (def && def->type == ParamType::Raw) continue;
+        for (std::string& n : scan_macro_names(o.value)) used.insert(std::move(n));
+    }
+    std::vector<std::string> out;
+    for (const MasterOverride& o : service.overrides) {
+        if (find_param(o.name) || service_params_.count(o.name) || used.count(o.name)) continue;
+        if (std::find(out.begin(), out.end(), o.name) == out.end()) out.push_back(o.name);
+    }
+    return out;
+}
+
 std::vector<std::string> Config::unused_names() const {
     std::set<std::string, std::less<>> used;
     auto scan = [&](std::string_view value) {
@@ -239,6 +267,7 @@ std::vector<std::string> Config::unused_names() const {
         scan(value);
     }
     for (const auto& [name, value] : overrides_) scan(value);
+    for (const std::string& value : master_values_) scan(value);
     std::vector<std::string> out;
     for (const ConfigEntry& e : entries_) {
         if (find_param(e.name) || service_params_.count(e.name) || used.count(e.name)) continue;
