@@ -74,12 +74,15 @@ std::string show_master_fields(const Context& ctx, const ParamSpace& space) {
     for (const MasterEntry& e : ctx.master) {
         ValueMap local = e.params();
         auto expand = expander(ctx, space, local);
-        auto show = [&](int field) {
-            if (field != kFieldWildcard) {
+        auto show_one = [&](int field) {
+            if (ctx.opt.has(kHideValue))
+                out += print_line(e.name_space() + "/" + std::string(field_name(field)), fold);
+            else
                 out += format_master_field(e, field, fold, hide, expand);
-                return;
-            }
-            for (int f = 0; f < kMasterMinFields; ++f) out += format_master_field(e, f, fold, hide, expand);
+        };
+        auto show = [&](int field) {
+            if (field != kFieldWildcard) return show_one(field);
+            for (int f = 0; f < kMasterMinFields; ++f) show_one(f);
         };
         if (reqs.empty()) show(kFieldWildcard);
         for (Request& r : reqs) {
@@ -102,6 +105,10 @@ std::string show_master_params(const Context& ctx, const ParamSpace& space) {
         ValueMap local = e.params();
         if (local.empty()) continue;
         auto show = [&](const std::string& name, const std::string& raw_value) {
+            if (ctx.opt.has(kHideValue)) {
+                out += print_line(e.name_space() + "/" + name, fold);
+                return;
+            }
             std::string value = mode.eval ? space.expand(raw_value, mode, &local) : raw_value;
             if (ctx.opt.has(kHideName)) out += print_line(value, fold);
             else out += print_line(e.name_space() + "/" + name + " = " + value, fold);

@@ -170,6 +170,8 @@ def assert_same(dirs, *args):
     ["-P", "submission/inet/syslog_name", "*/*/milter_macro_daemon_name"],
     ["-Px", "submission"],
     ["-Ph", "relay/unix"],
+    ["-PH"],
+    ["-FH", "smtp/inet"],
     ["-m"],
     ["-l"],
     ["-a"],

@@ -1,7 +1,7 @@
 // In-place editing of main.cf-style files, as postconf -e / -X / -# do it: comments,
 // blank lines and the order of untouched entries stay as they are; a replaced entry
 // (with its continuation lines) becomes one "name = value" line where it stood; names
-// that were not found are appended in sorted order.
+// that were not found are appended in sorted order (as Postfix 3.8 and later do).
 #pragma once
 
 #include <string>
