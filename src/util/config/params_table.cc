@@ -17,9 +17,10 @@
 //   empty defaults because only virtual(8), resp. a -D start, reads them).
 // - Postern's intended differences (directories, versions, syslog_name) are listed in
 //   tests/DIFFERENCES.md under "postconf -d defaults", one bullet each with its reason.
-// - myhostname, mydomain, mynetworks, process_id, process_name and service_name are
-//   computed at run time by derived_default() (config_derived.cc); their entry here is
-//   only what Config falls back to when that computation has nothing to say.
+// - myhostname, mydomain, mynetworks, process_id and process_name are computed at run
+//   time by derived_default() (config_derived.cc), and service_name is what the daemon
+//   skeleton sets from master.cf; their entry here is only what Config falls back to
+//   when nothing else provides a value.
 // - Per-transport parameters (smtp_destination_concurrency_limit, relay_recipient_limit,
 //   ...) are not listed: Postfix makes them from master.cf's service names, so whoever
 //   needs them derives them from master.cf with the default_* entry as the fallback.
@@ -379,9 +380,9 @@ constexpr ParamDef kParams[] = {
     {"minimal_backoff_time", T::Time, "300s", 1, 0, 's', "Shortest retry interval for deferred mail."},
     {"multi_recipient_bounce_reject_code", T::Int, "550", 0, 0, 's', "SMTP code for reject_multi_recipient_bounce."},
     {"mydestination", T::List, "$myhostname, localhost.$mydomain, localhost", 0, 0, 's', "Domains delivered by the local transport."},
-    {"mydomain", T::String, "localdomain", 1, 0, 's', "Internet domain of this machine; derived from myhostname at run time."},
-    {"myhostname", T::String, "", 1, 0, 's', "Fully qualified hostname of this machine; derived from gethostname() at run time."},
-    {"mynetworks", T::List, "127.0.0.0/8 [::1]/128", 0, 0, 's', "Trusted client networks; computed from mynetworks_style at run time."},
+    {"mydomain", T::String, "localdomain", 1, 0, 's', "Internet domain of this machine; derived from myhostname at run time."},  // set at run time; fallback only
+    {"myhostname", T::String, "", 1, 0, 's', "Fully qualified hostname of this machine; derived from gethostname() at run time."},  // set at run time; fallback only
+    {"mynetworks", T::List, "127.0.0.0/8 [::1]/128", 0, 0, 's', "Trusted client networks; computed from mynetworks_style at run time."},  // set at run time; fallback only
     {"mynetworks_style", T::String, "${{$compatibility_level} <level {2} ? {subnet} : {host}}", 1, 0, 's', "How mynetworks is derived: host, subnet or class."},
     {"myorigin", T::String, "$myhostname", 1, 0, 's', "Domain that locally posted mail appears to come from."},
     {"nested_header_checks", T::List, "$header_checks", 0, 0, 's', "Pattern tables applied to headers of attached messages."},
@@ -399,9 +400,9 @@ constexpr ParamDef kParams[] = {
     {"postlog_service_name", T::String, "postlog", 1, 0, 's', "Name of the postlog service in master.cf."},
     {"postlogd_watchdog_timeout", T::Time, "10s", 10, 0, 's', "Watchdog time limit for postlogd(8) requests."},
     {"prepend_delivered_header", T::List, "command, file, forward", 0, 0, 's', "Delivery types that get a Delivered-To: header."},
-    {"process_id", T::String, "", 0, 0, 's', "Process ID of the running program; set at run time."},
+    {"process_id", T::String, "", 0, 0, 's', "Process ID of the running program; set at run time."},  // set at run time; fallback only
     {"process_id_directory", T::String, "pid", 1, 0, 's', "Queue subdirectory for process ID lock files."},
-    {"process_name", T::String, "", 0, 0, 's', "Name of the running program; set at run time."},
+    {"process_name", T::String, "", 0, 0, 's', "Name of the running program; set at run time."},  // set at run time; fallback only
     {"propagate_unmatched_extensions", T::List, "canonical, virtual", 0, 0, 's', "Lookups that carry an address extension over to the result."},
     {"proxy_interfaces", T::List, "", 0, 0, 's', "Remote addresses through which this machine receives mail (NAT, proxies)."},
     {"proxy_read_maps", T::List, "$local_recipient_maps $mydestination $virtual_alias_maps $virtual_alias_domains $virtual_mailbox_maps $virtual_mailbox_domains $relay_recipient_maps $relay_domains $canonical_maps $sender_canonical_maps $recipient_canonical_maps $relocated_maps $transport_maps $mynetworks $smtpd_sender_login_maps $sender_bcc_maps $recipient_bcc_maps $smtp_generic_maps $lmtp_generic_maps $alias_maps $smtpd_client_restrictions $smtpd_helo_restrictions $smtpd_sender_restrictions $smtpd_relay_restrictions $smtpd_recipient_restrictions $address_verify_sender_dependent_default_transport_maps $address_verify_sender_dependent_relayhost_maps $address_verify_transport_maps $fallback_transport_maps $lmtp_discard_lhlo_keyword_address_maps $lmtp_pix_workaround_maps $lmtp_sasl_password_maps $lmtp_tls_policy_maps $mailbox_command_maps $mailbox_transport_maps $postscreen_discard_ehlo_keyword_address_maps $rbl_reply_maps $sender_dependent_default_transport_maps $sender_dependent_relayhost_maps $smtp_discard_ehlo_keyword_address_maps $smtp_pix_workaround_maps $smtp_sasl_password_maps $smtp_tls_policy_maps $smtpd_discard_ehlo_keyword_address_maps $smtpd_milter_maps $virtual_gid_maps $virtual_uid_maps $local_login_sender_maps $postscreen_reject_footer_maps $smtpd_reject_footer_maps $tls_server_sni_maps $tlsproxy_client_policy_maps $default_delivery_status_filter $lmtp_delivery_status_filter $lmtp_dns_reply_filter $lmtp_reply_filter $local_delivery_status_filter $pipe_delivery_status_filter $postscreen_command_filter $smtp_delivery_status_filter $smtp_dns_reply_filter $smtp_reply_filter $smtpd_command_filter $smtpd_dns_reply_filter $virtual_delivery_status_filter $body_checks $header_checks $lmtp_body_checks $lmtp_header_checks $lmtp_mime_header_checks $lmtp_nested_header_checks $milter_header_checks $mime_header_checks $nested_header_checks $smtp_body_checks $smtp_header_checks $smtp_mime_header_checks $smtp_nested_header_checks", 0, 0, 's', "Tables that proxymap(8) may open for reading."},
@@ -453,7 +454,7 @@ constexpr ParamDef kParams[] = {
     {"sender_dependent_relayhost_maps", T::List, "", 0, 0, 's', "Per-sender relayhost tables."},
     {"sendmail_fix_line_endings", T::String, "always", 1, 0, 's', "How sendmail(1) converts line endings (always, strict, never)."},
     {"sendmail_path", T::String, "/usr/local/sbin/sendmail", 1, 0, 's', "Path of the Sendmail-compatible sendmail command."},
-    {"service_name", T::String, "", 0, 0, 's', "Master.cf service name of the running daemon; set at run time."},
+    {"service_name", T::String, "", 0, 0, 's', "Master.cf service name of the running daemon; set at run time."},  // set at run time; fallback only
     {"service_throttle_time", T::Time, "60s", 1, 0, 's', "Pause before a service that keeps failing is started again."},
     {"setgid_group", T::String, "postdrop", 1, 0, 's', "Group that owns postdrop and postqueue, and the maildrop and public directories."},
     {"shlib_directory", T::String, "no", 1, 0, 's', "Location of shared libraries and database plugins, or no."},
