@@ -29,6 +29,7 @@
 #include "util/base/strings.h"
 #include "util/base/unique_fd.h"
 #include "util/log/log.h"
+#include "util/table/map_command.h"
 #include "util/table/table_source.h"
 #include "util/table/table_types.h"
 
@@ -89,6 +90,8 @@ public:
     Result<bool> remove(std::string_view key) override;
     Status for_each(const std::function<bool(std::string_view, std::string_view)>& fn) override;
     Status sync() override;
+    // Stores the bytes as given: no folding, no NUL, replacing an existing entry.
+    Status put_exact(std::string_view key, std::string_view value);
 
 private:
     Status open_for_create(DBTYPE type);
@@ -234,6 +237,19 @@ Status BerkeleyTable::update(std::string_view key, std::string_view value) {
     return Status::success();
 }
 
+Status BerkeleyTable::put_exact(std::string_view key, std::string_view value) {
+    DBT k{}, v{};
+    k.data = const_cast<char*>(key.data());
+    k.size = static_cast<u_int32_t>(key.size());
+    v.data = const_cast<char*>(value.data());
+    v.size = static_cast<u_int32_t>(value.size());
+    ScopedFlock lock(per_op_lock() && !(flags() & kReadOnly) ? db_fd_ : -1, LOCK_EX);
+    int status = db_->put(db_.get(), nullptr, &k, &v, 0);
+    if (status != 0)
+        return make_error(strprintf("error writing %s: %s", db_path_.c_str(), db_error_text(status).c_str()));
+    return Status::success();
+}
+
 Result<bool> BerkeleyTable::remove(std::string_view key) {
     if (flags() & kReadOnly)
         return make_error(strprintf("table %s: operation not supported", spec().c_str()));
@@ -327,6 +343,12 @@ TableResult open_berkeley(std::string_view spec, std::string_view name, unsigned
 }
 
 }  // namespace
+
+Status put_raw(Table& table, std::string_view key, std::string_view value) {
+    auto* db = dynamic_cast<BerkeleyTable*>(&table);
+    if (!db) return make_error(strprintf("table %s: raw update not supported", table.spec().c_str()));
+    return db->put_exact(key, value);
+}
 
 TableResult open_hash_table(std::string_view spec, std::string_view name, unsigned flags) {
     return open_berkeley(spec, name, flags, DB_HASH);
