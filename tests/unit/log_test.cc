@@ -32,6 +32,18 @@ timeval tv(long sec, long usec) {
     return t;
 }
 
+DeliveryEvent event(std::string_view id, std::string_view rcpt, std::string_view relay,
+                    std::string_view dsn, std::string_view status, std::string_view reason) {
+    DeliveryEvent e;
+    e.queue_id = id;
+    e.recipient = rcpt;
+    e.relay = relay;
+    e.dsn = dsn;
+    e.status = status;
+    e.reason = reason;
+    return e;
+}
+
 ParamLookup lookup_from(std::map<std::string, std::string> m) {
     return [m](std::string_view name) {
         auto it = m.find(std::string(name));
@@ -85,18 +97,13 @@ TEST_CASE("format_delay at the default resolution limit of 2 digits") {
 }
 
 TEST_CASE("delivery record has Postfix's field order and delay split") {
-    DeliveryEvent e;
-    e.queue_id = "3F1A2B4C5D";
-    e.recipient = "bob@example.org";
+    DeliveryEvent e = event("3F1A2B4C5D", "bob@example.org", "mx.example.org[192.0.2.2]:25",
+                            "2.0.0", "sent", "250 2.0.0 Ok: queued as 123");
     e.orig_recipient = "Bob@Example.org";  // differs only in case: not logged
-    e.relay = "mx.example.org[192.0.2.2]:25";
     e.times.incoming_arrival = tv(1000, 0);
     e.times.active_arrival = tv(1000, 10000);
     e.times.agent_handoff = tv(1000, 20000);
     e.times.conn_setup_done = tv(1000, 220000);
-    e.dsn = "2.0.0";
-    e.status = "sent";
-    e.reason = "250 2.0.0 Ok: queued as 123";
     CHECK(delivery_line(e, tv(1000, 520000)) ==
           "3F1A2B4C5D: to=<bob@example.org>, relay=mx.example.org[192.0.2.2]:25, "
           "delay=0.52, delays=0.01/0.01/0.2/0.3, dsn=2.0.0, status=sent "
@@ -104,22 +111,29 @@ TEST_CASE("delivery record has Postfix's field order and delay split") {
 }
 
 TEST_CASE("delivery record shows orig_to, conn_use and local delays without a connection") {
-    DeliveryEvent e;
-    e.queue_id = "ABC";
-    e.recipient = "bob@example.org";
+    DeliveryEvent e = event("ABC", "bob@example.org", "local", "2.0.0", "sent",
+                            "delivered to mailbox");
     e.orig_recipient = "postmaster@example.org";
-    e.relay = "local";
     e.times.incoming_arrival = tv(100, 0);
     e.times.active_arrival = tv(101, 0);
     e.times.agent_handoff = tv(101, 0);
     e.times.reuse_count = 2;
-    e.dsn = "2.0.0";
-    e.status = "sent";
-    e.reason = "delivered to mailbox";
     CHECK(delivery_line(e, tv(103, 500000)) ==
           "ABC: to=<bob@example.org>, orig_to=<postmaster@example.org>, relay=local, "
           "conn_use=3, delay=3.5, delays=1/0/0/2.5, dsn=2.0.0, status=sent "
           "(delivered to mailbox)");
+}
+
+TEST_CASE("mail deferred by the queue manager counts its wait as qmgr time") {
+    DeliveryEvent e = event("DEF", "carol@example.net", "none", "4.4.1", "deferred",
+                            "delivery temporarily suspended");
+    e.times.incoming_arrival = tv(50, 0);
+    e.times.active_arrival = tv(52, 0);
+    // The agent's completion time, when given, wins over the caller's clock.
+    e.times.deliver_done = tv(3652, 0);
+    CHECK(delivery_line(e, tv(9999, 0)) ==
+          "DEF: to=<carol@example.net>, relay=none, delay=3602, delays=2/3600/0/0, "
+          "dsn=4.4.1, status=deferred (delivery temporarily suspended)");
 }
 
 TEST_CASE("delays count up to now when the queue manager was never reached") {
@@ -245,4 +259,13 @@ TEST_CASE("bad logging settings are reported, not guessed") {
     CHECK(facility.error() == "parameter syslog_facility: unrecognized value: bogus");
     auto perms = settings_from(lookup_from({{"maillog_file_permissions", "0777"}}), base);
     CHECK_FALSE(perms.ok());
+}
+
+TEST_CASE("log text loses control characters and stops at Postfix's 2000 bytes") {
+    CHECK(sanitize("a\tb\r\nc\x7f" "d") == "a?b??c?d");
+    CHECK(sanitize("caf\xc3\xa9") == "caf\xc3\xa9");  // UTF-8 is kept
+    CHECK(sanitize(std::string(5000, 'x')).size() == 2000);
+    CHECK(facility_code("LOCAL7") >= 0);
+    CHECK(facility_code("mail") >= 0);
+    CHECK(facility_code("nosuch") == -1);
 }
