@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 
@@ -199,4 +201,48 @@ TEST_CASE("master.cf services feed overrides, per-service names and unused check
     CHECK(c.get("syslog_name") == "x");
     CHECK(c.get("mine") == "1");
     CHECK(c.raw("relay_destination_concurrency_limit") == "$default_destination_concurrency_limit");
+}
+
+namespace {
+
+// Runs `fn` in a child with stderr captured; returns (exit status, stderr text).
+template <class Fn>
+std::pair<int, std::string> run_child(Fn fn) {
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    std::fflush(nullptr);  // the child must not repeat buffered output
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        fn();
+        _exit(0);
+    }
+    close(fds[1]);
+    std::string out;
+    char buf[512];
+    for (ssize_t n; (n = read(fds[0], buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+}  // namespace
+
+TEST_CASE("fatal getters exit 1 with Postfix's texts") {
+    Config c = from("loop = $loop\nbad_int = 4x\nbad_bool = maybe\nbad_syntax = ${oops\n");
+    auto [st1, err1] = run_child([&] { (void)c.get("loop"); });
+    CHECK(st1 == 1);
+    CHECK(err1.find("warning: unreasonable macro call nesting: \"loop\"\n") != std::string::npos);
+    CHECK(err1.find("fatal: dictionary mail_dict: macro processing error\n") != std::string::npos);
+    auto [st2, err2] = run_child([&] { (void)c.get_int("bad_int"); });
+    CHECK(st2 == 1);
+    CHECK(err2.find("fatal: bad numerical configuration: bad_int = 4x\n") != std::string::npos);
+    auto [st3, err3] = run_child([&] { (void)c.get_bool("bad_bool"); });
+    CHECK(err3.find("fatal: bad boolean configuration: bad_bool = maybe\n") != std::string::npos);
+    auto [st4, err4] = run_child([&] { (void)c.get_int("bad_syntax"); });
+    CHECK(st4 == 1);
+    CHECK(err4.find("warning: truncated macro reference: \"${oops\"\n") != std::string::npos);
 }

@@ -56,6 +56,44 @@ T or_fatal(Result<T> r) {
     return std::move(r).value();
 }
 
+Result<long> convert_int(std::string_view name, const std::string& text) {
+    const ParamDef* def = find_param(name);
+    bool is_long = def && def->type == ParamType::Long;
+    long v = 0;
+    if (!parse_whole_long(text, v) || (!is_long && (v < INT_MIN || v > INT_MAX)))
+        return make_error(strprintf("bad numerical configuration: %.*s = %s",
+                                    static_cast<int>(name.size()), name.data(), text.c_str()));
+    if (def && def->min && v < def->min)
+        return make_error(strprintf("invalid %.*s parameter value %ld < %ld",
+                                    static_cast<int>(name.size()), name.data(), v, def->min));
+    if (def && def->max && v > def->max)
+        return make_error(strprintf("invalid %.*s parameter value %ld > %ld",
+                                    static_cast<int>(name.size()), name.data(), v, def->max));
+    return v;
+}
+
+Result<bool> convert_bool(std::string_view name, const std::string& text) {
+    if (iequals(text, "yes")) return true;
+    if (iequals(text, "no")) return false;
+    return make_error(strprintf("bad boolean configuration: %.*s = %s",
+                                static_cast<int>(name.size()), name.data(), text.c_str()));
+}
+
+Result<long> convert_time(std::string_view name, const std::string& text) {
+    const ParamDef* def = find_param(name);
+    auto v = parse_time_value(text, def ? def->time_unit : 's');
+    if (!v)
+        return make_error(strprintf("parameter %.*s: bad time value or unit: %s",
+                                    static_cast<int>(name.size()), name.data(), text.c_str()));
+    if (def && def->min && *v < def->min)
+        return make_error(strprintf("invalid %.*s: %ld (min %ld)", static_cast<int>(name.size()),
+                                    name.data(), *v, def->min));
+    if (def && def->max && *v > def->max)
+        return make_error(strprintf("invalid %.*s: %ld (max %ld)", static_cast<int>(name.size()),
+                                    name.data(), *v, def->max));
+    return *v;
+}
+
 }  // namespace
 
 std::optional<long> parse_time_value(std::string_view value, char default_unit) {
@@ -133,7 +171,14 @@ std::optional<std::string> Config::raw(std::string_view name) const {
     return default_value(name);
 }
 
-std::string Config::get(std::string_view name) const { return or_fatal(try_get(name)); }
+std::string Config::get(std::string_view name) const {
+    if (name == "mynetworks") return or_fatal(try_get(name));
+    auto value = raw(name);
+    if (!value) return std::string();
+    const ParamDef* def = find_param(name);
+    if (def && def->type == ParamType::Raw) return *value;
+    return expand(*value);
+}
 
 Result<std::string> Config::try_get(std::string_view name) const {
     // The one derived default that can fail on input (a bad mynetworks_style).
@@ -151,7 +196,14 @@ Result<std::string> Config::try_get(std::string_view name) const {
     return try_expand(*value);
 }
 
-std::string Config::expand(std::string_view text) const { return or_fatal(try_expand(text)); }
+// As Postfix programs do (mail_conf_eval): each warning, then the dictionary's fatal.
+std::string Config::expand(std::string_view text) const {
+    MacroLookup lookup = [this](std::string_view n) { return raw(n); };
+    ExpandOutcome out = expand_macros(text, lookup, true);
+    if (!out.error) return std::move(out.text);
+    for (const std::string& w : out.warnings) log::warn("%s", w.c_str());
+    log::fatal("dictionary mail_dict: macro processing error");
+}
 
 Result<std::string> Config::try_expand(std::string_view text) const {
     MacroLookup lookup = [this](std::string_view n) { return raw(n); };
@@ -160,52 +212,28 @@ Result<std::string> Config::try_expand(std::string_view text) const {
     return std::move(out.text);
 }
 
-long Config::get_int(std::string_view name) const { return or_fatal(try_get_int(name)); }
-bool Config::get_bool(std::string_view name) const { return or_fatal(try_get_bool(name)); }
-long Config::get_time(std::string_view name) const { return or_fatal(try_get_time(name)); }
+// get_*: expansion errors are fatal the way get() reports them; conversion errors are
+// fatal with the converter's text. try_get_*: both come back as the error.
+long Config::get_int(std::string_view name) const { return or_fatal(convert_int(name, get(name))); }
+bool Config::get_bool(std::string_view name) const { return or_fatal(convert_bool(name, get(name))); }
+long Config::get_time(std::string_view name) const { return or_fatal(convert_time(name, get(name))); }
 
 Result<long> Config::try_get_int(std::string_view name) const {
     auto text = try_get(name);
     if (!text) return make_error(text.error());
-    const ParamDef* def = find_param(name);
-    bool is_long = def && def->type == ParamType::Long;
-    long v = 0;
-    if (!parse_whole_long(*text, v) || (!is_long && (v < INT_MIN || v > INT_MAX)))
-        return make_error(strprintf("bad numerical configuration: %.*s = %s",
-                                    static_cast<int>(name.size()), name.data(), text->c_str()));
-    if (def && def->min && v < def->min)
-        return make_error(strprintf("invalid %.*s parameter value %ld < %ld",
-                                    static_cast<int>(name.size()), name.data(), v, def->min));
-    if (def && def->max && v > def->max)
-        return make_error(strprintf("invalid %.*s parameter value %ld > %ld",
-                                    static_cast<int>(name.size()), name.data(), v, def->max));
-    return v;
+    return convert_int(name, *text);
 }
 
 Result<bool> Config::try_get_bool(std::string_view name) const {
     auto text = try_get(name);
     if (!text) return make_error(text.error());
-    if (iequals(*text, "yes")) return true;
-    if (iequals(*text, "no")) return false;
-    return make_error(strprintf("bad boolean configuration: %.*s = %s",
-                                static_cast<int>(name.size()), name.data(), text->c_str()));
+    return convert_bool(name, *text);
 }
 
 Result<long> Config::try_get_time(std::string_view name) const {
     auto text = try_get(name);
     if (!text) return make_error(text.error());
-    const ParamDef* def = find_param(name);
-    auto v = parse_time_value(*text, def ? def->time_unit : 's');
-    if (!v)
-        return make_error(strprintf("parameter %.*s: bad time value or unit: %s",
-                                    static_cast<int>(name.size()), name.data(), text->c_str()));
-    if (def && def->min && *v < def->min)
-        return make_error(strprintf("invalid %.*s: %ld (min %ld)", static_cast<int>(name.size()),
-                                    name.data(), *v, def->min));
-    if (def && def->max && *v > def->max)
-        return make_error(strprintf("invalid %.*s: %ld (max %ld)", static_cast<int>(name.size()),
-                                    name.data(), *v, def->max));
-    return *v;
+    return convert_time(name, *text);
 }
 
 std::vector<std::string> Config::get_list(std::string_view name) const {
