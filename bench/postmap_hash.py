@@ -1,8 +1,9 @@
 """postmap on a 100,000-entry hash table: build it, then look every key up (plus as many
 missing keys) through one `postmap -q -` process. Postern and Debian's /usr/sbin/postmap
 run the same input side by side; the figures are entries (or lookups) per second of
-wall time, CPU seconds (user + system, from getrusage of the child), and Postern's
-speed as a multiple of Postfix's.
+wall time, CPU seconds (user + system, from getrusage of the child), the fsync and
+fdatasync calls of one build (strace -c), and Postern's speed as a multiple of
+Postfix's.
 
 Usage: python3 bench/postmap_hash.py ABS_BUILD_DIR   (BENCH_ENTRIES to change the size)
 """
@@ -33,6 +34,25 @@ def timed(argv, stdin_path=None, env=None):
     return wall, cpu, p.stdout
 
 
+def sync_calls(argv, env):
+    """fsync + fdatasync calls of one run (strace -c), or None without strace."""
+    import shutil
+    if not shutil.which("strace"):
+        return None
+    with tempfile.NamedTemporaryFile(prefix="postern-bench-strace-") as out:
+        p = subprocess.run(["strace", "-f", "-qq", "-c", "-e", "trace=fsync,fdatasync",
+                            "-o", out.name] + argv, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        if p.returncode != 0:
+            return None
+        total = 0
+        for line in Path(out.name).read_text().splitlines():
+            fields = line.split()
+            if fields and fields[-1] in ("fsync", "fdatasync"):
+                total += int(fields[3])
+        return total
+
+
 def best(fn):
     runs = [fn() for _ in range(ROUNDS)]
     return min(runs, key=lambda r: r[0])
@@ -50,8 +70,9 @@ def bench_side(name, postmap, work):
     look = best(lambda: timed([postmap, "-c", str(conf), "-q", "-", f"hash:{table}"],
                               stdin_path=work / "queries", env=env))
     found = look[2].count(b"\n")
+    syncs = sync_calls([postmap, "-c", str(conf), f"hash:{table}"], env)
     return {"build": build[:2], "lookup": look[:2], "found": found,
-            "db_bytes": Path(f"{table}.db").stat().st_size}
+            "db_bytes": Path(f"{table}.db").stat().st_size, "syncs": syncs}
 
 
 def main():
@@ -76,12 +97,12 @@ def main():
 
     print(f"  {ENTRIES} entries; {2 * ENTRIES} lookups ({ENTRIES} present), best of {ROUNDS}")
     print(f"  {'':10} {'build/s':>10} {'build cpu':>10} {'lookups/s':>10} {'lookup cpu':>10}"
-          f" {'found':>7} {'db bytes':>10}")
+          f" {'found':>7} {'db bytes':>10} {'fsyncs':>6}")
     for name, r in results.items():
         bw, bc = r["build"]
         lw, lc = r["lookup"]
         print(f"  {name:10} {ENTRIES / bw:10.0f} {bc:9.2f}s {2 * ENTRIES / lw:10.0f} {lc:9.2f}s"
-              f" {r['found']:7} {r['db_bytes']:10}")
+              f" {r['found']:7} {r['db_bytes']:10} {r['syncs'] if r['syncs'] is not None else '-':>6}")
     if len(results) == 2:
         a, b = results["postern"], results["postfix"]
         print(f"  postern/postfix speed: build {b['build'][0] / a['build'][0]:.2f}x, "
