@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "util/base/strings.h"
+#include "util/config/config.h"
 #include "util/config/param_registry.h"
 
 using namespace postern;
@@ -245,4 +246,31 @@ TEST_CASE("every parameter has a one-line description") {
         CHECK(p.description.find('\n') == std::string_view::npos);
         CHECK(p.description.size() < 120);
     }
+}
+
+TEST_CASE("every typed default evaluates through Config to a valid value") {
+    config::Config cfg;  // defaults only, as a daemon with an empty main.cf sees them
+    for (const ParamDef& p : config::param_registry()) {
+        INFO(p.name << " = " << p.default_value);
+        if (p.type == ParamType::Int || p.type == ParamType::Long) {
+            auto v = cfg.try_get_int(p.name);
+            CHECK(v.ok());
+        } else if (p.type == ParamType::Time) {
+            auto v = cfg.try_get_time(p.name);
+            CHECK(v.ok());
+        } else if (p.type == ParamType::Bool) {
+            auto v = cfg.try_get_bool(p.name);
+            CHECK(v.ok());
+        }
+    }
+    // Values Postfix 3.7 computes for an empty main.cf (compatibility_level 0, no stress).
+    CHECK(cfg.get_time("maximal_queue_lifetime") == 5 * 86400);
+    CHECK(cfg.get_time("minimal_backoff_time") == 300);
+    CHECK(cfg.get_time("smtpd_timeout") == 300);
+    CHECK(cfg.get_time("delay_warning_time") == 0);
+    CHECK(cfg.get_int("smtpd_hard_error_limit") == 20);
+    CHECK(cfg.get_int("message_size_limit") == 10240000);
+    CHECK(cfg.get_bool("append_dot_mydomain"));
+    CHECK_FALSE(cfg.get_bool("smtputf8_enable"));
+    CHECK_FALSE(cfg.get_bool("smtp_per_request_deadline"));
 }
