@@ -285,13 +285,6 @@ void build_map(const MapCommand& cmd, const std::string& spec, bool incremental,
     std::string_view type, name;
     split_spec(spec, type, name);
     const std::string path(name);
-    bool known = false;
-    for (std::string_view t : table_types()) known |= (t == type);
-    if (!known)
-        log::fatal("unsupported dictionary type: %.*s", static_cast<int>(type.size()), type.data());
-    if (!is_bulk_type(type))
-        log::fatal("unsupported dictionary type: %.*s does not support bulk-mode creation.",
-                   static_cast<int>(type.size()), type.data());
 
     UniqueFd source_fd;
     const std::string source_name = incremental ? "stdin" : path;
@@ -299,6 +292,14 @@ void build_map(const MapCommand& cmd, const std::string& spec, bool incremental,
         source_fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
         if (!source_fd) log::fatal("open %s: %s", path.c_str(), std::strerror(errno));
     }
+    // Postfix opens the source before it looks at the table type.
+    bool known = false;
+    for (std::string_view t : table_types()) known |= (t == type);
+    if (!known)
+        log::fatal("unsupported dictionary type: %.*s", static_cast<int>(type.size()), type.data());
+    if (!is_bulk_type(type))
+        log::fatal("unsupported dictionary type: %.*s does not support bulk-mode creation.",
+                   static_cast<int>(type.size()), type.data());
     const int fd = incremental ? STDIN_FILENO : source_fd.get();
     struct stat st;
     if (::fstat(fd, &st) < 0) log::fatal("fstat %s: %s", path.c_str(), std::strerror(errno));
