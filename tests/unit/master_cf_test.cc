@@ -243,3 +243,10 @@ TEST_CASE("master.cf parser survives random bytes, NULs and huge lines") {
     CHECK(r->services[0].args.size() == 2);
     CHECK(parse_master_cf(std::string(100 * 1024, '{'), "m").ok() == false);
 }
+
+TEST_CASE("split_outside_braces keeps {} groups whole, with any separators") {
+    auto f = split_outside_braces("a, {b c, d} ,e{f g}h {unclosed x", ", ");
+    std::vector<std::string_view> want = {"a", "{b c, d}", "e{f g}h", "{unclosed x"};
+    CHECK(f == want);
+    CHECK(split_outside_braces("  \t ", " \t").empty());
+}

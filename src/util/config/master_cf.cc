@@ -15,25 +15,9 @@ namespace {
 
 constexpr std::string_view kBlanks = " \t\r\n";
 
-bool is_blank(char c) { return kBlanks.find(c) != std::string_view::npos; }
-
-// Fields split on blanks, where "{...}" (balanced, possibly holding blanks) stays inside
-// one field, as Postfix's mystrtokq() with "{}" does.
 std::vector<std::string> split_quoted(std::string_view s) {
     std::vector<std::string> out;
-    size_t i = 0;
-    while (true) {
-        while (i < s.size() && is_blank(s[i])) ++i;
-        if (i >= s.size()) break;
-        size_t start = i;
-        int level = 0;
-        for (; i < s.size(); ++i) {
-            if (s[i] == '{') ++level;
-            else if (s[i] == '}' && level > 0) --level;
-            else if (level == 0 && is_blank(s[i])) break;
-        }
-        out.emplace_back(s.substr(start, i - start));
-    }
+    for (std::string_view f : split_outside_braces(s, kBlanks)) out.emplace_back(f);
     return out;
 }
 
@@ -219,6 +203,25 @@ void parse_arguments(MasterService& s, const std::vector<std::string>& fields, s
 }
 
 }  // namespace
+
+std::vector<std::string_view> split_outside_braces(std::string_view s, std::string_view separators) {
+    std::vector<std::string_view> out;
+    auto is_sep = [&](char c) { return separators.find(c) != std::string_view::npos; };
+    size_t i = 0;
+    while (true) {
+        while (i < s.size() && is_sep(s[i])) ++i;
+        if (i >= s.size()) break;
+        size_t start = i;
+        int level = 0;
+        for (; i < s.size(); ++i) {
+            if (s[i] == '{') ++level;
+            else if (s[i] == '}' && level > 0) --level;
+            else if (level == 0 && is_sep(s[i])) break;
+        }
+        out.push_back(s.substr(start, i - start));
+    }
+    return out;
+}
 
 std::string_view service_type_name(ServiceType type) {
     switch (type) {

@@ -75,6 +75,10 @@ Result<MasterCf> parse_master_cf(std::string_view text, std::string_view path,
 // Reads DIR/master.cf ("open DIR/master.cf: No such file or directory" when missing).
 Result<MasterCf> load_master_cf(const std::string& config_dir, int default_process_limit = 100);
 
+// Splits on `separators`, keeping a balanced "{...}" (which may hold separators) inside
+// one field: Postfix's mystrtokq() with "{}". An unbalanced '{' runs to the end.
+std::vector<std::string_view> split_outside_braces(std::string_view s, std::string_view separators);
+
 // Postfix's host_port() as master uses it for inet service names; the error is one of
 // Postfix's ("missing service information", "garbage after \"]\"", ...).
 Result<std::pair<std::string, std::string>> split_inet_endpoint(std::string_view name);
