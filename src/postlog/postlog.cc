@@ -81,6 +81,7 @@ void early_logging(const char* argv0) {
     log::Settings s = log::settings();
     s.to_stderr = isatty(STDERR_FILENO) != 0;
     s.maillog_stdout_ok = true;  // stdout carries nothing else here
+    s.maillog_required = true;   // the log is postlog's whole output
     s.stderr_name = s.syslog_name + "/" + log::program();
     log::configure(s);
 }

@@ -276,3 +276,11 @@ def test_postlog_writes_stderr_only_to_a_terminal_like_postfix(tmp_path, args):
     ours = (outs[0][0], outs[0][1].replace("postern/postlog:", "postfix/postlog:"))
     assert ours == outs[1]
     assert outs[1][1]  # something was shown
+
+
+def test_unwritable_maillog_file_is_fatal_for_postlog_like_postfix(tmp_path):
+    codes = []
+    for side, prog in (("postern", postern("postlog")), ("postfix", postfix("postlog"))):
+        conf = make_conf(tmp_path, f"{side}-conf", tmp_path / "no-such-dir" / "log")
+        codes.append(run([prog, "-c", str(conf), "lost?"]).returncode)
+    assert codes == [1, 1]

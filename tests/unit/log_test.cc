@@ -269,3 +269,17 @@ TEST_CASE("log text loses control characters and stops at Postfix's 2000 bytes")
     CHECK(facility_code("mail") >= 0);
     CHECK(facility_code("nosuch") == -1);
 }
+
+TEST_CASE("a command carries on when it may not write maillog_file") {
+    SettingsGuard guard;
+    Settings s;
+    s.maillog_file = "/nonexistent-postern-dir/maillog";
+    s.to_stderr = false;
+    s.to_syslog = false;
+    s.maillog_required = false;
+    configure(s);
+    warn("dropped, not fatal");  // would exit(1) if the log were required
+    info("still running");
+    CHECK(access("/nonexistent-postern-dir/maillog", F_OK) != 0);
+    configure(guard.saved);
+}

@@ -33,6 +33,7 @@ struct LogState {
     std::string hostname;  // gethostname() at init
     UniqueFd maillog_fd;   // cached O_APPEND descriptor of maillog_file
     bool in_fatal = false; // guards against recursion when the logfile itself fails
+    bool maillog_broken = false;  // open failed and the log is optional: stop trying
 };
 
 LogState& state() {
@@ -139,14 +140,18 @@ void write_maillog(Level level, std::string_view text) {
         if (st.maillog_stdout_ok) write_all(STDOUT_FILENO, line);
         return;
     }
-    if (s.in_fatal) return;
+    if (s.in_fatal || s.maillog_broken) return;
     if (!s.maillog_fd) {
         auto fd = open_maillog(st);
-        if (!fd.ok()) maillog_unavailable(fd.error());
+        if (!fd.ok()) {
+            if (st.maillog_required) maillog_unavailable(fd.error());
+            s.maillog_broken = true;
+            return;
+        }
         s.maillog_fd = std::move(fd.value());
     }
     // One write() per line with O_APPEND keeps lines from several processes whole.
-    if (!write_all(s.maillog_fd.get(), line))
+    if (!write_all(s.maillog_fd.get(), line) && st.maillog_required)
         maillog_unavailable(strprintf("write logfile '%s': %s", st.maillog_file.c_str(),
                                       strerror(errno)));
 }
@@ -202,6 +207,7 @@ void configure(const Settings& settings) {
     bool file_changed = settings.maillog_file != s.settings.maillog_file;
     s.settings = settings;
     if (file_changed) s.maillog_fd.reset();
+    s.maillog_broken = false;
     open_syslog();
 }
 
@@ -209,7 +215,10 @@ const Settings& settings() { return state().settings; }
 const std::string& program() { return state().program; }
 void set_verbose(int level) { state().verbose = level; }
 int verbose() { return state().verbose; }
-void reopen() { state().maillog_fd.reset(); }
+void reopen() {
+    state().maillog_fd.reset();
+    state().maillog_broken = false;
+}
 
 std::string format_logfile_line_at(Level level, std::string_view text, long pid, long when) {
     const LogState& s = state();

@@ -37,6 +37,11 @@ struct Settings {
     // whose stdout carries data (postmap -q, postconf) must never log there, so by
     // default such records are skipped (stderr still reports); daemons set true.
     bool maillog_stdout_ok = false;
+    // When maillog_file cannot be opened or written: true stops the program with a
+    // fatal error (postlog, daemons: the log is their output); false drops the record
+    // (a command run by a user who may not write the log still reports on stderr, as
+    // Postfix's commands do when they cannot reach postlogd).
+    bool maillog_required = false;
 };
 
 // Call first with the program name ("postmap"); logging works at once with defaults.
