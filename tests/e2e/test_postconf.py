@@ -192,6 +192,29 @@ def test_table_types_are_postfix_names(dirs):
     assert set(ours) <= set(pf.stdout.split()) | {"memory"}
 
 
+def documented_default_differences():
+    text = (Path(__file__).resolve().parents[1] / "DIFFERENCES.md").read_text()
+    section = text.split("## postconf -d defaults", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^- ([a-z0-9_]+):", section, re.M))
+
+
+def test_full_listing_lines_match_postfix(dirs):
+    # Every parameter line Postern prints must be Postfix's line, unless its default is a
+    # documented difference; process_id is each process's own.
+    pf, pt = both(dirs)
+    assert pt.returncode == pf.returncode == 0
+    theirs = set(pf.stdout.replace(str(dirs[0]), "DIR").splitlines())
+    allowed = documented_default_differences() | {"process_id"}
+    ours = pt.stdout.replace(str(dirs[1]), "DIR").splitlines()
+    assert ours == sorted(ours, key=lambda line: line.split(" = ")[0])
+    unexplained = [line for line in ours if line not in theirs and line.split(" = ")[0] not in allowed]
+    assert unexplained == []
+    # User-defined and service-defined names are listed too.
+    assert "mua_client_restrictions = permit_sasl_authenticated, reject" in ours
+    assert "dovecot_time_limit = $command_time_limit" in ours
+    assert "relay_destination_concurrency_limit = $default_destination_concurrency_limit" in ours
+
+
 @pytest.mark.parametrize("name", [
     "mail_name", "biff", "smtpd_banner", "mydestination", "relay_domains",
     "smtpd_recipient_restrictions", "message_size_limit", "smtpd_tls_security_level",
