@@ -183,3 +183,30 @@ def test_unsupported_type_for_build(tmp_path, confdir):
     r = run([postern("postmap"), "-c", str(confdir), f"foo:{tmp_path}/m"])
     assert r.returncode == 1
     assert r.stderr == "postmap: fatal: unsupported dictionary type: foo\n"
+
+
+UTF8_SOURCE = ("\u00c4bc value\nBAD\udcff x\nplain \u00e9t\u00e9\n\u03a3\u03a3 sigma\nSTRASSE x\n"
+               "stra\u00dfe y\n").encode("utf-8", "surrogateescape")
+UTF8_KEYS = "\u00e4BC\n\u00c4bc\nbad\udcff\n\u03c3\u03c3\nSTRA\u00dfE\n".encode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize("argv", [["u"], ["-q", "-", "u"], ["-q", "-", "texthash:u"], ["-u", "u"]])
+def test_smtputf8_checks_and_folding_match_postfix(tmp_path, argv):
+    # compatibility_level >= 1 turns smtputf8_enable on: non-UTF-8 lines and keys are
+    # refused and non-ASCII keys are case-folded (ß folds to ss, as ICU does).
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "u").write_bytes(UTF8_SOURCE)
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "main.cf").write_text("compatibility_level = 3.6\n")
+    subprocess.run([postfix("postmap"), "-c", str(conf), str(seed / "u")], capture_output=True, check=True)
+    out = []
+    for name, prog in (("postfix", postfix("postmap")), ("postern", postern("postmap"))):
+        d = tmp_path / name
+        d.mkdir()
+        shutil.copy2(seed / "u", d / "u")
+        shutil.copy2(seed / "u.db", d / "u.db")
+        p = subprocess.run([prog, "-c", str(conf)] + argv, cwd=d, input=UTF8_KEYS, capture_output=True)
+        out.append((p.stdout, p.stderr, p.returncode, dump(d, "hash:u")))
+    assert out[1] == out[0]

@@ -166,3 +166,15 @@ TEST_CASE("fold_key lower-cases ASCII, and Unicode letters when UTF-8 is on", "[
     CHECK(fold_key("\xc3\x84" "B", false) == "\xc3\x84" "b");
     CHECK(fold_key("\xff" "AB", true) == "\xff" "ab");
 }
+
+TEST_CASE("fold_key uses full case folding where it differs from lower case", "[tables]") {
+    CHECK(fold_key("STRA\xc3\x9f" "E", true) == "strasse");
+    CHECK(fold_key("\xce\xa3\xcf\x82", true) == "\xcf\x83\xcf\x83");
+    CHECK(fold_key("\xef\xac\x81le", true) == "file");
+}
+
+TEST_CASE("printable keeps UTF-8 and replaces control and stray bytes", "[tables]") {
+    CHECK(printable("ok \xc3\xa4") == "ok \xc3\xa4");
+    CHECK(printable("bad\xff\x01x") == "bad??x");
+    CHECK(printable("\xe2\x82") == "??");
+}

@@ -161,7 +161,7 @@ std::optional<SourceEntry> parse_alias_line(const LogicalLine& line, std::string
     const int p_len = static_cast<int>(path.size());
     if (utf8 && !valid_utf8(text)) {
         warnings.push_back(strprintf("%.*s, line %d: non-UTF-8 input \"%s\" -- ignoring this line", p_len,
-                                     path.data(), line.line, std::string(text).c_str()));
+                                     path.data(), line.line, printable(text).c_str()));
         return std::nullopt;
     }
     std::vector<Token> toks = scan(text);

@@ -186,6 +186,12 @@ Status BerkeleyTable::open_for_create(DBTYPE type) {
 }
 
 LookupResult BerkeleyTable::lookup(std::string_view key) {
+    if ((flags() & kUtf8) && !valid_utf8(key)) {
+        std::string_view type = std::string_view(spec()).substr(0, spec().find(':'));
+        log::warn("%.*s:%s: non-UTF-8 key \"%s\": malformed UTF-8 or invalid codepoint",
+                  static_cast<int>(type.size()), type.data(), db_path_.c_str(), printable(key).c_str());
+        return LookupResult::miss();
+    }
     std::string name = folded(key);
     // Postfix treats keys as C strings.
     if (name.find('\0') != std::string::npos) name.resize(name.find('\0'));

@@ -1,5 +1,6 @@
 #include "util/table/table_memory.h"
 
+#include "util/log/log.h"
 #include "util/table/table_source.h"
 
 namespace postern::table {
@@ -9,6 +10,11 @@ std::string MemoryTable::fold(std::string_view key) const {
 }
 
 LookupResult MemoryTable::lookup(std::string_view key) {
+    if ((flags() & kUtf8) && !valid_utf8(key)) {
+        log::warn("%s: non-UTF-8 key \"%s\": malformed UTF-8 or invalid codepoint", spec().c_str(),
+                  printable(key).c_str());
+        return LookupResult::miss();
+    }
     auto it = index_.find(fold(key));
     if (it == index_.end()) return LookupResult::miss();
     return LookupResult::hit(entries_[it->second].second);

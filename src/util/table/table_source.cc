@@ -129,7 +129,7 @@ std::optional<SourceEntry> parse_postmap_line(const LogicalLine& line, std::stri
     const int p_len = static_cast<int>(path.size());
     if (!utf8_line_ok(text, utf8)) {
         warnings.push_back(strprintf("%.*s, line %d: non-UTF-8 input \"%s\" -- ignoring this line",
-                                     p_len, path.data(), line.line, c_string(text).c_str()));
+                                     p_len, path.data(), line.line, printable(text).c_str()));
         return std::nullopt;
     }
     // The key ends at the first whitespace outside quotes; a backslash protects one
@@ -173,7 +173,7 @@ std::optional<SourceEntry> parse_texthash_line(const LogicalLine& line, std::str
     const int p_len = static_cast<int>(path.size());
     if (!utf8_line_ok(text, utf8)) {
         warnings.push_back(strprintf("%.*s, line %d: non-UTF-8 input \"%s\" -- ignoring this line",
-                                     p_len, path.data(), line.line, c_string(text).c_str()));
+                                     p_len, path.data(), line.line, printable(text).c_str()));
         return std::nullopt;
     }
     size_t i = 0;
@@ -250,6 +250,59 @@ locale_t utf8_locale() {
 
 }  // namespace
 
+// Case folds that are not the simple lower-case mapping (Unicode CaseFolding.txt, status
+// C and F, for the letters that turn up in addresses).
+static const char* special_fold(unsigned cp) {
+    switch (cp) {
+        case 0x00B5: return "\xce\xbc";          // micro sign -> mu
+        case 0x00DF: return "ss";                // sharp s
+        case 0x1E9E: return "ss";                // capital sharp s
+        case 0x017F: return "s";                 // long s
+        case 0x0130: return "i\xcc\x87";         // I with dot above
+        case 0x0149: return "\xca\xbcn";
+        case 0x03C2: return "\xcf\x83";          // final sigma -> sigma
+        case 0x03D0: return "\xce\xb2";
+        case 0x03D1: return "\xce\xb8";
+        case 0x03D5: return "\xcf\x86";
+        case 0x03D6: return "\xcf\x80";
+        case 0x03F0: return "\xce\xba";
+        case 0x03F1: return "\xcf\x81";
+        case 0x03F5: return "\xce\xb5";
+        case 0x1E9B: return "\xe1\xb9\xa1";
+        case 0x1FBE: return "\xce\xb9";
+        case 0xFB00: return "ff";
+        case 0xFB01: return "fi";
+        case 0xFB02: return "fl";
+        case 0xFB03: return "ffi";
+        case 0xFB04: return "ffl";
+        case 0xFB05: return "st";
+        case 0xFB06: return "st";
+        default: return nullptr;
+    }
+}
+
+std::string printable(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size();) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
+            ++i;
+            continue;
+        }
+        size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 1;
+        if (n > 1 && i + n <= s.size() && valid_utf8(s.substr(i, n))) {
+            out.append(s.substr(i, n));
+            i += n;
+        } else {
+            out += '?';
+            ++i;
+        }
+    }
+    return out;
+}
+
 std::string fold_key(std::string_view key, bool utf8) {
     bool ascii = true;
     for (char c : key)
@@ -268,7 +321,8 @@ std::string fold_key(std::string_view key, bool utf8) {
         int n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
         unsigned cp = c & (n == 1 ? 0x1F : n == 2 ? 0x0F : 0x07);
         for (int k = 1; k <= n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(key[i + k]) & 0x3F);
-        append_utf8(out, static_cast<unsigned>(towlower_l(static_cast<wint_t>(cp), utf8_locale())));
+        if (const char* special = special_fold(cp)) out += special;
+        else append_utf8(out, static_cast<unsigned>(towlower_l(static_cast<wint_t>(cp), utf8_locale())));
         i += n + 1;
     }
     return out;

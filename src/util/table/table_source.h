@@ -71,9 +71,14 @@ std::optional<SourceEntry> parse_texthash_line(const LogicalLine& line, std::str
 // True when `s` is valid UTF-8 (Postfix's valid_utf8_string: no overlongs, no surrogates).
 bool valid_utf8(std::string_view s);
 
+// Text for a log line as Postfix's printable() makes it: valid UTF-8 stays, control
+// characters and bytes that are not UTF-8 become '?'.
+std::string printable(std::string_view s);
+
 // Key folding for fixed-string tables: ASCII lower case, and with `utf8` also the simple
-// Unicode lower-case mapping of each code point (Postfix folds with ICU when smtputf8 is
-// on). Invalid UTF-8 is folded as ASCII only.
+// Unicode case folding of each code point (Postfix folds with ICU when smtputf8 is on):
+// the C.UTF-8 lower-case mapping plus the full-folding cases that differ from it
+// (ß -> ss, ligatures, final sigma, ...). Invalid UTF-8 is folded as ASCII only.
 std::string fold_key(std::string_view key, bool utf8);
 
 }  // namespace postern::table
