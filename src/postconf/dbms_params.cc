@@ -58,9 +58,8 @@ std::string inside_braces(std::string_view s) {
 }  // namespace
 
 void ParamSpace::register_dbms(const std::string& value, int local, std::vector<std::string>& warnings) {
-    const ValueMap* scope = local >= 0 ? &local_params_[local] : nullptr;
     ShowMode eval{false, false, true};
-    register_dbms_tokens(expand(value, eval, scope), local, true, warnings);
+    register_dbms_tokens(expand(value, eval, local), local, true, warnings);
 }
 
 void ParamSpace::register_dbms_tokens(std::string_view text, int local, bool recurse,

@@ -30,11 +30,10 @@ void warn_unmatched(const std::vector<Request>& reqs) {
 }
 
 // -x expands $name in "-o name=value" against the entry's own settings first.
-std::function<std::string(std::string_view)> expander(const Context& ctx, const ParamSpace& space,
-                                                      const ValueMap& local) {
+std::function<std::string(std::string_view)> expander(const Context& ctx, const ParamSpace& space, int entry) {
     if (!ctx.opt.has(kShowEval)) return {};
     ShowMode mode{false, false, true};
-    return [&space, &local, mode](std::string_view text) { return space.expand(text, mode, &local); };
+    return [&space, entry, mode](std::string_view text) { return space.expand(text, mode, entry); };
 }
 
 }  // namespace
@@ -43,9 +42,9 @@ std::string show_master_entries(const Context& ctx, const ParamSpace& space) {
     std::vector<Request> reqs = parse_requests(ctx.opt.args, 2, "-M option requires service_name[/type]");
     bool fold = ctx.opt.has(kFoldLine);
     std::string out;
-    for (const MasterEntry& e : ctx.master) {
-        ValueMap local = e.params();
-        auto expand = expander(ctx, space, local);
+    for (size_t i = 0; i < ctx.master.size(); ++i) {
+        const MasterEntry& e = ctx.master[i];
+        auto expand = expander(ctx, space, static_cast<int>(i));
         if (reqs.empty()) {
             out += format_master_entry(e, fold, expand);
             continue;
@@ -71,9 +70,9 @@ std::string show_master_fields(const Context& ctx, const ParamSpace& space) {
     bool fold = ctx.opt.has(kFoldLine);
     bool hide = ctx.opt.has(kHideName);
     std::string out;
-    for (const MasterEntry& e : ctx.master) {
-        ValueMap local = e.params();
-        auto expand = expander(ctx, space, local);
+    for (size_t i = 0; i < ctx.master.size(); ++i) {
+        const MasterEntry& e = ctx.master[i];
+        auto expand = expander(ctx, space, static_cast<int>(i));
         auto show_one = [&](int field) {
             if (ctx.opt.has(kHideValue))
                 out += print_line(e.name_space() + "/" + std::string(field_name(field)), fold);
@@ -101,15 +100,16 @@ std::string show_master_params(const Context& ctx, const ParamSpace& space) {
     bool fold = ctx.opt.has(kFoldLine);
     ShowMode mode{false, false, ctx.opt.has(kShowEval)};
     std::string out;
-    for (const MasterEntry& e : ctx.master) {
-        ValueMap local = e.params();
+    for (size_t i = 0; i < ctx.master.size(); ++i) {
+        const MasterEntry& e = ctx.master[i];
+        const ValueMap& local = space.local_params(i);
         if (local.empty()) continue;
         auto show = [&](const std::string& name, const std::string& raw_value) {
             if (ctx.opt.has(kHideValue)) {
                 out += print_line(e.name_space() + "/" + name, fold);
                 return;
             }
-            std::string value = mode.eval ? space.expand(raw_value, mode, &local) : raw_value;
+            std::string value = mode.eval ? space.expand(raw_value, mode, static_cast<int>(i)) : raw_value;
             if (ctx.opt.has(kHideName)) out += print_line(value, fold);
             else out += print_line(e.name_space() + "/" + name + " = " + value, fold);
         };

@@ -8,6 +8,7 @@
 namespace postern::postconf {
 namespace {
 
+
 struct ServiceParam {
     std::string_view suffix;
     std::string_view default_param;
@@ -43,6 +44,23 @@ bool transport_param_range(std::string_view command, size_t& first, size_t& last
     for (std::string_view c : {"local", "error", "virtual", "smtp", "lmtp"})
         if (command == c) { first = 1; last = n; return true; }
     return false;
+}
+
+// Names whose value Postfix sets per process; assignments are dropped with a warning.
+bool is_read_only(std::string_view name) {
+    return name == "process_id" || name == "process_name" || name == "service_name";
+}
+
+void drop_read_only(ValueMap& values, const std::string& file, std::vector<std::string>& warnings) {
+    for (auto it = values.begin(); it != values.end();) {
+        if (!is_read_only(it->first)) {
+            ++it;
+            continue;
+        }
+        warnings.push_back(strprintf("%s: read-only parameter assignment: %s=%s", file.c_str(), it->first.c_str(),
+                                     it->second.c_str()));
+        it = values.erase(it);
+    }
 }
 
 }  // namespace
@@ -96,7 +114,7 @@ void ParamSpace::scan_namespace(const ValueMap& values, int local, const std::ve
                                 std::vector<std::string>& warnings) {
     if (auto it = values.find("smtpd_restriction_classes"); it != values.end()) {
         ShowMode plain;
-        std::string classes = expand(it->second, plain, local >= 0 ? &values : nullptr);
+        std::string classes = expand(it->second, plain, local);
         for (std::string_view c : split_tokens(classes, ", \t\r\n")) {
             if (local < 0) restriction_classes_.insert(std::string(c));
             flag_user_parameter(std::string(c), local, true, warnings);
@@ -113,8 +131,14 @@ void ParamSpace::scan_namespace(const ValueMap& values, int local, const std::ve
 
 void ParamSpace::register_user(const std::vector<MasterEntry>& entries, std::vector<std::string>& warnings) {
     local_params_.clear();
+    local_ro_.clear();
     local_valid_.assign(entries.size(), {});
-    for (const MasterEntry& e : entries) local_params_.push_back(e.params());
+    for (const MasterEntry& e : entries) {
+        local_params_.push_back(e.params());
+        drop_read_only(local_params_.back(), config_dir_ + "/master.cf", warnings);
+        local_ro_.push_back(ValueMap{{"service_name", e.service()}, {"process_name", e.argv[kFieldCommand]}});
+    }
+    drop_read_only(main_, config_dir_ + "/main.cf", warnings);
     for (size_t i = 0; i < entries.size(); ++i)
         if (!local_params_[i].empty()) scan_namespace(local_params_[i], static_cast<int>(i), entries, warnings);
     // Defaults may name legacy parameters for compatibility; those names count as used.
@@ -156,12 +180,18 @@ std::optional<std::string> ParamSpace::value(std::string_view name, const ParamN
     return it->second;
 }
 
-std::string ParamSpace::expand(std::string_view text, const ShowMode& mode, const ValueMap* local) const {
+const ValueMap& ParamSpace::local_params(size_t entry) const {
+    static const ValueMap kNone;
+    return entry < local_params_.size() ? local_params_[entry] : kNone;
+}
+
+std::string ParamSpace::expand(std::string_view text, const ShowMode& mode, int local) const {
     ShowMode lookup_mode = mode;
     lookup_mode.nondefault = false;  // -n -x still expands names left at their defaults
     config::MacroLookup lookup = [&](std::string_view name) -> std::optional<std::string> {
-        if (local) {
-            if (auto it = local->find(name); it != local->end()) return it->second;
+        if (local >= 0 && static_cast<size_t>(local) < local_ro_.size()) {
+            if (auto it = local_ro_[local].find(name); it != local_ro_[local].end()) return it->second;
+            if (auto it = local_params_[local].find(name); it != local_params_[local].end()) return it->second;
         }
         const ParamNode* node = find(name);
         if (!node) return std::nullopt;

@@ -52,8 +52,11 @@ public:
     // The value postconf prints for `name` under `mode` (nullopt: print nothing).
     std::optional<std::string> value(std::string_view name, const ParamNode& node, const ShowMode& mode) const;
     std::string default_value(std::string_view name, const ParamNode& node) const;
-    // $name expansion as postconf -x does it; `local` is a master.cf entry's -o settings.
-    std::string expand(std::string_view text, const ShowMode& mode, const ValueMap* local = nullptr) const;
+    // $name expansion as postconf -x does it; `local` is the index of a master.cf entry,
+    // whose read-only names (service_name, process_name) and -o settings come first.
+    std::string expand(std::string_view text, const ShowMode& mode, int local = -1) const;
+    // A master.cf entry's -o settings, without read-only names (postconf -P).
+    const ValueMap& local_params(size_t entry) const;
 
     // "unused parameter" warnings for main.cf and master.cf, worded as Postfix's.
     std::vector<std::string> unused_main_warnings(const std::vector<std::string>& candidates) const;
@@ -75,6 +78,7 @@ private:
     std::string config_dir_;
     std::map<std::string, ParamNode, std::less<>> nodes_;
     std::vector<ValueMap> local_params_;               // per master.cf entry: its -o settings
+    std::vector<ValueMap> local_ro_;                   // per entry: service_name, process_name
     std::vector<std::set<std::string, std::less<>>> local_valid_;  // per entry: names valid there
     std::set<std::string, std::less<>> restriction_classes_;
     std::set<std::string, std::less<>> dbms_files_seen_;  // each client file is checked once

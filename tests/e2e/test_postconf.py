@@ -169,6 +169,8 @@ def assert_same(dirs, *args):
     ["-P"],
     ["-P", "submission/inet/syslog_name", "*/*/milter_macro_daemon_name"],
     ["-Px", "submission"],
+    ["-Mfx"],
+    ["-Fx", "relay/unix/command"],
     ["-Ph", "relay/unix"],
     ["-PH"],
     ["-FH", "smtp/inet"],
@@ -266,6 +268,23 @@ def test_edit_matches_postfix(dirs, args):
 def test_errors_match_postfix(dirs, args):
     assert_same(dirs, *args)
     assert_same_files(dirs)
+
+
+def test_read_only_parameters(tmp_path):
+    # service_name and process_name are per service, process_id per process: assignments
+    # are dropped with a warning, and $service_name expands to the master.cf service.
+    pair = []
+    for side in ("postfix", "postern"):
+        d = tmp_path / side
+        d.mkdir()
+        (d / "main.cf").write_text("myhostname = h.example\nprocess_name = x\nservice_name = y\n")
+        (d / "master.cf").write_text(
+            "relay     unix  -       -       y       -       -       smtp\n"
+            "  -o syslog_name=$service_name/$process_name/$mail_name -o process_id=4\n"
+            "  -o mail_version=2\n")
+        pair.append(d)
+    for args in (["-n"], ["-P"], ["-Px"], ["-Mx"], ["process_name", "service_name"]):
+        assert_same(tuple(pair), *args)
 
 
 def test_missing_files(tmp_path):
