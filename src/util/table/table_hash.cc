@@ -97,6 +97,7 @@ private:
     Status open_for_create(DBTYPE type);
     Status open_existing(DBTYPE type);
     Status publish();
+    void warn_if_stale() const;
     std::string folded(std::string_view key) const {
         return (flags() & kFoldFix) ? fold_key(key, (flags() & kUtf8) != 0) : std::string(key);
     }
@@ -148,7 +149,19 @@ Status BerkeleyTable::open_existing(DBTYPE type) {
     }
     if (db_->fd(db_.get(), &db_fd_) != 0) db_fd_ = -1;
     if (db_fd_ >= 0) ::fcntl(db_fd_, F_SETFD, FD_CLOEXEC);
+    warn_if_stale();
     return Status::success();
+}
+
+// Postfix warns when the source file was edited (more than 100 seconds ago, so not
+// during a rebuild) after the table was built: someone forgot to run postmap.
+void BerkeleyTable::warn_if_stale() const {
+    if (!(flags() & kLock) || db_fd_ < 0) return;
+    struct stat db_st, src_st;
+    std::string source = db_path_.substr(0, db_path_.size() - 3);
+    if (::fstat(db_fd_, &db_st) == 0 && ::stat(source.c_str(), &src_st) == 0 &&
+        src_st.st_mtime > db_st.st_mtime && src_st.st_mtime < std::time(nullptr) - 100)
+        log::warn("database %s is older than source file %s", db_path_.c_str(), source.c_str());
 }
 
 Status BerkeleyTable::open_for_create(DBTYPE type) {
