@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "util/base/strings.h"
+#include "util/table/pattern_source.h"
 
 namespace postern::access {
 namespace {
@@ -53,26 +54,6 @@ bool is_header(std::string_view s) {
     if (i == 0) return false;
     while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
     return i < s.size() && s[i] == ':';
-}
-
-// argv_splitq(value, ", \t\r\n", "{}"): separators inside braces do not split.
-std::vector<std::string> split_restrictions(std::string_view s) {
-    std::vector<std::string> out;
-    constexpr std::string_view kSeps = ", \t\r\n";
-    size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && kSeps.find(s[i]) != std::string_view::npos) ++i;
-        if (i >= s.size()) break;
-        size_t start = i;
-        int level = 0;
-        for (; i < s.size(); ++i) {
-            if (s[i] == '{') ++level;
-            else if (s[i] == '}' && level > 0) --level;
-            else if (level == 0 && kSeps.find(s[i]) != std::string_view::npos) break;
-        }
-        out.emplace_back(s.substr(start, i - start));
-    }
-    return out;
 }
 
 ActionError dunno_error(std::string message) {
@@ -154,7 +135,7 @@ ParsedAction parse_action(std::string_view value, std::string_view table, std::s
                             "do not specify lookup tables inside SMTPD access maps",
                             "define a restriction class and specify its name instead."}};
     }
-    a.restrictions = split_restrictions(value);
+    for (std::string_view name : table::split_outside_braces(value)) a.restrictions.emplace_back(name);
     if (a.restrictions.empty()) {
         // In the dark ages an empty right-hand side meant OK; Postfix still treats it so.
         a.type = ActionType::Ok;

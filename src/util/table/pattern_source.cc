@@ -5,15 +5,10 @@
 #include "util/base/file_io.h"
 #include "util/base/strings.h"
 #include "util/log/log.h"
+#include "util/table/table_source.h"
 
 namespace postern::table {
 namespace {
-
-bool is_blank_or_comment(std::string_view line) {
-    size_t i = 0;
-    while (i < line.size() && is_space(line[i])) ++i;
-    return i == line.size() || line[i] == '#';
-}
 
 // Index of the '}' that closes the '{' at s[open], or npos.
 size_t matching_brace(std::string_view s, size_t open) {
@@ -36,26 +31,6 @@ Result<std::string_view> strip_braces(std::string_view kind, std::string_view s)
     if (!trim(s.substr(close + 1)).empty())
         return make_error(strprintf("%s map: syntax error after '}' in \"%s\"", k.c_str(), q.c_str()));
     return trim(s.substr(1, close - 1));
-}
-
-// Splits on ", \t\r\n" outside braces (Postfix's mystrtokq with CHARS_BRACE).
-std::vector<std::string_view> split_outside_braces(std::string_view s) {
-    std::vector<std::string_view> out;
-    constexpr std::string_view kSeps = ", \t\r\n";
-    size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && kSeps.find(s[i]) != std::string_view::npos) ++i;
-        if (i >= s.size()) break;
-        size_t start = i;
-        int level = 0;
-        for (; i < s.size(); ++i) {
-            if (s[i] == '{') ++level;
-            else if (s[i] == '}' && level > 0) --level;
-            else if (level == 0 && kSeps.find(s[i]) != std::string_view::npos) break;
-        }
-        out.push_back(s.substr(start, i - start));
-    }
-    return out;
 }
 
 bool all_digits(std::string_view s) {
@@ -83,6 +58,25 @@ std::string_view trim_trailing_blanks(std::string_view s) {
     return s.substr(0, n);
 }
 
+std::vector<std::string_view> split_outside_braces(std::string_view s) {
+    std::vector<std::string_view> out;
+    constexpr std::string_view kSeps = ", \t\r\n";
+    size_t i = 0;
+    while (i < s.size()) {
+        while (i < s.size() && kSeps.find(s[i]) != std::string_view::npos) ++i;
+        if (i >= s.size()) break;
+        size_t start = i;
+        int level = 0;
+        for (; i < s.size(); ++i) {
+            if (s[i] == '{') ++level;
+            else if (s[i] == '}' && level > 0) --level;
+            else if (level == 0 && kSeps.find(s[i]) != std::string_view::npos) break;
+        }
+        out.push_back(s.substr(start, i - start));
+    }
+    return out;
+}
+
 bool starts_with_keyword(std::string_view line, std::string_view keyword) {
     if (line.size() < keyword.size() || !iequals(line.substr(0, keyword.size()), keyword))
         return false;
@@ -108,35 +102,13 @@ Result<std::string> load_pattern_source(std::string_view kind, std::string_view 
 }
 
 std::vector<SourceLine> logical_lines(std::string_view text, std::string_view source_name) {
+    // postmap/texthash sources and pattern tables share one readllines() implementation.
+    LogicalLineReader reader{std::string(source_name)};
+    reader.feed(text);
+    reader.finish();
+    for (const std::string& w : reader.take_warnings()) log::warn("%s", w.c_str());
     std::vector<SourceLine> out;
-    std::string orphan;  // continuation text that had nothing to continue
-    int lineno = 0;
-    auto flush_orphan = [&] {
-        if (orphan.empty()) return;
-        std::string name(source_name);
-        log::warn("%s: logical line must not start with whitespace: \"%.30s%s\"", name.c_str(),
-                  orphan.c_str(), orphan.size() > 30 ? "..." : "");
-        orphan.clear();
-    };
-    size_t pos = 0;
-    while (pos < text.size()) {
-        size_t nl = text.find('\n', pos);
-        size_t end = nl == std::string_view::npos ? text.size() : nl;
-        std::string_view line = text.substr(pos, end - pos);
-        pos = nl == std::string_view::npos ? text.size() : nl + 1;
-        ++lineno;
-        if (is_blank_or_comment(line)) continue;
-        if (is_space(line[0])) {
-            if (out.empty())
-                orphan.append(line);
-            else
-                out.back().text.append(line);
-            continue;
-        }
-        flush_orphan();
-        out.push_back(SourceLine{lineno, std::string(line)});
-    }
-    flush_orphan();
+    for (LogicalLine line; reader.next(line);) out.push_back(SourceLine{line.line, std::move(line.text)});
     return out;
 }
 

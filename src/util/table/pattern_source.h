@@ -78,6 +78,10 @@ private:
     size_t max_index_ = 0;
 };
 
+// Splits on ", \t\r\n" outside braces, keeping the braces (Postfix's mystrtokq/
+// argv_splitq with CHARS_BRACE): "{ a, b } c" -> "{ a, b }", "c".
+std::vector<std::string_view> split_outside_braces(std::string_view s);
+
 // Postfix's "if"/"endif" keyword test: case-insensitive, not followed by a letter or digit.
 bool starts_with_keyword(std::string_view line, std::string_view keyword);
 
