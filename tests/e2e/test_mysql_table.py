@@ -112,14 +112,18 @@ def test_postmap_q_dash_reads_keys_and_prints_hits(db, tmp_path, confdir):
 
 
 def test_virtual_mailbox_domains_and_maps(db, tmp_path, confdir):
-    domains = mysql_spec(tmp_path, db, 'd.cf', query="SELECT domain FROM domain WHERE domain='%s' AND active='1'")
+    domains = mysql_spec(tmp_path, db, "d.cf",
+                         query="SELECT domain FROM domain WHERE domain='%s' AND active='1'")
     assert both(domains, "example.com", confdir).stdout == "example.com\n"
     assert both(domains, "retired.example", confdir).returncode == 1
-    mailboxes = mysql_spec(tmp_path, db, 'm.cf', query="SELECT maildir FROM mailbox WHERE local_part='%u' AND domain='%d' AND active='1'")
+    mailboxes = mysql_spec(tmp_path, db, "m.cf",
+                           query="SELECT maildir FROM mailbox WHERE local_part='%u' "
+                                 "AND domain='%d' AND active='1'")
     assert both(mailboxes, "alice@example.com", confdir).stdout == "example.com/alice/\n"
     assert both(mailboxes, "gone@example.com", confdir).returncode == 1
     assert both(mailboxes, "alice", confdir).returncode == 1          # no domain: no query
-    transport = mysql_spec(tmp_path, db, 't.cf', query="SELECT transport FROM domain WHERE domain='%d'")
+    transport = mysql_spec(tmp_path, db, "t.cf",
+                           query="SELECT transport FROM domain WHERE domain='%d'")
     assert both(transport, "x@example.org", confdir).stdout == "smtp:[relay.example.org]\n"
 
 
@@ -127,7 +131,9 @@ def test_keys_the_query_cannot_use_never_reach_the_server(db, tmp_path, confdir)
     # The only host is a closed port: a query attempt would be a temporary error, so a
     # clean "not found" with no warning proves no connection was tried.
     dead = f"inet:127.0.0.1:{free_port()}"
-    spec = mysql_spec(tmp_path, db, hosts=dead, query="SELECT 1 FROM mailbox WHERE local_part='%u' AND domain='%d' AND x='%2'", domain='example.com, example.org')
+    spec = mysql_spec(tmp_path, db, hosts=dead, domain="example.com, example.org",
+                      query="SELECT 1 FROM mailbox WHERE local_part='%u' AND domain='%d' "
+                            "AND x='%2'")
     for key in ("alice", "@example.com", "alice@", "alice@example.net", "alice@com", ""):
         r = both(spec, key, confdir)
         assert r.returncode == 1 and r.stdout == "", key
@@ -171,7 +177,8 @@ def test_result_format(db, tmp_path, confdir):
     for i, (fmt, want) in enumerate(cases.items()):
         spec = mysql_spec(tmp_path, db, f'r{i}.cf', query=q, result_format=fmt)
         assert both(spec, "m", confdir).stdout == want, fmt
-    keyparts = mysql_spec(tmp_path, db, 'k.cf', query=ALIAS_QUERY, result_format='%s (%U at %D, %1)')
+    keyparts = mysql_spec(tmp_path, db, "k.cf", query=ALIAS_QUERY,
+                          result_format="%s (%U at %D, %1)")
     assert both(keyparts, "postmaster@example.com", confdir).stdout == \
         "alice@example.com (postmaster at example.com, com)\n"
 
@@ -187,7 +194,8 @@ def test_expansion_limit_turns_too_many_values_into_an_error(db, tmp_path, confd
 
 
 def test_legacy_select_field_form(db, tmp_path, confdir):
-    spec = mysql_spec(tmp_path, db, table='alias', select_field='goto', where_field='address', additional_conditions="AND active = '1'")
+    spec = mysql_spec(tmp_path, db, table="alias", select_field="goto",
+                      where_field="address", additional_conditions="AND active = '1'")
     assert both(spec, "postmaster@example.com", confdir).stdout == "alice@example.com\n"
     assert both(spec, "old@example.com", confdir).returncode == 1
 
@@ -252,7 +260,8 @@ def test_sql_injection_finds_nothing_and_runs_no_other_sql(db, tmp_path, confdir
             r = both(spec, key, confdir)
             assert r.returncode == 1 and r.stdout == "", key
         # %u/%d pieces are escaped too.
-        ud = mysql_spec(tmp_path, db, 'ud.cf', query="SELECT maildir FROM mailbox WHERE local_part='%u' AND domain='%d'")
+        ud = mysql_spec(tmp_path, db, "ud.cf", query="SELECT maildir FROM mailbox "
+                                                     "WHERE local_part='%u' AND domain='%d'")
         assert both(ud, "x' OR '1'='1@example.com", confdir).returncode == 1
         assert both(ud, "alice@x' OR '1'='1", confdir).returncode == 1
         db.general_log(False)

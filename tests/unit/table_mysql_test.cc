@@ -250,6 +250,7 @@ TEST_CASE("mysql .cf duplicate entries: the last wins, with a warning") {
     CHECK(c.user == "b");
     REQUIRE(c.warnings.size() == 1);
     CHECK(c.warnings[0] == "/etc/postern/m.cf, line 4: overriding earlier entry: user=a");
+    CHECK(parse_ok("dbname = d\nquery = x\nuser = a\nuser = a\n").warnings.empty());
 }
 
 TEST_CASE("mysql hosts: localhost means the default UNIX socket") {

@@ -44,8 +44,9 @@ public:
     Entries(std::string_view path) : path_(path) {}
 
     void put(const config::ConfigEntry& e, std::vector<std::string>& warnings) {
+        // Like Postfix's in-memory table: only a different value is worth a warning.
         auto it = values_.find(e.name);
-        if (it != values_.end())
+        if (it != values_.end() && it->second != e.value)
             warnings.push_back(strprintf("%s, line %d: overriding earlier entry: %s=%s",
                                          path_.c_str(), e.line, e.name.c_str(),
                                          it->second.c_str()));

@@ -35,7 +35,8 @@ struct ResultFreer {
 };
 using MysqlResult = std::unique_ptr<MYSQL_RES, ResultFreer>;
 
-// What one query attempt on one connection produced.
+// What one query attempt on one connection produced. Errors do not name the table:
+// callers (postmap, the daemons) put its name in front.
 struct Attempt {
     enum class Outcome { Rows, NoResultSet, Failed, ConnectionLost } outcome;
     MysqlResult rows;
@@ -135,8 +136,8 @@ Result<MysqlTable::Conn> MysqlTable::connection() {
     while (auto i = pool_.next_candidate())
         if (connect(*i)) return Conn{*i, true};
     // Every host is down or inside its retry pause.
-    return make_error(strprintf("%s: no MySQL server available (last error: %s)",
-                                spec().c_str(), last_connect_error_.c_str()));
+    return make_error(
+        strprintf("no MySQL server available (last error: %s)", last_connect_error_.c_str()));
 }
 
 void MysqlTable::drop(size_t i, bool blame) {
@@ -152,7 +153,7 @@ Attempt MysqlTable::run_query(MYSQL* m, const std::string& q) {
         unsigned err = mysql_errno(m);
         bool lost = err == CR_SERVER_GONE_ERROR || err == CR_SERVER_LOST;
         return {lost ? Attempt::Outcome::ConnectionLost : Attempt::Outcome::Failed, nullptr,
-                strprintf("%s: query failed: %s", spec().c_str(), mysql_error(m))};
+                strprintf("query failed: %s", mysql_error(m))};
     }
     // A stored procedure answers with its SELECT's result set and then a status-only
     // one; more than one result set with rows is refused, as in Postfix.
@@ -161,25 +162,21 @@ Attempt MysqlTable::run_query(MYSQL* m, const std::string& q) {
         MysqlResult r(mysql_store_result(m));
         if (!r && mysql_field_count(m) != 0)
             return {Attempt::Outcome::Failed, nullptr,
-                    strprintf("%s: query failed (mysql_store_result): %s", spec().c_str(),
-                              mysql_error(m))};
+                    strprintf("query failed (mysql_store_result): %s", mysql_error(m))};
         if (r && rows)
             return {Attempt::Outcome::Failed, nullptr,
-                    strprintf("%s: query failed: multiple result sets returning data are not "
-                              "supported", spec().c_str())};
+                    "query failed: multiple result sets returning data are not supported"};
         if (r) rows = std::move(r);
         int next = mysql_next_result(m);
         if (next > 0)
             return {Attempt::Outcome::Failed, nullptr,
-                    strprintf("%s: query failed (mysql_next_result): %s", spec().c_str(),
-                              mysql_error(m))};
+                    strprintf("query failed (mysql_next_result): %s", mysql_error(m))};
         if (next < 0) break;
     }
     if (rows) return {Attempt::Outcome::Rows, std::move(rows), {}};
     if (cfg_.require_result_set)
         return {Attempt::Outcome::Failed, nullptr,
-                strprintf("%s: query failed: query returned no result set"
-                          "(require_result_set = yes)", spec().c_str())};
+                "query failed: query returned no result set(require_result_set = yes)"};
     return {Attempt::Outcome::NoResultSet, nullptr, {}};
 }
 
@@ -212,11 +209,11 @@ Result<MysqlResult> MysqlTable::query(std::string_view key) {
         if (a.outcome == Attempt::Outcome::NoResultSet) return MysqlResult();
         if (a.outcome == Attempt::Outcome::ConnectionLost && !conn->fresh) {
             // The server restarted or timed the idle connection out: reconnect now.
-            log::debug("%s; reconnecting", a.error.c_str());
+            log::debug("%s: %s; reconnecting", spec().c_str(), a.error.c_str());
             drop(i, false);
             continue;
         }
-        log::warn("%s", a.error.c_str());
+        log::warn("%s: %s", spec().c_str(), a.error.c_str());
         last_error = a.error;
         drop(i, true);
     }
@@ -238,9 +235,9 @@ LookupResult MysqlTable::collect(MYSQL_RES* res, std::string_view key) {
                 cfg_.expansion_limit > 0 && ++expansion > cfg_.expansion_limit) {
                 log::warn("dict_mysql_lookup: %s: Expansion limit exceeded for key: '%.*s'",
                           path_.c_str(), static_cast<int>(key.size()), key.data());
-                return LookupResult::fail(strprintf("%s: expansion limit exceeded for key '%.*s'",
-                                                    spec().c_str(), static_cast<int>(key.size()),
-                                                    key.data()));
+                return LookupResult::fail(strprintf("expansion limit %ld exceeded for key '%.*s'",
+                                                    cfg_.expansion_limit,
+                                                    static_cast<int>(key.size()), key.data()));
             }
         }
     }
