@@ -75,6 +75,11 @@ bob@example.com     $me
 VIRTUAL
 fi
 
+# The queue and data directories belong to mail_owner (the daemons run as it).
+if [ "$(id -u)" = 0 ]; then
+    chown "$user:$group" "$RUN/spool" "$RUN/data"
+fi
+
 set_param queue_directory "$RUN/spool"
 set_param data_directory "$RUN/data"
 set_param command_directory "$SBIN"

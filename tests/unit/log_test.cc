@@ -283,3 +283,31 @@ TEST_CASE("a command carries on when it may not write maillog_file") {
     CHECK(access("/nonexistent-postern-dir/maillog", F_OK) != 0);
     configure(guard.saved);
 }
+
+TEST_CASE("a daemon can open maillog_file before it drops privileges") {
+    SettingsGuard guard;
+    char dir_template[] = "/tmp/postern-log-open.XXXXXX";
+    REQUIRE(mkdtemp(dir_template) != nullptr);
+    std::string path = std::string(dir_template) + "/maillog";
+    Settings s;
+    s.maillog_file = path;
+    s.to_stderr = false;
+    s.to_syslog = false;
+    configure(s);
+    REQUIRE(open_maillog_now().ok());
+    struct stat sb;
+    CHECK(stat(path.c_str(), &sb) == 0);
+    // The descriptor stays in use: the file may now be renamed away and still be written.
+    std::string moved = path + ".old";
+    REQUIRE(rename(path.c_str(), moved.c_str()) == 0);
+    info("after rename");
+    auto text = read_file(moved);
+    REQUIRE(text.ok());
+    CHECK(text->find("after rename") != std::string::npos);
+    s.maillog_file = std::string(dir_template) + "/missing/maillog";
+    configure(s);
+    CHECK_FALSE(open_maillog_now().ok());
+    configure(guard.saved);
+    unlink(moved.c_str());
+    rmdir(dir_template);
+}

@@ -215,6 +215,17 @@ const Settings& settings() { return state().settings; }
 const std::string& program() { return state().program; }
 void set_verbose(int level) { state().verbose = level; }
 int verbose() { return state().verbose; }
+Status open_maillog_now() {
+    LogState& s = state();
+    const std::string& path = s.settings.maillog_file;
+    if (path.empty() || path == "/dev/stdout" || s.maillog_fd) return Status::success();
+    auto fd = open_maillog(s.settings);
+    if (!fd.ok()) return make_error(fd.error());
+    s.maillog_fd = std::move(fd.value());
+    s.maillog_broken = false;
+    return Status::success();
+}
+
 void reopen() {
     state().maillog_fd.reset();
     state().maillog_broken = false;

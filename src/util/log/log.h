@@ -56,6 +56,10 @@ int verbose();
 // Closes the maillog_file descriptor; the next line opens the file again (after the
 // file was rotated, on reload).
 void reopen();
+// Opens maillog_file now, if set and not yet open. A daemon calls this before it drops
+// root privileges, so that as mail_owner it still appends to a root-owned 0600 log
+// (Postfix's postlogd opens the file before it drops privileges for the same reason).
+Status open_maillog_now();
 
 void info(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void debug(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
