@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <ctime>
+#include <initializer_list>
 #include <map>
 #include <string>
 
@@ -53,47 +54,45 @@ ParamLookup lookup_from(std::map<std::string, std::string> m) {
 
 }  // namespace
 
+struct DelayCase {
+    long sec, usec;
+    int sig, max;
+    const char* want;
+};
+
+void check_delays(std::initializer_list<DelayCase> cases) {
+    for (const DelayCase& c : cases) {
+        INFO(c.sec << "s " << c.usec << "us sig " << c.sig << " max " << c.max);
+        CHECK(format_delay(c.sec, c.usec, c.sig, c.max) == c.want);
+    }
+}
+
 TEST_CASE("format_delay keeps two significant digits like Postfix's format_tv") {
     // Postfix's format_tv.ref, sig_digits 2, max_digits 6.
-    CHECK(format_delay(1110, 0, 2, 6) == "1110");
-    CHECK(format_delay(111, 0, 2, 6) == "111");
-    CHECK(format_delay(11, 100000, 2, 6) == "11");
-    CHECK(format_delay(1, 110000, 2, 6) == "1.1");
-    CHECK(format_delay(0, 111000, 2, 6) == "0.11");
-    CHECK(format_delay(0, 11100, 2, 6) == "0.011");
-    CHECK(format_delay(0, 1110, 2, 6) == "0.0011");
-    CHECK(format_delay(0, 111, 2, 6) == "0.00011");
-    CHECK(format_delay(0, 11, 2, 6) == "0.000011");
-    CHECK(format_delay(0, 1, 2, 6) == "0.000001");
-    CHECK(format_delay(1000, 0, 2, 6) == "1000");
-    CHECK(format_delay(0, 100000, 2, 6) == "0.1");
-    CHECK(format_delay(0, 10, 2, 6) == "0.00001");
+    check_delays({{1110, 0, 2, 6, "1110"},     {111, 0, 2, 6, "111"},
+                  {11, 100000, 2, 6, "11"},    {1, 110000, 2, 6, "1.1"},
+                  {0, 111000, 2, 6, "0.11"},   {0, 11100, 2, 6, "0.011"},
+                  {0, 1110, 2, 6, "0.0011"},   {0, 111, 2, 6, "0.00011"},
+                  {0, 11, 2, 6, "0.000011"},   {0, 1, 2, 6, "0.000001"},
+                  {1000, 0, 2, 6, "1000"},     {0, 100000, 2, 6, "0.1"},
+                  {0, 10, 2, 6, "0.00001"}});
 }
 
 TEST_CASE("format_delay rounds up across a decimal boundary without trailing zeros") {
-    CHECK(format_delay(996, 0, 2, 6) == "996");
-    CHECK(format_delay(99, 600000, 2, 6) == "100");
-    CHECK(format_delay(9, 960000, 2, 6) == "10");
-    CHECK(format_delay(0, 996000, 2, 6) == "1");
-    CHECK(format_delay(0, 99600, 2, 6) == "0.1");
-    CHECK(format_delay(0, 9960, 2, 6) == "0.01");
-    CHECK(format_delay(0, 996, 2, 6) == "0.001");
-    CHECK(format_delay(1, 110000, 1, 6) == "1");
-    CHECK(format_delay(0, 111000, 1, 6) == "0.1");
-    CHECK(format_delay(0, 11, 1, 6) == "0.00001");
+    check_delays({{996, 0, 2, 6, "996"},       {99, 600000, 2, 6, "100"},
+                  {9, 960000, 2, 6, "10"},     {0, 996000, 2, 6, "1"},
+                  {0, 99600, 2, 6, "0.1"},     {0, 9960, 2, 6, "0.01"},
+                  {0, 996, 2, 6, "0.001"},     {1, 110000, 1, 6, "1"},
+                  {0, 111000, 1, 6, "0.1"},    {0, 11, 1, 6, "0.00001"}});
 }
 
 TEST_CASE("format_delay at the default resolution limit of 2 digits") {
-    CHECK(format_delay(0, 0) == "0");
-    CHECK(format_delay(0, 4999) == "0");
-    CHECK(format_delay(0, 5000) == "0.01");
-    CHECK(format_delay(0, 524000) == "0.52");
-    CHECK(format_delay(0, 525000) == "0.53");
-    CHECK(format_delay(0, 500000) == "0.5");
-    CHECK(format_delay(2, 340000) == "2.3");
-    CHECK(format_delay(12, 340000) == "12");
-    CHECK(format_delay(3600, 999999) == "3601");
-    CHECK(format_delay(-5, 0) == "0");
+    check_delays({{0, 0, 2, 2, "0"},           {0, 4999, 2, 2, "0"},
+                  {0, 5000, 2, 2, "0.01"},     {0, 524000, 2, 2, "0.52"},
+                  {0, 525000, 2, 2, "0.53"},   {0, 500000, 2, 2, "0.5"},
+                  {2, 340000, 2, 2, "2.3"},    {12, 340000, 2, 2, "12"},
+                  {3600, 999999, 2, 2, "3601"}, {-5, 0, 2, 2, "0"}});
+    CHECK(format_delay(0, 524000) == "0.52");  // the defaults are 2 and 2
 }
 
 TEST_CASE("delivery record has Postfix's field order and delay split") {
