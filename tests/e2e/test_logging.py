@@ -284,3 +284,17 @@ def test_unwritable_maillog_file_is_fatal_for_postlog_like_postfix(tmp_path):
         conf = make_conf(tmp_path, f"{side}-conf", tmp_path / "no-such-dir" / "log")
         codes.append(run([prog, "-c", str(conf), "lost?"]).returncode)
     assert codes == [1, 1]
+
+
+def test_commands_name_themselves_by_the_basename_of_argv0(tmp_path, confdir):
+    """Postfix's commands print "name: fatal: ..." with the basename of argv[0], whatever
+    path or link name they were started by; Postern's logging does the same."""
+    outs = []
+    for side, prog in (("postern", postern("postmap")), ("postfix", postfix("postmap"))):
+        link = tmp_path / side / "mapper"
+        link.parent.mkdir()
+        link.symlink_to(prog)
+        p = run([str(link), "-c", str(confdir), "-q", "x", f"hash:{tmp_path}/none"])
+        outs.append((p.returncode, p.stderr))
+    assert outs[0] == outs[1]
+    assert outs[0][1].startswith("mapper: fatal: ")
