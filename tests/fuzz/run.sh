@@ -24,6 +24,14 @@ if ! command -v "$CXX" >/dev/null 2>&1; then
     exit 0
 fi
 mkdir -p "$BUILD"
+# build-fuzz/ is shared by everyone working in this checkout: one run at a time.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$BUILD/.lock"
+    if ! flock -n 9; then
+        echo "make fuzz: another run holds $BUILD/.lock; waiting for it"
+        flock 9
+    fi
+fi
 probe=$BUILD/probe.cc
 printf '%s\n' '#include <cstddef>' '#include <cstdint>' \
     'extern "C" int LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }' >"$probe"
