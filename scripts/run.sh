@@ -15,7 +15,8 @@ set -eu
 
 BUILD=${1:?usage: sh scripts/run.sh ABS_BUILD_DIR}
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-RUN=$TOP/run
+# POSTERN_RUN_DIR: another place for the instance (the tests use a temporary one).
+RUN=${POSTERN_RUN_DIR:-$TOP/run}
 ETC=$RUN/etc
 SBIN=$BUILD/sbin
 failures=0
