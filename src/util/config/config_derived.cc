@@ -138,6 +138,13 @@ constexpr ServiceParam kDeliveryParams[] = {
     {"_transport_rate_delay", "default_transport_rate_delay"},
 };
 
+// Restriction class names are parameters in their own right (postconf_user.c).
+void add_restriction_classes(const Config& cfg, std::set<std::string, std::less<>>& used) {
+    if (!cfg.raw("smtpd_restriction_classes")) return;
+    std::string classes = cfg.get("smtpd_restriction_classes");
+    for (std::string_view n : split_tokens(classes, " \t\r\n,")) used.emplace(n);
+}
+
 }  // namespace
 
 Result<std::string> compute_mynetworks(std::string_view style_text, std::string_view inet_protocols) {
@@ -232,9 +239,7 @@ void Config::apply_master_overrides(const MasterService& service) {
 
 std::vector<std::string> Config::unused_overrides(const MasterService& service) const {
     std::set<std::string, std::less<>> used;
-    if (raw("smtpd_restriction_classes"))
-        for (std::string_view n : split_tokens(get("smtpd_restriction_classes"), " \t\r\n,"))
-            used.emplace(n);
+    add_restriction_classes(*this, used);
     for (const MasterOverride& o : service.overrides) {
         const ParamDef* def = find_param(o.name);
         if (def && def->type == ParamType::Raw) continue;
@@ -254,10 +259,7 @@ std::vector<std::string> Config::unused_names() const {
         for (std::string& n : scan_macro_names(value))
             if (file_values_.count(n)) used.insert(std::move(n));
     };
-    // Restriction class names are parameters in their own right.
-    if (raw("smtpd_restriction_classes"))
-        for (std::string_view n : split_tokens(get("smtpd_restriction_classes"), " \t\r\n,"))
-            used.emplace(n);
+    add_restriction_classes(*this, used);
     // Defaults still in force may refer to legacy names ($virtual_maps and the like).
     for (const ParamDef& p : param_registry())
         if (p.type != ParamType::Raw && !file_values_.count(p.name)) scan(p.default_value);
