@@ -12,6 +12,7 @@
 #include "util/base/file_io.h"
 #include "util/base/strings.h"
 #include "util/config/main_cf.h"
+#include "util/config/master_cf.h"
 
 namespace postern::postconf {
 namespace {
@@ -27,23 +28,10 @@ constexpr std::string_view kMysqlSettings[] = {
 
 bool is_pattern_type(std::string_view type) { return type == "regexp" || type == "pcre"; }
 
-// Splits on commas and blanks; a token reaching a '{' runs to the matching '}'.
+// Splits on commas and blanks, a "{...}" group staying inside one token.
 std::vector<std::string> split_list_quoted(std::string_view s) {
     std::vector<std::string> out;
-    const std::string_view seps = ", \t\r\n";
-    size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && seps.find(s[i]) != std::string_view::npos) ++i;
-        if (i == s.size()) break;
-        size_t start = i;
-        int depth = 0;
-        while (i < s.size() && (depth > 0 || seps.find(s[i]) == std::string_view::npos)) {
-            if (s[i] == '{') ++depth;
-            else if (s[i] == '}' && depth > 0) --depth;
-            ++i;
-        }
-        out.emplace_back(s.substr(start, i - start));
-    }
+    for (std::string_view t : config::split_outside_braces(s, ", \t\r\n")) out.emplace_back(t);
     return out;
 }
 

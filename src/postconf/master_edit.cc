@@ -75,40 +75,18 @@ MasterEntry parse_or_die(std::string_view text, const std::string& raw) {
     return std::move(*e);
 }
 
-std::vector<std::string> physical_lines(std::string_view text) {
-    std::vector<std::string> out;
-    size_t pos = 0;
-    while (pos < text.size()) {
-        size_t nl = text.find('\n', pos);
-        if (nl == std::string_view::npos) {
-            out.emplace_back(std::string(text.substr(pos)) + "\n");
-            break;
-        }
-        out.emplace_back(text.substr(pos, nl + 1 - pos));
-        pos = nl + 1;
-    }
-    return out;
-}
-
-// Offset of the first non-blank byte; npos for blank and comment lines.
-size_t content_offset(const std::string& line) {
-    size_t i = line.find_first_not_of(" \t\r\n\v\f");
-    if (i == std::string::npos || line[i] == '#') return std::string::npos;
-    return i;
-}
-
 class MasterEditor {
 public:
-    MasterEditor(const Context& ctx, std::string path) : ctx_(ctx), mode_(ctx.opt.mode), path_(std::move(path)) {
+    MasterEditor(const Context& ctx, std::string path) : mode_(ctx.opt.mode), path_(std::move(path)) {
         for (const std::string& arg : ctx.opt.args) reqs_.push_back(parse_request(arg, mode_));
     }
 
     std::string run(const std::string& text) {
-        lines_ = physical_lines(text);
+        lines_ = config::split_physical_lines(text);
         for (next_ = 0; next_ < lines_.size();) {
             size_t at = next_++;
             const std::string& line = lines_[at];
-            size_t off = content_offset(line);
+            size_t off = config::cf_content_offset(line);
             if (off == std::string::npos) out_ += line;
             else if (off > 0) continuation(line);
             else entry_start(line, static_cast<int>(at + 1));
@@ -137,7 +115,7 @@ private:
             const std::string& l = lines_[next_];
             if (l[0] != '#' && !std::isspace(static_cast<unsigned char>(l[0]))) break;
             ++next_;
-            if (content_offset(l) != std::string::npos) full += l;
+            if (config::cf_content_offset(l) != std::string::npos) full += l;
             else out_ += l;
         }
         return full;
@@ -198,7 +176,6 @@ private:
         }
     }
 
-    const Context& ctx_;
     unsigned mode_;
     std::string path_;
     std::vector<EditRequest> reqs_;

@@ -5,6 +5,7 @@
 #include "util/base/file_io.h"
 #include "util/base/strings.h"
 #include "util/config/main_cf_edit.h"
+#include "util/config/master_cf.h"
 
 namespace postern::postconf {
 namespace {
@@ -15,23 +16,10 @@ constexpr std::string_view kValidTypes[] = {"unix", "unix-dgram", "fifo", "inet"
 
 bool is_blank(char c) { return kMasterBlanks.find(c) != std::string_view::npos; }
 
-// Splits on blanks; a token that reaches a '{' runs to the matching '}' (Postfix's
-// argv_splitq), so "{ a = b }" stays one token.
+// Splits on blanks; a "{...}" group stays inside one token (Postfix's argv_splitq).
 std::vector<std::string> split_quoted(std::string_view s) {
     std::vector<std::string> out;
-    size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && is_blank(s[i])) ++i;
-        if (i == s.size()) break;
-        size_t start = i;
-        int depth = 0;
-        while (i < s.size() && (depth > 0 || !is_blank(s[i]))) {
-            if (s[i] == '{') ++depth;
-            else if (s[i] == '}' && depth > 0) --depth;
-            ++i;
-        }
-        out.emplace_back(s.substr(start, i - start));
-    }
+    for (std::string_view t : config::split_outside_braces(s, kMasterBlanks)) out.emplace_back(t);
     return out;
 }
 

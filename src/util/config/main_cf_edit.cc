@@ -15,9 +15,10 @@ namespace {
 
 bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
 
-// Splits text into physical lines, each keeping its '\n'; a last line without one gets
-// one, so an appended entry never runs into it.
-std::vector<std::string> physical_lines(std::string_view text) {
+}  // namespace
+
+// A last line without '\n' gets one, so an appended entry never runs into it.
+std::vector<std::string> split_physical_lines(std::string_view text) {
     std::vector<std::string> out;
     size_t pos = 0;
     while (pos < text.size()) {
@@ -32,16 +33,12 @@ std::vector<std::string> physical_lines(std::string_view text) {
     return out;
 }
 
-// Offset of the first non-blank character, or npos for blank and comment lines, which
-// pass through every edit untouched.
-size_t content_offset(const std::string& line) {
+size_t cf_content_offset(const std::string& line) {
     size_t i = 0;
     while (i < line.size() && is_blank(line[i])) ++i;
     if (i == line.size() || line[i] == '#') return std::string::npos;
     return i;
 }
-
-}  // namespace
 
 Result<NameValue> split_name_value(std::string_view text) {
     size_t np = 0;
@@ -63,8 +60,8 @@ MainCfEditResult edit_main_cf_text(std::string_view text, MainCfEditMode mode,
 
     MainCfEditResult out;
     bool interesting = false;  // the current logical line is one being edited
-    for (const std::string& line : physical_lines(text)) {
-        size_t off = content_offset(line);
+    for (const std::string& line : split_physical_lines(text)) {
+        size_t off = cf_content_offset(line);
         if (off == std::string::npos) {
             out.text += line;
         } else if (off > 0) {  // continuation of the previous entry

@@ -44,6 +44,12 @@ Result<std::vector<NameValue>> parse_main_cf_edits(const std::vector<std::string
                                                    MainCfEditMode mode,
                                                    std::vector<std::string>& warnings);
 
+// Helpers shared with master.cf editing. The file's physical lines, each ending in '\n'
+// (one is added to an unterminated last line); and the offset of a line's first
+// non-blank byte, npos for blank and comment lines, which every edit passes through.
+std::vector<std::string> split_physical_lines(std::string_view text);
+size_t cf_content_offset(const std::string& line);
+
 // Reads `path`, edits it and replaces it atomically (temporary file, fsync, rename).
 // Warnings are prefixed with the path as Postfix prints them.
 Result<std::vector<std::string>> edit_main_cf_file(const std::string& path, MainCfEditMode mode,
