@@ -90,9 +90,7 @@ void apply_config(Options& o) {
     log::set_verbose(o.verbose);
     std::string type = config->get("default_database_type");
     if (!type.empty()) o.cmd.default_type = type;
-    std::string utf8 = config->get("smtputf8_enable");
-    if (utf8.empty()) utf8 = config->expand("${{$compatibility_level} <level {1} ? {no} : {yes}}");
-    if ((utf8 == "yes" || utf8 == "true") && !o.utf8_off) o.cmd.flags |= table::kUtf8;
+    if (table::smtputf8_enabled(*config) && !o.utf8_off) o.cmd.flags |= table::kUtf8;
     o.myhostname = config->get("myhostname");
     if (o.newaliases) o.maps = config->get_list("alias_database");
 }
@@ -111,17 +109,8 @@ void add_signatures(table::Table& t, bool incremental, const std::string& myhost
 }
 
 int run(Options& o, const char* prog) {
-    if (o.delkey) {
-        if (o.maps.empty()) usage(o, prog);
-        if (std::strcmp(o.delkey, "-") == 0) return table::delete_stdin(o.cmd, o.maps);
-        return table::delete_one(o.cmd, o.maps, o.delkey);
-    }
-    if (o.query) {
-        if (o.maps.empty()) usage(o, prog);
-        if (std::strcmp(o.query, "-") == 0) return table::query_stdin(o.cmd, o.maps, {});
-        return table::query_one(o.cmd, o.maps, o.query);
-    }
-    if (o.sequence) return table::sequence(o.cmd, o.maps);
+    table::LookupModes modes{o.query, o.delkey, o.sequence, {}};
+    if (int rc = table::run_lookup_mode(o.cmd, o.maps, modes, [&o, prog] { usage(o, prog); }); rc >= 0) return rc;
     if (o.maps.empty()) usage(o, prog);
     const bool utf8 = (o.cmd.flags & table::kUtf8) != 0;
     auto parse = [utf8](const table::LogicalLine& line, std::string_view path, std::vector<std::string>& warnings) {

@@ -78,13 +78,6 @@ Options parse_options(int argc, char** argv) {
     return o;
 }
 
-// smtputf8_enable, with Postfix's compatibility-level default when main.cf is silent.
-bool utf8_enabled(const config::Config& config) {
-    std::string v = config.get("smtputf8_enable");
-    if (v.empty()) v = config.expand("${{$compatibility_level} <level {1} ? {no} : {yes}}");
-    return v == "yes" || v == "true" || v == "1";
-}
-
 void apply_config(Options& o) {
     auto config = config::Config::load(config::config_directory(o.config_dir), "postmap");
     if (!config) log::fatal("%s", config.error().c_str());
@@ -93,7 +86,7 @@ void apply_config(Options& o) {
     std::string type = config->get("default_database_type");
     if (!type.empty()) o.cmd.default_type = type;
     bool hb_only = o.keys.headers || o.keys.body;
-    if (utf8_enabled(*config) && !o.utf8_off && (!hb_only || o.force_utf8)) o.cmd.flags |= table::kUtf8;
+    if (table::smtputf8_enabled(*config) && !o.utf8_off && (!hb_only || o.force_utf8)) o.cmd.flags |= table::kUtf8;
 }
 
 int run(Options& o, const char* prog) {
@@ -101,17 +94,8 @@ int run(Options& o, const char* prog) {
     if ((o.query == nullptr || std::strcmp(o.query, "-") != 0) && any_key_mode)
         log::fatal("specify -b -h or -m only with \"-q -\"");
     if (o.mime && !o.keys.headers && !o.keys.body) log::warn("ignoring -m option without -b or -h");
-    if (o.delkey) {
-        if (o.maps.empty()) usage(prog);
-        if (std::strcmp(o.delkey, "-") == 0) return table::delete_stdin(o.cmd, o.maps);
-        return table::delete_one(o.cmd, o.maps, o.delkey);
-    }
-    if (o.query) {
-        if (o.maps.empty()) usage(prog);
-        if (std::strcmp(o.query, "-") == 0) return table::query_stdin(o.cmd, o.maps, o.keys);
-        return table::query_one(o.cmd, o.maps, o.query);
-    }
-    if (o.sequence) return table::sequence(o.cmd, o.maps);
+    table::LookupModes modes{o.query, o.delkey, o.sequence, o.keys};
+    if (int rc = table::run_lookup_mode(o.cmd, o.maps, modes, [prog] { usage(prog); }); rc >= 0) return rc;
     if (o.maps.empty()) usage(prog);
     const bool utf8 = (o.cmd.flags & table::kUtf8) != 0;
     auto parse = [utf8](const table::LogicalLine& line, std::string_view path, std::vector<std::string>& warnings) {

@@ -149,9 +149,12 @@ TEST_CASE("a build is invisible until sync and an abandoned build leaves the old
     auto after = open_table("hash:" + name, kReadOnly);
     CHECK((*after)->lookup("old").found());
     CHECK_FALSE((*after)->lookup("new").found());
+    CHECK_FALSE((*reader)->changed());
     build("hash:" + name, 0, {{"new", "2"}});
-    // The reader opened before the rebuild keeps a consistent view of the old file.
+    // The reader opened before the rebuild keeps a consistent view of the old file, and
+    // can tell that it should reopen.
     CHECK((*reader)->lookup("old").found());
+    CHECK((*reader)->changed());
     auto fresh = open_table("hash:" + name, kReadOnly);
     CHECK((*fresh)->lookup("new").found());
     CHECK_FALSE((*fresh)->lookup("old").found());

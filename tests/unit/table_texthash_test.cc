@@ -32,7 +32,9 @@ TEST_CASE("texthash reads the source file at open and folds keys", "[tables]") {
     int n = 0;
     REQUIRE((*t)->for_each([&](std::string_view, std::string_view) { return ++n, true; }).ok());
     CHECK(n == 2);
+    CHECK_FALSE((*t)->changed());
     unlink(path.c_str());
+    CHECK((*t)->changed());
 }
 
 TEST_CASE("texthash duplicates follow the duplicate flags", "[tables]") {

@@ -280,6 +280,28 @@ int sequence(const MapCommand& cmd, const std::vector<std::string>& maps) {
     return 0;
 }
 
+int run_lookup_mode(const MapCommand& cmd, const std::vector<std::string>& maps, const LookupModes& modes,
+                    const std::function<void()>& usage) {
+    if (modes.delkey) {
+        if (maps.empty()) usage();
+        if (std::strcmp(modes.delkey, "-") == 0) return delete_stdin(cmd, maps);
+        return delete_one(cmd, maps, modes.delkey);
+    }
+    if (modes.query) {
+        if (maps.empty()) usage();
+        if (std::strcmp(modes.query, "-") == 0) return query_stdin(cmd, maps, modes.keys);
+        return query_one(cmd, maps, modes.query);
+    }
+    if (modes.sequence) return sequence(cmd, maps);
+    return -1;
+}
+
+bool smtputf8_enabled(const config::Config& config) {
+    std::string v = config.get("smtputf8_enable");
+    if (v.empty()) v = config.expand("${{$compatibility_level} <level {1} ? {no} : {yes}}");
+    return v == "yes" || v == "true" || v == "1";
+}
+
 void build_map(const MapCommand& cmd, const std::string& spec, bool incremental, const LineParser& parse,
                const BuildFinisher& finish) {
     std::string_view type, name;

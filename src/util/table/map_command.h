@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "util/config/config.h"
 #include "util/table/table.h"
 #include "util/table/table_source.h"
 
@@ -45,6 +46,22 @@ int delete_stdin(const MapCommand& cmd, const std::vector<std::string>& maps);
 
 // -s: prints every entry of the first map.
 int sequence(const MapCommand& cmd, const std::vector<std::string>& maps);
+
+// The modes that read or edit existing tables: -d key|-, -q key|-, -s.
+struct LookupModes {
+    const char* query = nullptr;
+    const char* delkey = nullptr;
+    bool sequence = false;
+    QueryKeyMode keys;
+};
+// Runs the mode asked for and returns the exit status; -1 when none was (a build).
+// `usage` must not return; it is called when -d or -q names no map.
+int run_lookup_mode(const MapCommand& cmd, const std::vector<std::string>& maps, const LookupModes& modes,
+                    const std::function<void()>& usage);
+
+// smtputf8_enable as postmap and postalias read it, with Postfix's default that depends
+// on compatibility_level when main.cf does not set it.
+bool smtputf8_enabled(const config::Config& config);
 
 // Building: `parse` turns each logical line into zero or one entry, appending warnings;
 // `finish` may add entries after the source (postalias's "@" and NIS entries).

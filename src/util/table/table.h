@@ -65,6 +65,10 @@ public:
     // Fixed-string tables take the access(5) parent-domain walk; pattern tables
     // (regexp, pcre, cidr) see the whole key once.
     virtual bool is_pattern() const { return false; }
+    // True when the file behind the table was replaced or modified since it was opened
+    // (Postfix's dict_changed_name()): a rebuild renames a new NAME.db into place, so a
+    // long-running reader checks this between requests and restarts to see the new data.
+    virtual bool changed() const { return false; }
 
 protected:
     Table(std::string spec, unsigned flags) : spec_(std::move(spec)), flags_(flags) {}

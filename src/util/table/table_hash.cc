@@ -90,6 +90,7 @@ public:
     Result<bool> remove(std::string_view key) override;
     Status for_each(const std::function<bool(std::string_view, std::string_view)>& fn) override;
     Status sync() override;
+    bool changed() const override;
     // Stores the bytes as given: no folding, no NUL, replacing an existing entry.
     Status put_exact(std::string_view key, std::string_view value);
 
@@ -109,6 +110,7 @@ private:
     unsigned try_flags_;         // which NUL conventions are still possible
     DbPtr db_;
     int db_fd_ = -1;             // owned by db_
+    time_t opened_mtime_ = 0;    // for changed()
     UniqueFd build_lock_fd_;     // NAME.db, exclusively locked during an incremental update
 };
 
@@ -149,8 +151,19 @@ Status BerkeleyTable::open_existing(DBTYPE type) {
     }
     if (db_->fd(db_.get(), &db_fd_) != 0) db_fd_ = -1;
     if (db_fd_ >= 0) ::fcntl(db_fd_, F_SETFD, FD_CLOEXEC);
+    struct stat st;
+    if (db_fd_ >= 0 && ::fstat(db_fd_, &st) == 0) opened_mtime_ = st.st_mtime;
     warn_if_stale();
     return Status::success();
+}
+
+bool BerkeleyTable::changed() const {
+    if (db_fd_ < 0 || !tmp_path_.empty()) return false;
+    struct stat open_st, path_st;
+    if (::fstat(db_fd_, &open_st) < 0) return false;
+    if (::stat(db_path_.c_str(), &path_st) < 0) return true;  // removed
+    return open_st.st_ino != path_st.st_ino || open_st.st_dev != path_st.st_dev ||
+           open_st.st_mtime != opened_mtime_;
 }
 
 // Postfix warns when the source file was edited (more than 100 seconds ago, so not

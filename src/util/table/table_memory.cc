@@ -1,5 +1,7 @@
 #include "util/table/table_memory.h"
 
+#include <sys/stat.h>
+
 #include "util/log/log.h"
 #include "util/table/table_source.h"
 
@@ -35,6 +37,21 @@ void MemoryTable::put(std::string_view key, std::string_view value) {
     }
     index_.emplace(k, entries_.size());
     entries_.emplace_back(std::move(k), std::string(value));
+}
+
+void MemoryTable::watch_file(const std::string& path) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) < 0) return;
+    watched_path_ = path;
+    watched_ino_ = st.st_ino;
+    watched_mtime_ = st.st_mtime;
+}
+
+bool MemoryTable::changed() const {
+    if (watched_path_.empty()) return false;
+    struct stat st;
+    if (::stat(watched_path_.c_str(), &st) < 0) return true;
+    return st.st_ino != watched_ino_ || st.st_mtime != watched_mtime_;
 }
 
 bool MemoryTable::contains(std::string_view key) const { return index_.count(fold(key)) != 0; }

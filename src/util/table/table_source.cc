@@ -29,11 +29,13 @@ std::string_view as_c_string(std::string_view s) {
     return nul == std::string_view::npos ? s : s.substr(0, nul);
 }
 
-bool utf8_line_ok(std::string_view text, bool utf8) {
-    if (!utf8) return true;
-    for (char c : text)
-        if (static_cast<unsigned char>(c) >= 0x80) return valid_utf8(text);
-    return true;
+// With smtputf8 on, Postfix drops a line that is not UTF-8, with a warning.
+bool utf8_line_ok(std::string_view text, std::string_view path, int line, bool utf8,
+                  std::vector<std::string>& warnings) {
+    if (!utf8 || valid_utf8(text)) return true;
+    warnings.push_back(strprintf("%.*s, line %d: non-UTF-8 input \"%s\" -- ignoring this line",
+                                 static_cast<int>(path.size()), path.data(), line, printable(text).c_str()));
+    return false;
 }
 
 std::string c_string(std::string_view s) { return std::string(as_c_string(s)); }
@@ -127,11 +129,7 @@ std::optional<SourceEntry> parse_postmap_line(const LogicalLine& line, std::stri
                                               bool utf8, std::vector<std::string>& warnings) {
     std::string_view text = as_c_string(line.text);
     const int p_len = static_cast<int>(path.size());
-    if (!utf8_line_ok(text, utf8)) {
-        warnings.push_back(strprintf("%.*s, line %d: non-UTF-8 input \"%s\" -- ignoring this line",
-                                     p_len, path.data(), line.line, printable(text).c_str()));
-        return std::nullopt;
-    }
+    if (!utf8_line_ok(text, path, line.line, utf8, warnings)) return std::nullopt;
     // The key ends at the first whitespace outside quotes; a backslash protects one
     // character. The quotes and backslashes stay in the key, as Postfix keeps them.
     bool in_quotes = false;
@@ -171,11 +169,7 @@ std::optional<SourceEntry> parse_texthash_line(const LogicalLine& line, std::str
                                                bool utf8, std::vector<std::string>& warnings) {
     std::string_view text = as_c_string(line.text);
     const int p_len = static_cast<int>(path.size());
-    if (!utf8_line_ok(text, utf8)) {
-        warnings.push_back(strprintf("%.*s, line %d: non-UTF-8 input \"%s\" -- ignoring this line",
-                                     p_len, path.data(), line.line, printable(text).c_str()));
-        return std::nullopt;
-    }
+    if (!utf8_line_ok(text, path, line.line, utf8, warnings)) return std::nullopt;
     size_t i = 0;
     while (i < text.size() && !is_space(text[i])) ++i;
     std::string_view key = trim_c_space(text.substr(0, i));

@@ -26,6 +26,7 @@ TableResult open_texthash_table(std::string_view spec, std::string_view name, un
     }
 
     auto table = std::make_unique<MemoryTable>(std::string(spec), flags);
+    table->watch_file(path);
     LogicalLineReader reader(path);
     reader.feed(*text);
     reader.finish();
