@@ -5,6 +5,7 @@
 #include "util/base/file_io.h"
 #include "util/base/strings.h"
 #include "util/log/log.h"
+#include "util/table/pattern_source.h"
 
 namespace postern::table::sql {
 namespace {
@@ -18,11 +19,6 @@ enum : unsigned {
     kValueUser = 1u << 3,    // %u in result_format
 };
 
-constexpr std::string_view kCommaSpace = ", \t\r\n";
-
-// The part after the last '@', or nullopt-like npos when there is none.
-size_t at_position(std::string_view s) { return s.rfind('@'); }
-
 // A user@domain split as Postfix does it: at the last '@'.
 struct AddressParts {
     bool has_at = false;
@@ -31,7 +27,7 @@ struct AddressParts {
 };
 
 AddressParts split_address(std::string_view s) {
-    size_t at = at_position(s);
+    size_t at = s.rfind('@');
     if (at == std::string_view::npos) return {false, s, {}};
     return {true, s.substr(0, at), s.substr(at + 1)};
 }
@@ -43,26 +39,12 @@ bool parts_ok(const AddressParts& a, bool need_domain, bool need_user) {
     return true;
 }
 
-// Splits a Postfix list on commas and whitespace, keeping "{ ... }" groups whole so
-// that "inline:{ a=1, b=2 }" stays one entry (Postfix's mystrtokq).
-std::vector<std::string_view> split_list(std::string_view s) {
-    std::vector<std::string_view> out;
-    size_t i = 0;
-    while (i < s.size()) {
-        if (kCommaSpace.find(s[i]) != std::string_view::npos) {
-            ++i;
-            continue;
-        }
-        size_t b = i;
-        int depth = 0;
-        for (; i < s.size(); ++i) {
-            if (s[i] == '{') ++depth;
-            else if (s[i] == '}' && depth > 0) --depth;
-            else if (depth == 0 && kCommaSpace.find(s[i]) != std::string_view::npos) break;
-        }
-        out.push_back(s.substr(b, i - b));
-    }
-    return out;
+// The domain labels %1..%9 index; false when the domain has fewer than `needed`.
+// Empty labels (leading, trailing or doubled dots) do not count, as in Postfix.
+bool domain_labels(std::string_view domain, int needed, std::vector<std::string_view>& out) {
+    if (needed == 0) return true;
+    out = split_tokens(domain, ".");
+    return static_cast<int>(out.size()) >= needed;
 }
 
 }  // namespace
@@ -103,10 +85,7 @@ bool TemplateContext::expand_query(std::string_view format, std::string_view key
     AddressParts k = split_address(key);
     if (!parts_ok(k, flags_ & kKeyDomain, flags_ & kKeyUser)) return false;
     std::vector<std::string_view> labels;
-    if (nparts_ > 0) {
-        labels = split_tokens(k.domain, ".");
-        if (static_cast<int>(labels.size()) < nparts_) return false;
-    }
+    if (!domain_labels(k.domain, nparts_, labels)) return false;
     for (size_t i = 0; i < format.size(); ++i) {
         if (format[i] != '%' || i + 1 >= format.size()) {
             out += format[i];
@@ -142,10 +121,7 @@ bool TemplateContext::expand_result(std::string_view format, std::string_view va
         return false;
     }
     std::vector<std::string_view> labels;
-    if (nparts_ > 0) {
-        labels = split_tokens(k.domain, ".");
-        if (static_cast<int>(labels.size()) < nparts_) return false;
-    }
+    if (!domain_labels(k.domain, nparts_, labels)) return false;
     if (!out.empty()) out += ',';
     for (size_t i = 0; i < format.size(); ++i) {
         if (format[i] != '%' || i + 1 >= format.size()) {
@@ -185,7 +161,7 @@ DomainFilter::~DomainFilter() = default;
 
 Result<DomainFilter> DomainFilter::parse(std::string_view list, std::string_view table_name) {
     DomainFilter f;
-    for (std::string_view item : split_list(list)) {
+    for (std::string_view item : split_outside_braces(list)) {
         Status s = f.add_item(item, table_name, 0);
         if (!s) return make_error(s.error());
     }
@@ -215,7 +191,7 @@ Status DomainFilter::add_item(std::string_view item, std::string_view table_name
             std::string_view line = rest.substr(0, nl);
             rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
             if (trim(line).empty() || trim(line).front() == '#') continue;
-            for (std::string_view sub : split_list(line)) {
+            for (std::string_view sub : split_outside_braces(line)) {
                 std::string prefixed = negated ? "!" + std::string(sub) : std::string(sub);
                 Status s = add_item(prefixed, table_name, depth + 1);
                 if (!s) return s;
