@@ -31,6 +31,7 @@ void read_master(Context& ctx, bool fail_on_open_error) {
     }
     for (const std::string& w : mf->warnings) log::warn("%s", w.c_str());
     ctx.master = std::move(mf->entries);
+    log::debug("%s: %zu service entries", path.c_str(), ctx.master.size());
 }
 
 // main.cf as Postfix's CONFIG_DICT holds it: config_directory first when -c or
@@ -62,12 +63,12 @@ config::Config load_config(const Context& ctx) {
     return std::move(*cfg);
 }
 
-// Builds the name space (built-in, service, user) the listing modes share.
-ParamSpace build_space(Context& ctx, const config::Config& cfg, bool with_main, bool master_required) {
-    if (master_required) read_master(ctx, true);
+// Builds the name space (built-in, service, user) the listing modes share. The master.cf
+// modes have read master.cf already (a missing one is fatal there, and checked first).
+ParamSpace build_space(Context& ctx, const config::Config& cfg, bool with_main, bool read_master_now) {
     ParamSpace space(cfg, with_main ? read_main_values(ctx, cfg) : ValueMap{}, ctx.config_dir);
     space.register_builtin();
-    if (!master_required) read_master(ctx, false);
+    if (read_master_now) read_master(ctx, false);
     space.register_service(ctx.master);
     if (with_main) {
         std::vector<std::string> warnings;
@@ -91,6 +92,7 @@ void edit_main(const Context& ctx) {
     auto edits = config::parse_main_cf_edits(ctx.opt.args, mode, warnings);
     for (const std::string& w : warnings) log::warn("%s", w.c_str());
     if (!edits) log::fatal("%s", edits.error().c_str());
+    log::debug("%s/main.cf: %zu edit request(s)", ctx.config_dir.c_str(), edits->size());
     auto done = config::edit_main_cf_file(ctx.config_dir + "/main.cf", mode, *edits);
     if (!done) log::fatal("%s", done.error().c_str());
     for (const std::string& w : *done) log::warn("%s", w.c_str());
@@ -119,6 +121,7 @@ int main(int argc, char** argv) {
     if (opt.has(kExpDsnTempl | kDumpDsnTempl)) {
         log::fatal("bounce templates (-b, -t) are not supported by Postern's postconf");
     } else if (opt.has(kShowMaps)) {
+        (void)load_config(ctx);  // Postfix reads main.cf first, so a missing one is fatal here too
         write_out(show_table_types());
     } else if (opt.has(kShowLocks)) {
         write_out(show_lock_methods());
@@ -140,7 +143,7 @@ int main(int argc, char** argv) {
     } else {
         bool defaults = opt.has(kShowDefs);
         config::Config cfg = defaults ? config::Config() : load_config(ctx);
-        ParamSpace space = build_space(ctx, cfg, !defaults, false);
+        ParamSpace space = build_space(ctx, cfg, !defaults, true);
         write_out(show_parameters(ctx, space));
         if (!defaults) warn_unused(ctx, cfg, space, true);
     }

@@ -290,11 +290,14 @@ def test_read_only_parameters(tmp_path):
 def test_missing_files(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    for args in (["-n"], ["-M"], ["-e", "a=b"], ["-Me", "a/unix=a unix - - - - - x"], ["-d", "mail_name"]):
+    for args in (["-n"], ["-M"], ["-e", "a=b"], ["-Me", "a/unix=a unix - - - - - x"], ["-d", "mail_name"],
+                 ["-m"], ["-l"], ["-a"]):
         pf = run([postfix("postconf"), "-c", str(empty), *args])
         pt = run([postern("postconf"), "-c", str(empty), *args])
         assert PREFIX.sub("", pt.stderr) == PREFIX.sub("", pf.stderr), args
         assert pt.returncode == pf.returncode, args
+        if args != ["-m"]:
+            assert pt.stdout == pf.stdout, args
     nodir = tmp_path / "nodir"
     pf = run([postfix("postconf"), "-c", str(nodir), "-e", "a=b"])
     pt = run([postern("postconf"), "-c", str(nodir), "-e", "a=b"])
