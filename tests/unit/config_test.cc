@@ -246,3 +246,15 @@ TEST_CASE("fatal getters exit 1 with Postfix's texts") {
     CHECK(st4 == 1);
     CHECK(err4.find("warning: truncated macro reference: \"${oops\"\n") != std::string::npos);
 }
+
+TEST_CASE("derived defaults that refer to each other end instead of looping") {
+    // mydomain = $myhostname: while myhostname's default is computed, it is undefined.
+    Config a = from("mydomain = $myhostname\n");
+    std::string host = a.get("myhostname");
+    CHECK_FALSE(host.empty());
+    CHECK(a.get("mydomain") == host);
+    Config b = from("mynetworks_style = $mynetworks\n");
+    CHECK_FALSE(b.try_get("mynetworks").ok());
+    Config c = from("myhostname = $mydomain\n");
+    CHECK(c.get("myhostname") == "localdomain");
+}

@@ -182,13 +182,7 @@ std::string Config::get(std::string_view name) const {
 
 Result<std::string> Config::try_get(std::string_view name) const {
     // The one derived default that can fail on input (a bad mynetworks_style).
-    if (name == "mynetworks" && !is_set(name)) {
-        auto style = try_get("mynetworks_style");
-        if (!style) return style;
-        auto protocols = try_get("inet_protocols");
-        if (!protocols) return protocols;
-        return compute_mynetworks(*style, raw("inet_protocols") ? *protocols : "all");
-    }
+    if (name == "mynetworks" && !is_set(name)) return derive_mynetworks();
     auto value = raw(name);
     if (!value) return std::string();
     const ParamDef* def = find_param(name);

@@ -107,6 +107,11 @@ private:
     std::map<std::string, std::string, std::less<>> overrides_;
     // Per-service parameter name -> its default ("$default_destination_rate_delay").
     std::map<std::string, std::string, std::less<>> service_params_;
+    // Derived defaults being computed right now (myhostname, mydomain, mynetworks): while
+    // one is, it reads as undefined, as in Postfix where it is not yet in the dictionary.
+    // This ends "mydomain = $myhostname" style loops.
+    mutable std::vector<std::string> deriving_;
+    Result<std::string> derive_mynetworks() const;
     // -o values of the master.cf services given to add_master_service().
     std::vector<std::string> master_values_;
 };

@@ -191,18 +191,48 @@ std::optional<std::string> derived_default(std::string_view name, std::string_vi
     return std::nullopt;
 }
 
+namespace {
+
+// Marks a derived default as being computed for the guard's lifetime.
+class DerivingGuard {
+public:
+    DerivingGuard(std::vector<std::string>& list, std::string_view name) : list_(list) {
+        list_.emplace_back(name);
+    }
+    ~DerivingGuard() { list_.pop_back(); }
+    DerivingGuard(const DerivingGuard&) = delete;
+    DerivingGuard& operator=(const DerivingGuard&) = delete;
+
+private:
+    std::vector<std::string>& list_;
+};
+
+}  // namespace
+
+Result<std::string> Config::derive_mynetworks() const {
+    if (std::find(deriving_.begin(), deriving_.end(), "mynetworks") != deriving_.end()) return std::string();
+    DerivingGuard guard(deriving_, "mynetworks");
+    auto style = try_get("mynetworks_style");
+    if (!style) return style;
+    auto protocols = try_get("inet_protocols");
+    if (!protocols) return protocols;
+    return compute_mynetworks(*style, raw("inet_protocols") ? *protocols : "all");
+}
+
 std::optional<std::string> Config::default_value(std::string_view name) const {
     if (name == "config_directory") return config_dir_;
-    if (name == "myhostname") {
+    if (name == "myhostname" || name == "mydomain" || name == "mynetworks") {
+        if (std::find(deriving_.begin(), deriving_.end(), name) != deriving_.end()) return std::nullopt;
+        if (name == "mynetworks") {
+            auto r = derive_mynetworks();
+            if (!r) log::fatal("%s", r.error().c_str());
+            return *r;
+        }
+        DerivingGuard guard(deriving_, name);
         // Postfix completes a dotless host name with mydomain when main.cf sets it.
-        return hostname_with_domain(is_set("mydomain") ? get("mydomain") : std::string(kDefaultDomain));
-    }
-    if (name == "mydomain") return domain_of(get("myhostname"));
-    if (name == "mynetworks") {
-        auto r = compute_mynetworks(get("mynetworks_style"),
-                                    raw("inet_protocols") ? get("inet_protocols") : "all");
-        if (!r) log::fatal("%s", r.error().c_str());
-        return *r;
+        if (name == "myhostname")
+            return hostname_with_domain(is_set("mydomain") ? get("mydomain") : std::string(kDefaultDomain));
+        return domain_of(get("myhostname"));
     }
     // Postfix's defaults for these two, should the registry not carry them.
     if (name == "mynetworks_style" && !find_param(name))
