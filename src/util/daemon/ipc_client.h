@@ -1,0 +1,38 @@
+// The client side of Postern's request/response protocol: one attribute record out, one
+// back, over a UNIX-domain stream socket, with a time limit on connect, send and
+// receive. IpcClient keeps its connection between calls (a service such as anvil ties
+// state to the client connection) and reconnects once when the server closed it.
+#pragma once
+
+#include <string>
+
+#include "util/base/result.h"
+#include "util/base/unique_fd.h"
+#include "util/ipc/attr.h"
+
+namespace postern::daemon {
+
+class IpcClient {
+public:
+    IpcClient(std::string path, long timeout_seconds) : path_(std::move(path)), timeout_(timeout_seconds) {}
+
+    // Errors name the socket: "connect to private/anvil: No such file or directory",
+    // "timeout reading from private/anvil".
+    Result<ipc::AttrRecord> call(const ipc::AttrRecord& request);
+    void disconnect() { fd_.reset(); }
+    bool connected() const { return fd_.valid(); }
+
+private:
+    Status connect_socket();
+    Result<ipc::AttrRecord> exchange(const std::string& wire, bool& retryable);
+
+    std::string path_;
+    long timeout_;
+    UniqueFd fd_;
+};
+
+// One request on a fresh connection.
+Result<ipc::AttrRecord> ipc_call(const std::string& path, const ipc::AttrRecord& request,
+                                 long timeout_seconds);
+
+}  // namespace postern::daemon

@@ -1,0 +1,443 @@
+#include "util/daemon/server.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "util/daemon/master_proto.h"
+#include "util/daemon/privileges.h"
+#include "util/log/log.h"
+#include "util/log/log_config.h"
+
+namespace postern::daemon {
+
+struct EventFree {
+    void operator()(event* e) const { event_free(e); }
+};
+using EventPtr = std::unique_ptr<event, EventFree>;
+
+// The running daemon: listeners, clients, timers and the status reports to master.
+class Server {
+public:
+    Server(ServerMode mode, const DaemonHooks& hooks, config::Config& config, const DaemonArgs& args);
+    ~Server();
+    int run();
+
+    ServerContext& context() { return ctx_; }
+    event_base* base() { return base_; }
+    void add_timer(long seconds, bool repeat, std::function<void()> fn);
+    void request_exit() {
+        exiting_ = true;
+        event_base_loopbreak(base_);
+    }
+
+    static void read_cb(bufferevent* bev, void* arg);
+    static void write_cb(bufferevent* bev, void* arg);
+    static void event_cb(bufferevent* bev, short what, void* arg);
+
+private:
+    struct Timer {
+        EventPtr ev;
+        std::function<void()> fn;
+        bool repeat;
+    };
+
+    void setup_listeners();
+    void setup_signals();
+    void accept_ready(int fd);
+    void trigger_ready(int fd);
+    void add_client(int fd);
+    void handle_input(Connection& c);
+    void serve_records(Connection& c);
+    void after_callback(Connection& c);
+    void drop(Connection& c);
+    void report(Availability a);
+    void update_idle_timer();
+    void stop_accepting();
+    void resume_accepting();
+
+    ServerMode mode_;
+    const DaemonHooks& hooks_;
+    ServerContext ctx_;
+    event_base* base_;
+    std::vector<EventPtr> listen_events_;
+    std::vector<std::unique_ptr<Timer>> timers_;
+    EventPtr idle_timer_, master_watch_, sigterm_, sighup_;
+    std::map<uint64_t, std::unique_ptr<Connection>> clients_;
+    uint64_t next_id_ = 1;
+    long use_count_ = 0;
+    bool under_master_ = false;
+    unsigned generation_ = 0;
+    bool accepting_ = true;
+    bool draining_ = false;  // SIGHUP or max_use reached: finish the clients, then exit
+    bool exiting_ = false;
+};
+
+// --- ServerContext and Connection -------------------------------------------------
+
+event_base* ServerContext::base() { return server_.base(); }
+void ServerContext::add_timer(long seconds, bool repeat, std::function<void()> fn) {
+    server_.add_timer(seconds, repeat, std::move(fn));
+}
+void ServerContext::request_exit() { server_.request_exit(); }
+
+Connection::Connection(Server& server, uint64_t id, bufferevent* bev)
+    : server_(server), id_(id), bev_(bev) {}
+
+Connection::~Connection() {
+    if (bev_ != nullptr) bufferevent_free(bev_);
+}
+
+int Connection::fd() const { return static_cast<int>(bufferevent_getfd(bev_)); }
+ServerContext& Connection::context() { return server_.context(); }
+
+void Connection::write(std::string_view data) {
+    if (!closing_ && !data.empty()) bufferevent_write(bev_, data.data(), data.size());
+}
+
+void Connection::close_after_write() { closing_ = true; }
+
+// --- Server setup -----------------------------------------------------------------
+
+Server::Server(ServerMode mode, const DaemonHooks& hooks, config::Config& config,
+               const DaemonArgs& args)
+    : mode_(mode), hooks_(hooks), ctx_(*this, config, args), base_(event_base_new()) {
+    if (base_ == nullptr) log::fatal("event_base_new failed");
+    ctx_.max_idle = config.get_time("max_idle");
+    ctx_.max_use = config.get_int("max_use");
+    under_master_ = !args.stdin_mode && fcntl(kStatusFd, F_GETFD) != -1;
+    if (const char* gen = getenv(kGenerationEnv)) generation_ = static_cast<unsigned>(strtoul(gen, nullptr, 0));
+}
+
+Server::~Server() {
+    clients_.clear();
+    listen_events_.clear();
+    timers_.clear();
+    idle_timer_.reset();
+    master_watch_.reset();
+    sigterm_.reset();
+    sighup_.reset();
+    event_base_free(base_);
+}
+
+void Server::add_timer(long seconds, bool repeat, std::function<void()> fn) {
+    auto t = std::make_unique<Timer>();
+    t->fn = std::move(fn);
+    t->repeat = repeat;
+    Timer* raw = t.get();
+    raw->ev.reset(event_new(base_, -1, repeat ? EV_PERSIST : 0,
+                            [](evutil_socket_t, short, void* arg) { static_cast<Timer*>(arg)->fn(); },
+                            raw));
+    timeval tv{seconds, 0};
+    event_add(raw->ev.get(), &tv);
+    timers_.push_back(std::move(t));
+}
+
+void Server::setup_listeners() {
+    const std::string& type = ctx_.args().transport;
+    bool stream = type == "unix" || type == "inet" || type == "pass";
+    for (int i = 0; i < ctx_.args().listen_count; ++i) {
+        int fd = kListenFd + i;
+        if (fcntl(fd, F_GETFD) == -1) log::fatal("no listening descriptor %d from master (is this daemon run by master?)", fd);
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        auto cb = [](evutil_socket_t s, short, void* arg) {
+            Server* self = static_cast<Server*>(arg);
+            if (self->mode_ == ServerMode::Trigger && !(self->ctx_.args().transport == "unix" ||
+                                                        self->ctx_.args().transport == "inet"))
+                self->trigger_ready(static_cast<int>(s));
+            else
+                self->accept_ready(static_cast<int>(s));
+        };
+        if (!stream && mode_ != ServerMode::Trigger)
+            log::fatal("transport type %s needs a trigger server", type.c_str());
+        listen_events_.emplace_back(event_new(base_, fd, EV_READ | EV_PERSIST, cb, this));
+        event_add(listen_events_.back().get(), nullptr);
+    }
+}
+
+void Server::setup_signals() {
+    signal(SIGPIPE, SIG_IGN);
+    sigterm_.reset(evsignal_new(
+        base_, SIGTERM, [](evutil_socket_t, short, void* arg) { static_cast<Server*>(arg)->request_exit(); },
+        this));
+    event_add(sigterm_.get(), nullptr);
+    sighup_.reset(evsignal_new(
+        base_, SIGHUP,
+        [](evutil_socket_t, short, void* arg) {
+            Server* self = static_cast<Server*>(arg);
+            self->draining_ = true;
+            self->stop_accepting();
+            if (self->clients_.empty()) self->request_exit();
+        },
+        this));
+    event_add(sighup_.get(), nullptr);
+    if (under_master_) {
+        // The status pipe's write end turns readable (error) when master's read end closes:
+        // master is gone, so leave as Postfix daemons do.
+        master_watch_.reset(event_new(
+            base_, kStatusFd, EV_READ,
+            [](evutil_socket_t, short, void* arg) {
+                log::debug("master disconnect -- exiting");
+                static_cast<Server*>(arg)->request_exit();
+            },
+            this));
+        event_add(master_watch_.get(), nullptr);
+    }
+}
+
+int Server::run() {
+    setup_listeners();
+    setup_signals();
+    if (hooks_.post_jail_init) hooks_.post_jail_init(ctx_);
+    report(Availability::Available);
+    update_idle_timer();
+    while (!exiting_) {
+        if (hooks_.on_pre_accept) hooks_.on_pre_accept(ctx_);
+        if (event_base_loop(base_, EVLOOP_ONCE) < 0) break;
+    }
+    if (hooks_.on_exit) hooks_.on_exit(ctx_);
+    return 0;
+}
+
+// --- clients ------------------------------------------------------------------------
+
+void Server::report(Availability a) {
+    if (under_master_ && !notify_master(kStatusFd, generation_, a)) {
+        log::debug("master disconnect -- exiting");
+        request_exit();
+    }
+}
+
+void Server::update_idle_timer() {
+    if (!clients_.empty() || ctx_.max_idle <= 0) {
+        idle_timer_.reset();
+        return;
+    }
+    idle_timer_.reset(event_new(
+        base_, -1, 0,
+        [](evutil_socket_t, short, void* arg) {
+            log::debug("idle timeout -- exiting");
+            static_cast<Server*>(arg)->request_exit();
+        },
+        this));
+    timeval tv{ctx_.max_idle, 0};
+    event_add(idle_timer_.get(), &tv);
+}
+
+void Server::stop_accepting() {
+    if (!accepting_) return;
+    accepting_ = false;
+    for (auto& e : listen_events_) event_del(e.get());
+}
+
+void Server::resume_accepting() {
+    if (accepting_ || draining_) return;
+    accepting_ = true;
+    for (auto& e : listen_events_) event_add(e.get(), nullptr);
+}
+
+void Server::accept_ready(int listen_fd) {
+    int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+        // Another process of the service took it, or a transient error.
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+            log::warn("accept connection: %s", std::strerror(errno));
+        return;
+    }
+    report(Availability::Taken);
+    add_client(fd);
+    ++use_count_;
+    if (ctx_.max_use > 0 && use_count_ >= ctx_.max_use) {
+        draining_ = true;
+        stop_accepting();
+    }
+    if (mode_ == ServerMode::Multi) {
+        // A multi server can take more clients at once, so it is available again at once.
+        report(Availability::Available);
+    } else {
+        stop_accepting();
+    }
+}
+
+void Server::trigger_ready(int fd) {
+    char buf[1024];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return;
+    report(Availability::Taken);
+    if (hooks_.on_trigger) hooks_.on_trigger(ctx_, std::string_view(buf, static_cast<size_t>(n)));
+    ++use_count_;
+    report(Availability::Available);
+    if (ctx_.max_use > 0 && use_count_ >= ctx_.max_use) request_exit();
+    update_idle_timer();
+}
+
+void Server::add_client(int fd) {
+    bufferevent* bev = bufferevent_socket_new(base_, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == nullptr) {
+        ::close(fd);
+        return;
+    }
+    uint64_t id = next_id_++;
+    auto conn = std::make_unique<Connection>(*this, id, bev);
+    Connection& c = *conn;
+    clients_.emplace(id, std::move(conn));
+    if (hooks_.on_request) c.decoder_ = std::make_unique<ipc::AttrDecoder>();
+    bufferevent_setcb(bev, &Server::read_cb, &Server::write_cb, &Server::event_cb, &c);
+    long timeout = hooks_.read_timeout > 0 ? hooks_.read_timeout : ctx_.config().get_time("ipc_timeout");
+    timeval tv{timeout, 0};
+    bufferevent_set_timeouts(bev, &tv, &tv);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    update_idle_timer();
+    if (hooks_.on_connection) hooks_.on_connection(c);
+    after_callback(c);
+}
+
+void Server::read_cb(bufferevent* bev, void* arg) {
+    auto& c = *static_cast<Connection*>(arg);
+    evbuffer* in = bufferevent_get_input(bev);
+    size_t len = evbuffer_get_length(in);
+    size_t start = c.input_.size();
+    c.input_.resize(start + len);
+    evbuffer_remove(in, c.input_.data() + start, len);
+    c.server_.handle_input(c);
+}
+
+void Server::write_cb(bufferevent*, void* arg) {
+    auto& c = *static_cast<Connection*>(arg);
+    c.server_.after_callback(c);
+}
+
+void Server::event_cb(bufferevent*, short what, void* arg) {
+    auto& c = *static_cast<Connection*>(arg);
+    Server& self = c.server_;
+    if (what & BEV_EVENT_TIMEOUT) {
+        log::warn("timeout on %s client fd %d", self.ctx_.args().service_name.c_str(), c.fd());
+        self.drop(c);
+        return;
+    }
+    if (what & BEV_EVENT_EOF) {
+        c.eof_ = true;
+        if (self.mode_ == ServerMode::Trigger && self.hooks_.on_trigger)
+            self.hooks_.on_trigger(self.ctx_, c.input_);
+        else if (self.hooks_.on_request && c.decoder_->mid_record())
+            log::warn("premature end-of-input on %s client", self.ctx_.args().service_name.c_str());
+    }
+    self.drop(c);
+}
+
+void Server::handle_input(Connection& c) {
+    if (c.input_.size() > hooks_.max_input) {
+        log::warn("%s client sent more than %zu bytes -- disconnecting",
+                  ctx_.args().service_name.c_str(), hooks_.max_input);
+        drop(c);
+        return;
+    }
+    if (mode_ == ServerMode::Trigger) return;  // the request ends at EOF
+    if (hooks_.on_request) {
+        serve_records(c);
+    } else if (hooks_.on_data) {
+        hooks_.on_data(c);
+    }
+    after_callback(c);
+}
+
+void Server::serve_records(Connection& c) {
+    Status st = c.decoder_->feed(c.input_);
+    c.input_.clear();
+    if (!st) {
+        log::warn("%s: malformed request: %s", ctx_.args().service_name.c_str(), st.error().c_str());
+        c.closing_ = true;
+        return;
+    }
+    while (auto rec = c.decoder_->next()) {
+        // An empty reply means the hook answered nothing (it usually closes the client).
+        ipc::AttrRecord reply = hooks_.on_request(c, *rec);
+        if (!reply.empty()) c.write(ipc::encode_record(reply));
+        if (c.closing_) break;
+    }
+}
+
+// Closes a connection that asked for it once its output has gone.
+void Server::after_callback(Connection& c) {
+    if (!c.closing_) return;
+    if (evbuffer_get_length(bufferevent_get_output(c.bev_)) == 0) drop(c);
+}
+
+void Server::drop(Connection& c) {
+    if (hooks_.on_disconnect) hooks_.on_disconnect(c);
+    clients_.erase(c.id_);  // destroys c and frees its bufferevent
+    if (mode_ != ServerMode::Multi) report(Availability::Available);
+    if (clients_.empty() && draining_) {
+        request_exit();
+        return;
+    }
+    if (mode_ != ServerMode::Multi) resume_accepting();
+    update_idle_timer();
+}
+
+// --- entry points -----------------------------------------------------------------
+
+namespace {
+
+int run_server(ServerMode mode, int argc, char** argv, const DaemonHooks& hooks) {
+    std::vector<std::string> av(argv, argv + argc);
+    std::string_view prog = argc > 0 ? argv[0] : "daemon";
+    if (size_t slash = prog.rfind('/'); slash != std::string_view::npos) prog.remove_prefix(slash + 1);
+    log::init(prog);
+    log::Settings base = log::settings();
+    base.to_stderr = isatty(2);  // daemons log to the maillog; a terminal gets a copy
+    base.maillog_stdout_ok = true;
+    base.maillog_required = true;
+    log::configure(base);
+
+    auto args = parse_daemon_args(av);
+    if (!args) log::fatal("%s", args.error().c_str());
+    auto loaded = config::Config::load(config::config_directory(nullptr), prog);
+    if (!loaded) log::fatal("%s", loaded.error().c_str());
+    config::Config config = std::move(*loaded);
+    for (const auto& o : args->overrides) config.set_override(o.name, o.value);
+    log::configure_from(config);
+    log::set_verbose(args->verbose);
+    return run_daemon(mode, hooks, config, *args);
+}
+
+}  // namespace
+
+int run_daemon(ServerMode mode, const DaemonHooks& hooks, config::Config& config, const DaemonArgs& args) {
+    std::string queue_dir = config.get("queue_directory");
+    if (chdir(queue_dir.c_str()) < 0) log::fatal("chdir(\"%s\"): %s", queue_dir.c_str(), std::strerror(errno));
+    Server server(mode, hooks, config, args);
+    if (hooks.pre_jail_init) hooks.pre_jail_init(server.context());
+    if (args.chroot) {
+        if (Status st = enter_jail(queue_dir); !st) log::fatal("%s", st.error().c_str());
+    }
+    if (args.unprivileged && geteuid() == 0) {
+        auto owner = lookup_account(config.get("mail_owner"), "mail_owner");
+        if (!owner) log::fatal("file %s: parameter mail_owner: %s", config.main_cf_path().c_str(), owner.error().c_str());
+        if (Status st = become_user(*owner); !st) log::fatal("%s", st.error().c_str());
+    }
+    return server.run();
+}
+
+int run_multi_server(int argc, char** argv, const DaemonHooks& hooks) {
+    return run_server(ServerMode::Multi, argc, argv, hooks);
+}
+int run_single_server(int argc, char** argv, const DaemonHooks& hooks) {
+    return run_server(ServerMode::Single, argc, argv, hooks);
+}
+int run_trigger_server(int argc, char** argv, const DaemonHooks& hooks) {
+    return run_server(ServerMode::Trigger, argc, argv, hooks);
+}
+
+}  // namespace postern::daemon

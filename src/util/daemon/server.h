@@ -1,0 +1,125 @@
+// The one daemon skeleton (Postfix's mail_server.h in C++): a daemon's main() fills a
+// DaemonHooks struct and calls one of
+//   run_multi_server()   many clients per process, event-driven (anvil, smtpd, cleanup)
+//   run_single_server()  one client at a time (delivery agents)
+//   run_trigger_server() wake-up requests on a fifo or socket (pickup, qmgr)
+// The skeleton parses the daemon arguments (daemon_args.h), loads main.cf with the
+// service's -o overrides, sets up logging, changes to queue_directory, chroots and drops
+// privileges when master asks for it and we are root, then runs a libevent loop over the
+// listening descriptors master handed over (kListenFd...). It reports busy/idle on the
+// status pipe (kStatusFd), exits after max_idle seconds without clients or after max_use
+// clients, exits when master goes away, on SIGTERM at once and on SIGHUP once idle.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "util/config/config.h"
+#include "util/daemon/daemon_args.h"
+#include "util/ipc/attr.h"
+
+struct event_base;
+struct bufferevent;
+
+namespace postern::daemon {
+
+class Server;
+class Connection;
+
+// What a hook may see and change about the running server.
+class ServerContext {
+public:
+    ServerContext(Server& server, config::Config& config, const DaemonArgs& args)
+        : server_(server), config_(config), args_(args) {}
+
+    config::Config& config() { return config_; }
+    const DaemonArgs& args() const { return args_; }
+    event_base* base();
+
+    // Limits a post_jail_init hook may change (anvil raises max_idle to its time unit and
+    // sets max_use to 0, "no limit").
+    long max_idle = 100;
+    long max_use = 100;
+
+    // Runs `fn` every `seconds` seconds (once when repeat is false) on the event loop.
+    void add_timer(long seconds, bool repeat, std::function<void()> fn);
+    // Leaves the event loop after the current callback, running on_exit.
+    void request_exit();
+
+private:
+    Server& server_;
+    config::Config& config_;
+    const DaemonArgs& args_;
+};
+
+struct DaemonHooks {
+    // Before chroot and privilege drop (open files only root may open).
+    std::function<void(ServerContext&)> pre_jail_init;
+    // After chroot and privilege drop, before the first client.
+    std::function<void(ServerContext&)> post_jail_init;
+    // Stream clients (multi and single server).
+    std::function<void(Connection&)> on_connection;
+    // New input is in conn.input(); consume what was used. Not called when on_request is set.
+    std::function<void(Connection&)> on_data;
+    // Request/response clients: one attribute record in, one reply out.
+    std::function<ipc::AttrRecord(Connection&, const ipc::AttrRecord&)> on_request;
+    std::function<void(Connection&)> on_disconnect;
+    // Trigger server: the bytes of one wake-up request.
+    std::function<void(ServerContext&, std::string_view)> on_trigger;
+    // Before the loop waits for the next event.
+    std::function<void(ServerContext&)> on_pre_accept;
+    // Before a voluntary or SIGTERM exit.
+    std::function<void(ServerContext&)> on_exit;
+
+    // Bounded input: a client that sends more than this without it being consumed, or
+    // stays silent longer than the timeout (0: ipc_timeout), is disconnected.
+    size_t max_input = 1 << 20;
+    long read_timeout = 0;
+};
+
+// One client stream: bounded, event-driven reads and buffered writes.
+class Connection {
+public:
+    Connection(Server& server, uint64_t id, bufferevent* bev);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    uint64_t id() const { return id_; }
+    int fd() const;
+    ServerContext& context();
+
+    // Bytes received and not yet consumed.
+    std::string& input() { return input_; }
+    void consume(size_t n) { input_.erase(0, n); }
+    void write(std::string_view data);
+    // Closes once everything written has been sent.
+    void close_after_write();
+
+private:
+    friend class Server;
+    Server& server_;
+    uint64_t id_;
+    bufferevent* bev_;
+    std::string input_;
+    std::unique_ptr<ipc::AttrDecoder> decoder_;
+    bool closing_ = false;
+    bool eof_ = false;
+};
+
+enum class ServerMode { Multi, Single, Trigger };
+
+// Each runs the daemon and returns its exit status (for `return run_...(...)` in main).
+int run_multi_server(int argc, char** argv, const DaemonHooks& hooks);
+int run_single_server(int argc, char** argv, const DaemonHooks& hooks);
+int run_trigger_server(int argc, char** argv, const DaemonHooks& hooks);
+
+// The part after argument parsing and config loading (tests and programs that build
+// their own Config): chdir to queue_directory, jail, privileges, event loop.
+int run_daemon(ServerMode mode, const DaemonHooks& hooks, config::Config& config,
+               const DaemonArgs& args);
+
+}  // namespace postern::daemon
