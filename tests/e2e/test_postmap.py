@@ -210,3 +210,25 @@ def test_smtputf8_checks_and_folding_match_postfix(tmp_path, argv):
         p = subprocess.run([prog, "-c", str(conf)] + argv, cwd=d, input=UTF8_KEYS, capture_output=True)
         out.append((p.stdout, p.stderr, p.returncode, dump(d, "hash:u")))
     assert out[1] == out[0]
+
+
+@pytest.mark.parametrize("argv", [[], ["-i"], ["-d", "a"], ["-q", "a"]])
+def test_permission_errors_match_postfix_for_an_unprivileged_user(tmp_path, argv):
+    # A directory the user may read but not write: builds and updates must fail with
+    # Postfix's messages (naming NAME.db, never a temporary file).
+    tmp_path.chmod(0o755)
+    d = tmp_path / "ro"
+    d.mkdir()
+    (d / "m").write_text("a b\n")
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "main.cf").write_text("")
+    if argv:
+        subprocess.run([postfix("postmap"), str(d / "m")], check=True)
+        (d / "m.db").chmod(0o644)
+    out = []
+    for prog in (postfix("postmap"), postern("postmap")):
+        p = subprocess.run(["runuser", "-u", "nobody", "--", prog, "-c", str(conf)] + argv + [str(d / "m")],
+                           input="", capture_output=True, text=True)
+        out.append((p.stdout, p.stderr, p.returncode))
+    assert out[1] == out[0]

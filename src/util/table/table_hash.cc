@@ -133,8 +133,8 @@ Status BerkeleyTable::open_existing(DBTYPE type) {
         // Incremental update (postmap -i): hold the table for the whole session, as
         // Postfix's mkmap does, so readers see all of the update or none of it.
         build_lock_fd_.reset(::open(db_path_.c_str(), O_RDWR | O_CLOEXEC));
-        if (!build_lock_fd_)
-            return make_error(strprintf("open database %s: %s", db_path_.c_str(), errno_text(errno).c_str()));
+        if (!build_lock_fd_)  // worded as Postfix's mkmap lock open
+            return make_error(strprintf("open %s: %s", db_path_.c_str(), errno_text(errno).c_str()));
         while (::flock(build_lock_fd_.get(), LOCK_EX) < 0 && errno == EINTR) {
         }
     }
@@ -195,9 +195,9 @@ Status BerkeleyTable::open_for_create(DBTYPE type) {
     status = db_->open(db_.get(), nullptr, tmp_path_.c_str(), nullptr, type, DB_CREATE | DB_EXCL, 0644);
     if (status != 0) {
         db_.reset();
-        std::string path = tmp_path_;
         tmp_path_.clear();
-        return make_error(strprintf("open database %s: %s", path.c_str(), db_error_text(status).c_str()));
+        // Name the table, not our temporary: that is the file the user knows.
+        return make_error(strprintf("open database %s: %s", db_path_.c_str(), db_error_text(status).c_str()));
     }
     if (db_->fd(db_.get(), &db_fd_) != 0) db_fd_ = -1;
     if (db_fd_ >= 0) ::fcntl(db_fd_, F_SETFD, FD_CLOEXEC);
