@@ -350,3 +350,44 @@ def test_detached_master_with_w_is_ready_when_the_command_returns(tmp_path):
                 if alive(k):
                     os.kill(k, signal.SIGKILL)
     assert not alive(pid)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the privilege model needs root")
+def test_as_root_unprivileged_services_run_as_mail_owner(tmp_path):
+    import tempfile
+    nobody = pwd.getpwnam("nobody")
+    group = grp.getgrgid(nobody.pw_gid).gr_name
+    # A root-owned tree that mail_owner may traverse (pytest's tmp dirs are 0700).
+    root = Path(tempfile.mkdtemp(prefix="postern-priv-"))
+    os.chmod(root, 0o755)
+    try:
+        inst = Instance(root / "inst", extra_master_cf=(
+            "rootsvc   unix  -       n       n       -       1       anvil\n"))
+        os.chmod(inst.root, 0o755)
+        text = (inst.conf / "main.cf").read_text()
+        text = text.replace(f"mail_owner = {pwd.getpwuid(0).pw_name}", "mail_owner = nobody")
+        text = text.replace(f"setgid_group = {grp.getgrgid(0).gr_name}", f"setgid_group = {group}")
+        (inst.conf / "main.cf").write_text(text)
+        # Daemons append to the maillog themselves, so mail_owner must be able to.
+        inst.maillog.touch()
+        os.chown(inst.maillog, nobody.pw_uid, nobody.pw_gid)
+        inst.start()
+        try:
+            s = inst.socket()
+            assert attr_call(s, request="connect", ident="s:p")["count"] == "1"
+            r = connect_unix(inst.queue / "private" / "rootsvc")
+            assert attr_call(r, request="connect", ident="s:p")["count"] == "1"
+            uids = {}
+            for pid in children_of(inst.pid):
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                status = Path(f"/proc/{pid}/status").read_text()
+                uid_line = next(l for l in status.splitlines() if l.startswith("Uid:"))
+                uids[cmd[2].decode()] = {int(x) for x in uid_line.split()[1:]}
+            assert uids["anvil"] == {nobody.pw_uid}   # unpriv "-" means y
+            assert uids["rootsvc"] == {0}            # unpriv n keeps root
+            assert os.stat(inst.queue / "private").st_mode & 0o777 == 0o700
+            assert os.stat(inst.queue / "private").st_uid == nobody.pw_uid
+        finally:
+            inst.stop()
+    finally:
+        subprocess.run(["rm", "-rf", str(root)])
