@@ -200,3 +200,15 @@ TEST_CASE("regexp parser survives hostile input") {
     auto h = regexp_table_from_text("huge", huge);
     CHECK(value_of(*h, std::string(100000, 'a')) == "long");
 }
+
+TEST_CASE("pattern tables with kUtf8 refuse non-UTF-8 keys and results") {
+    auto t = regexp_table_from_text("t", "/^(.)(.*)$/ first=$1 rest=$2\n", kReadOnly | kUtf8);
+    CHECK(t->lookup("\xff\xfe" "abc").status == LookupResult::Status::NotFound);
+    // "(.)" takes one byte of the two-byte "Ü": the result is not UTF-8, a lookup error.
+    CHECK(t->lookup("\xc3\x9c" "BER").status == LookupResult::Status::Error);
+    CHECK(value_of(*t, "abc") == "first=a rest=bc");
+    auto plain = regexp_table_from_text("t", "/^(.)(.*)$/ first=$1\n");
+    CHECK(plain->lookup("\xc3\x9c" "BER").found());
+    auto c = cidr_table_from_text("c", "1.2.3.4 caf\xe9\n", kReadOnly | kUtf8);
+    CHECK(c->lookup("1.2.3.4").status == LookupResult::Status::Error);
+}

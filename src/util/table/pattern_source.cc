@@ -77,6 +77,20 @@ std::vector<std::string_view> split_outside_braces(std::string_view s) {
     return out;
 }
 
+bool utf8_key_acceptable(const Table& table, std::string_view key) {
+    if (!(table.flags() & kUtf8) || valid_utf8(key)) return true;
+    log::warn("%s: non-UTF-8 key \"%s\": malformed UTF-8 or invalid codepoint", table.spec().c_str(),
+              printable(key).c_str());
+    return false;
+}
+
+LookupResult utf8_checked_result(const Table& table, std::string_view key, LookupResult result) {
+    if (!(table.flags() & kUtf8) || !result.found() || valid_utf8(result.value)) return result;
+    log::warn("%s: key \"%s\": non-UTF-8 value \"%s\": malformed UTF-8 or invalid codepoint",
+              table.spec().c_str(), printable(key).c_str(), printable(result.value).c_str());
+    return LookupResult::fail("");  // the warning said it all; postmap adds "query error"
+}
+
 bool starts_with_keyword(std::string_view line, std::string_view keyword) {
     if (line.size() < keyword.size() || !iequals(line.substr(0, keyword.size()), keyword))
         return false;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "util/base/result.h"
+#include "util/table/table.h"
 
 namespace postern::table {
 
@@ -81,6 +82,12 @@ private:
 // Splits on ", \t\r\n" outside braces, keeping the braces (Postfix's mystrtokq/
 // argv_splitq with CHARS_BRACE): "{ a, b } c" -> "{ a, b }", "c".
 std::vector<std::string_view> split_outside_braces(std::string_view s);
+
+// With kUtf8 (smtputf8_enable), Postfix's dict_utf8 layer around a lookup: a key that is
+// not UTF-8 is warned about and not found; a result that is not UTF-8 (a $1 can cut a
+// character in half) is warned about and becomes a lookup error.
+bool utf8_key_acceptable(const Table& table, std::string_view key);
+LookupResult utf8_checked_result(const Table& table, std::string_view key, LookupResult result);
 
 // Postfix's "if"/"endif" keyword test: case-insensitive, not followed by a letter or digit.
 bool starts_with_keyword(std::string_view line, std::string_view keyword);

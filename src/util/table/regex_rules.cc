@@ -96,6 +96,12 @@ public:
     bool is_pattern() const override { return true; }
 
     LookupResult lookup(std::string_view key) override {
+        if (!utf8_key_acceptable(*this, key)) return LookupResult::miss();
+        return utf8_checked_result(*this, key, match(key));
+    }
+
+private:
+    LookupResult match(std::string_view key) {
         // Keys are C strings in Postfix: a NUL ends the key.
         std::string subject(key.substr(0, key.find('\0')));
         if (flags() & kFoldMul) subject = lowercase(subject);
@@ -121,7 +127,6 @@ public:
         return LookupResult::miss();
     }
 
-private:
     std::vector<Rule> rules_;
 };
 

@@ -119,6 +119,12 @@ public:
     bool is_pattern() const override { return true; }
 
     LookupResult lookup(std::string_view key) override {
+        if (!utf8_key_acceptable(*this, key)) return LookupResult::miss();
+        return utf8_checked_result(*this, key, match_key(key));
+    }
+
+private:
+    LookupResult match_key(std::string_view key) const {
         std::string k(key.substr(0, key.find('\0')));
         int family = k.find(':') != std::string::npos ? AF_INET6 : AF_INET;
         std::array<unsigned char, 16> addr{};
@@ -138,7 +144,6 @@ public:
         return LookupResult::miss();
     }
 
-private:
     static bool matches(const Network& n, const std::array<unsigned char, 16>& addr) {
         for (size_t i = 0; i < n.bytes; ++i)
             if ((addr[i] & n.mask[i]) != n.net[i]) return false;
