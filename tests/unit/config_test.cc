@@ -258,3 +258,19 @@ TEST_CASE("derived defaults that refer to each other end instead of looping") {
     Config c = from("myhostname = $mydomain\n");
     CHECK(c.get("myhostname") == "localdomain");
 }
+
+TEST_CASE("errors inside derived defaults reach try_get instead of exiting") {
+    Config c = from("mydomain = ${oops\nmyorigin = $myhostname\n");
+    auto r = c.try_get("myorigin");
+    if (std::string(machine_host()).find('.') == std::string::npos) {
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error() == "truncated macro reference: \"${oops\"; macro processing error");
+    }
+    Config d = from("mynetworks_style = bogus\nmyorigin = $mynetworks\n");
+    auto r2 = d.try_get("myorigin");
+    REQUIRE_FALSE(r2.ok());
+    CHECK(r2.error() == "unknown mynetworks mask style value \"bogus\" in \"bogus\"");
+    auto [st, err] = run_child([&] { (void)d.get("myorigin"); });
+    CHECK(st == 1);
+    CHECK(err.find("fatal: unknown mynetworks mask style value \"bogus\" in \"bogus\"\n") != std::string::npos);
+}

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <utility>
 
 #include "util/base/file_io.h"
 #include "util/base/strings.h"
@@ -193,16 +194,24 @@ Result<std::string> Config::try_get(std::string_view name) const {
 // As Postfix programs do (mail_conf_eval): each warning, then the dictionary's fatal.
 std::string Config::expand(std::string_view text) const {
     MacroLookup lookup = [this](std::string_view n) { return raw(n); };
+    auto saved = std::exchange(derive_error_, std::nullopt);
     ExpandOutcome out = expand_macros(text, lookup, true);
-    if (!out.error) return std::move(out.text);
-    for (const std::string& w : out.warnings) log::warn("%s", w.c_str());
-    log::fatal("dictionary mail_dict: macro processing error");
+    auto derive_error = std::exchange(derive_error_, saved);
+    if (out.error) {
+        for (const std::string& w : out.warnings) log::warn("%s", w.c_str());
+        log::fatal("dictionary mail_dict: macro processing error");
+    }
+    if (derive_error) log::fatal("%s", derive_error->c_str());
+    return std::move(out.text);
 }
 
 Result<std::string> Config::try_expand(std::string_view text) const {
     MacroLookup lookup = [this](std::string_view n) { return raw(n); };
+    auto saved = std::exchange(derive_error_, std::nullopt);
     ExpandOutcome out = expand_macros(text, lookup, true);
+    auto derive_error = std::exchange(derive_error_, saved);
     if (out.error) return make_error(join_warnings(out.warnings, "macro processing error"));
+    if (derive_error) return make_error(*derive_error);
     return std::move(out.text);
 }
 

@@ -111,6 +111,9 @@ private:
     // one is, it reads as undefined, as in Postfix where it is not yet in the dictionary.
     // This ends "mydomain = $myhostname" style loops.
     mutable std::vector<std::string> deriving_;
+    // The first error met while computing a derived default inside an expansion; the
+    // expansion reports it (try_*) or dies of it (get/expand), as Postfix would.
+    mutable std::optional<std::string> derive_error_;
     Result<std::string> derive_mynetworks() const;
     // -o values of the master.cf services given to add_master_service().
     std::vector<std::string> master_values_;

@@ -141,8 +141,9 @@ constexpr ServiceParam kDeliveryParams[] = {
 // Restriction class names are parameters in their own right (postconf_user.c).
 void add_restriction_classes(const Config& cfg, std::set<std::string, std::less<>>& used) {
     if (!cfg.raw("smtpd_restriction_classes")) return;
-    std::string classes = cfg.get("smtpd_restriction_classes");
-    for (std::string_view n : split_tokens(classes, " \t\r\n,")) used.emplace(n);
+    auto classes = cfg.try_get("smtpd_restriction_classes");
+    if (!classes) return;  // reported where the value is used
+    for (std::string_view n : split_tokens(*classes, " \t\r\n,")) used.emplace(n);
 }
 
 }  // namespace
@@ -223,16 +224,17 @@ std::optional<std::string> Config::default_value(std::string_view name) const {
     if (name == "config_directory") return config_dir_;
     if (name == "myhostname" || name == "mydomain" || name == "mynetworks") {
         if (std::find(deriving_.begin(), deriving_.end(), name) != deriving_.end()) return std::nullopt;
-        if (name == "mynetworks") {
-            auto r = derive_mynetworks();
-            if (!r) log::fatal("%s", r.error().c_str());
-            return *r;
-        }
+        auto note = [this](Result<std::string> r) {
+            if (r.ok()) return std::move(r).value();
+            if (!derive_error_) derive_error_ = r.error();
+            return std::string();
+        };
+        if (name == "mynetworks") return note(derive_mynetworks());
         DerivingGuard guard(deriving_, name);
         // Postfix completes a dotless host name with mydomain when main.cf sets it.
         if (name == "myhostname")
-            return hostname_with_domain(is_set("mydomain") ? get("mydomain") : std::string(kDefaultDomain));
-        return domain_of(get("myhostname"));
+            return hostname_with_domain(is_set("mydomain") ? note(try_get("mydomain")) : std::string(kDefaultDomain));
+        return domain_of(note(try_get("myhostname")));
     }
     // Postfix's defaults for these two, should the registry not carry them.
     if (name == "mynetworks_style" && !find_param(name))
