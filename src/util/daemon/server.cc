@@ -29,7 +29,8 @@ using EventPtr = std::unique_ptr<event, EventFree>;
 // The running daemon: listeners, clients, timers and the status reports to master.
 class Server {
 public:
-    Server(ServerMode mode, const DaemonHooks& hooks, config::Config& config, const DaemonArgs& args);
+    Server(ServerMode mode, const DaemonHooks& hooks, config::Config& config, const DaemonArgs& args,
+           bool under_master);
     ~Server();
     int run();
 
@@ -110,12 +111,12 @@ void Connection::close_after_write() { closing_ = true; }
 // --- Server setup -----------------------------------------------------------------
 
 Server::Server(ServerMode mode, const DaemonHooks& hooks, config::Config& config,
-               const DaemonArgs& args)
+               const DaemonArgs& args, bool under_master)
     : mode_(mode), hooks_(hooks), ctx_(*this, config, args), base_(event_base_new()) {
     if (base_ == nullptr) log::fatal("event_base_new failed");
     ctx_.max_idle = config.get_time("max_idle");
     ctx_.max_use = config.get_int("max_use");
-    under_master_ = !args.stdin_mode && fcntl(kStatusFd, F_GETFD) != -1;
+    under_master_ = under_master;
     if (const char* gen = getenv(kGenerationEnv)) generation_ = static_cast<unsigned>(strtoul(gen, nullptr, 0));
 }
 
@@ -205,6 +206,15 @@ int Server::run() {
     while (!exiting_) {
         if (hooks_.on_pre_accept) hooks_.on_pre_accept(ctx_);
         if (event_base_loop(base_, EVLOOP_ONCE) < 0) break;
+    }
+    // Replies already made still go out (best effort: one write per client).
+    for (auto& [id, c] : clients_) {
+        // The bufferevent keeps the front of its output frozen; the loop is over, so
+        // take it back and write what is there.
+        evbuffer* out = bufferevent_get_output(c->bev_);
+        if (evbuffer_get_length(out) == 0) continue;
+        evbuffer_unfreeze(out, 1);
+        evbuffer_write(out, bufferevent_getfd(c->bev_));
     }
     if (hooks_.on_exit) hooks_.on_exit(ctx_);
     return 0;
@@ -417,7 +427,9 @@ int run_server(ServerMode mode, int argc, char** argv, const DaemonHooks& hooks)
 int run_daemon(ServerMode mode, const DaemonHooks& hooks, config::Config& config, const DaemonArgs& args) {
     std::string queue_dir = config.get("queue_directory");
     if (chdir(queue_dir.c_str()) < 0) log::fatal("chdir(\"%s\"): %s", queue_dir.c_str(), std::strerror(errno));
-    Server server(mode, hooks, config, args);
+    // Checked before libevent opens descriptors of its own, which could take number 5.
+    bool under_master = !args.stdin_mode && fcntl(kStatusFd, F_GETFD) != -1;
+    Server server(mode, hooks, config, args, under_master);
     if (hooks.pre_jail_init) hooks.pre_jail_init(server.context());
     if (args.chroot) {
         if (Status st = enter_jail(queue_dir); !st) log::fatal("%s", st.error().c_str());
