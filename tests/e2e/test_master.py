@@ -391,3 +391,50 @@ def test_as_root_unprivileged_services_run_as_mail_owner(tmp_path):
             inst.stop()
     finally:
         subprocess.run(["rm", "-rf", str(root)])
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_inet_service_gets_its_listening_socket(tmp_path):
+    port = free_port()
+    inst = Instance(tmp_path / "inet", extra_master_cf=(
+        f"127.0.0.1:{port} inet n  -       n       -       -       anvil\n"))
+    inst.start()
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        assert attr_call(s, request="connect", ident="inet:x") == {"status": "0", "count": "1", "rate": "1"}
+        cmd = [Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0") for p in children_of(inst.pid)]
+        assert [b"-t", b"inet"] in [c[3:5] for c in cmd]
+    finally:
+        inst.stop()
+
+
+WAKER = """#!/bin/sh
+# A fifo service: read one wake-up request from the listening fd and log it.
+dd bs=1 count=1 <&6 >> {out} 2>/dev/null
+exit 0
+"""
+
+
+def test_wakeup_timer_writes_to_a_fifo_service_which_master_starts(tmp_path):
+    inst = Instance(tmp_path / "wake", extra_master_cf=(
+        "waker     fifo  n       -       n       1       1       waker\n"))
+    out = inst.root / "wakeups"
+    waker = inst.libexec / "waker"
+    waker.write_text(WAKER.format(out=out))
+    waker.chmod(0o755)
+    inst.start()
+    try:
+        assert (inst.queue / "public" / "waker").is_fifo()
+        assert oct(os.stat(inst.queue / "public" / "waker").st_mode & 0o777) == "0o622"
+        assert wait_for(lambda: out.exists() and out.read_text().count("W") >= 2, timeout=8)
+        # Each run read its request and exited normally: no throttling.
+        assert "bad command startup" not in inst.log()
+    finally:
+        inst.stop()
