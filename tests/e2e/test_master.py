@@ -438,3 +438,15 @@ def test_wakeup_timer_writes_to_a_fifo_service_which_master_starts(tmp_path):
         assert "bad command startup" not in inst.log()
     finally:
         inst.stop()
+
+
+def test_daemons_leave_when_master_is_killed(instance):
+    s = instance.socket()
+    assert attr_call(s, request="connect", ident="s:k")["count"] == "1"
+    kids = children_of(instance.pid)
+    assert kids
+    instance.proc.kill()
+    instance.proc.wait()
+    # The status pipe tells each daemon that master is gone.
+    for pid in kids:
+        assert wait_for(lambda: not alive(pid), timeout=5), f"daemon {pid} outlived master"
