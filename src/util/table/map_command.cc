@@ -32,6 +32,13 @@ void warn_empty_value(const std::string& spec, std::string_view key) {
     log::warn("table %s should return NO RESULT in case of NOT FOUND", spec.c_str());
 }
 
+// Postfix adds the system error text only when there is one; a table that already
+// logged why (a configuration error) leaves the detail empty.
+[[noreturn]] void query_error(const std::string& spec, const std::string& detail) {
+    if (detail.empty()) log::fatal("table %s: query error", spec.c_str());
+    log::fatal("table %s: query error: %s", spec.c_str(), detail.c_str());
+}
+
 void write_out(std::string_view text) { std::fwrite(text.data(), 1, text.size(), stdout); }
 
 // Reads standard input in chunks and hands out its lines without the newline; a last
@@ -84,8 +91,7 @@ public:
         for (size_t n = 0; n < tables_.size(); ++n) {
             if (!tables_[n]) tables_[n] = open_or_die(specs_[n], query_flags(cmd_));
             LookupResult r = tables_[n]->lookup(key);
-            if (r.status == LookupResult::Status::Error)
-                log::fatal("table %s: query error: %s", specs_[n].c_str(), r.error.c_str());
+            if (r.status == LookupResult::Status::Error) query_error(specs_[n], r.error);
             if (r.found()) {
                 if (r.value.empty()) warn_empty_value(specs_[n], key);
                 std::string line(key);
@@ -198,8 +204,7 @@ int query_one(const MapCommand& cmd, const std::vector<std::string>& maps, const
         std::string spec = full_spec(m, cmd.default_type);
         std::unique_ptr<Table> t = open_or_die(spec, query_flags(cmd));
         LookupResult r = t->lookup(key);
-        if (r.status == LookupResult::Status::Error)
-            log::fatal("table %s: query error: %s", spec.c_str(), r.error.c_str());
+        if (r.status == LookupResult::Status::Error) query_error(spec, r.error);
         if (r.found()) {
             if (r.value.empty()) warn_empty_value(spec, key);
             write_out(r.value + "\n");
