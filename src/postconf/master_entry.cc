@@ -147,7 +147,11 @@ Result<MasterFile> read_master_cf(const std::string& path) {
     auto flush = [&]() -> Status {
         if (logical.empty()) return Status::success();
         auto e = parse_master_entry(logical, mf.warnings);
-        if (!e) return make_error(strprintf("file %s: line %d: %s", path.c_str(), first, e.error().c_str()));
+        // Postfix names file and line only for a short entry; field checks die with their
+        // own text, which quotes the entry.
+        if (!e && e.error() == "bad field count")
+            return make_error(strprintf("file %s: line %d: %s", path.c_str(), first, e.error().c_str()));
+        if (!e) return make_error(e.error());
         e->line = first;
         mf.entries.push_back(std::move(*e));
         logical.clear();
@@ -157,9 +161,16 @@ Result<MasterFile> read_master_cf(const std::string& path) {
         ++lineno;
         std::string_view body = trim(line);
         if (body.empty() || body[0] == '#') continue;
-        if (is_blank(line[0]) && !logical.empty()) {
-            logical += '\n';
-            logical += trim_right(line);
+        if (is_blank(line[0])) {
+            if (!logical.empty()) {
+                logical += '\n';
+                logical += trim_right(line);
+            } else {  // Postfix's readllines() skips it, quoting at most 30 bytes
+                std::string_view shown = trim_right(line);
+                mf.warnings.push_back(strprintf("%s: logical line must not start with whitespace: \"%.*s%s\"",
+                                                path.c_str(), static_cast<int>(std::min<size_t>(shown.size(), 30)),
+                                                shown.data(), shown.size() > 30 ? "..." : ""));
+            }
             continue;
         }
         if (Status s = flush(); !s) return make_error(s.error());

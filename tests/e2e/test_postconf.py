@@ -287,6 +287,26 @@ def test_read_only_parameters(tmp_path):
         assert_same(tuple(pair), *args)
 
 
+@pytest.mark.parametrize("master_cf", [
+    "  continuation without an entry\nsmtp inet n - y - - smtpd\n",
+    "   a very long continuation line that has no start at all\nsmtp inet n - y - - smtpd\n",
+    "smtp inet n - y - - smtpd -o {a = b\n",
+    "smtp inet n - y - - smtpd -o { = x }\n",
+    "x unix\n",
+    "smtp inet n - y 5x - smtpd\n",
+])
+def test_odd_master_cf_matches_postfix(tmp_path, master_cf):
+    pair = []
+    for side in ("postfix", "postern"):
+        d = tmp_path / side
+        d.mkdir()
+        (d / "main.cf").write_text("myhostname = h.example\n")
+        (d / "master.cf").write_text(master_cf)
+        pair.append(d)
+    for args in (["-M"], ["-n"], ["-P"]):
+        assert_same(tuple(pair), *args)
+
+
 def test_missing_files(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
