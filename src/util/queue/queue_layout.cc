@@ -14,6 +14,7 @@
 
 #include "util/base/strings.h"
 #include "util/config/config.h"
+#include "util/log/log.h"
 #include "util/queue/queue_id.h"
 
 namespace postern::queue {
@@ -78,6 +79,11 @@ bool Layout::is_hashed(std::string_view queue) const {
 }
 
 std::string Layout::relative_path(std::string_view queue, std::string_view id) const {
+    // Callers validate untrusted names first; reaching here with one is a bug (Postfix
+    // panics the same way rather than build a path from it).
+    if (!queue_name_ok(queue) || !id_ok(id))
+        log::panic("queue path: bad queue name or id: %.100s/%.100s", std::string(queue).c_str(),
+                   std::string(id).c_str());
     std::string out(queue);
     out += '/';
     if (is_hashed(queue)) {
@@ -97,8 +103,6 @@ std::string Layout::dir(std::string_view queue, std::string_view id) const {
 }
 
 std::string Layout::path(std::string_view queue, std::string_view id) const {
-    if (!queue_name_ok(queue) || !id_ok(id))
-        return queue_directory_ + "/corrupt/invalid-name";  // never reached by checked callers
     return queue_directory_ + "/" + relative_path(queue, id);
 }
 

@@ -46,7 +46,8 @@ public:
     int hash_depth() const { return depth_; }
     bool is_hashed(std::string_view queue) const;
 
-    // "QDIR/deferred/A/" (with trailing slash); queue and id must pass the *_ok checks.
+    // "QDIR/deferred/A/" (with trailing slash); queue and id must pass the *_ok checks
+    // (a bad one is a programming error: log::panic).
     std::string dir(std::string_view queue, std::string_view id) const;
     std::string path(std::string_view queue, std::string_view id) const;
     // Relative form "deferred/A/ID", as postcat prints it.
