@@ -38,21 +38,25 @@ void ensure_directory(const std::string& dir, mode_t mode, const MasterSettings&
         log::warn("chown %s: %s", dir.c_str(), errno_text().c_str());
 }
 
+// The socket is made under a temporary name and renamed into place once it listens, so
+// a client never finds the name before the socket accepts connections.
 Result<UniqueFd> unix_listen(const std::string& path, int socktype) {
+    std::string tmp = path + ".new";
     sockaddr_un sun{};
     sun.sun_family = AF_UNIX;
-    if (path.size() >= sizeof sun.sun_path) return make_error("unix-domain name too long: " + path);
-    std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+    if (tmp.size() >= sizeof sun.sun_path) return make_error("unix-domain name too long: " + path);
+    std::memcpy(sun.sun_path, tmp.c_str(), tmp.size() + 1);
     UniqueFd fd(socket(AF_UNIX, socktype | SOCK_CLOEXEC, 0));
     if (!fd) return make_error("socket: " + errno_text());
-    if (unlink(path.c_str()) < 0 && errno != ENOENT)
-        return make_error("remove " + path + ": " + errno_text());
+    if (unlink(tmp.c_str()) < 0 && errno != ENOENT)
+        return make_error("remove " + tmp + ": " + errno_text());
     if (bind(fd.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) < 0)
         return make_error("bind " + path + ": " + errno_text());
     // Access is controlled by the directory (private/ is mail_owner only), as in Postfix.
-    if (chmod(path.c_str(), 0666) < 0) return make_error("chmod socket " + path + ": " + errno_text());
+    if (chmod(tmp.c_str(), 0666) < 0) return make_error("chmod socket " + path + ": " + errno_text());
     if (socktype == SOCK_STREAM && listen(fd.get(), 100) < 0)
         return make_error("listen " + path + ": " + errno_text());
+    if (rename(tmp.c_str(), path.c_str()) < 0) return make_error("rename " + tmp + ": " + errno_text());
     return fd;
 }
 

@@ -19,6 +19,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "master/master.h"
 #include "util/base/strings.h"
@@ -132,11 +134,19 @@ void quiet_stdio() {
     log::configure(s);
 }
 
+std::string read_main_cf(const std::string& dir) {
+    std::ifstream in(dir + "/main.cf", std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
 struct Runtime {
     event_base* base;
     Master* master;
     std::string config_dir;
     int verbose;
+    std::string main_cf;  // as last loaded, to tell whether a reload changed it
     bool stop = false;
 };
 
@@ -150,7 +160,10 @@ void on_sighup(evutil_socket_t, short, void* arg) {
     log::configure_from(loaded->config);
     log::reopen();
     log::info("reload -- version %s, configuration %s", kVersion, rt->config_dir.c_str());
-    rt->master->reload(std::move(loaded->settings), loaded->cf);
+    std::string text = read_main_cf(rt->config_dir);
+    bool changed = text != rt->main_cf;
+    rt->main_cf = std::move(text);
+    rt->master->reload(std::move(loaded->settings), loaded->cf, changed);
 }
 
 void on_sigterm(evutil_socket_t sig, short, void* arg) {
@@ -189,14 +202,15 @@ int run(int argc, char** argv) {
     if (base == nullptr) log::fatal("event_base_new failed");
     {
         Master master(base, loaded->settings);
-        Runtime rt{base, &master, dir, opt.verbose};
+        Runtime rt{base, &master, dir, opt.verbose, read_main_cf(dir)};
         EventPtr hup(evsignal_new(base, SIGHUP, on_sighup, &rt));
         EventPtr term(evsignal_new(base, SIGTERM, on_sigterm, &rt));
         EventPtr intr(evsignal_new(base, SIGINT, on_sigterm, &rt));
         EventPtr chld(evsignal_new(base, SIGCHLD, on_sigchld, &rt));
         for (event* e : {hup.get(), term.get(), intr.get(), chld.get()}) event_add(e, nullptr);
-        log::info("daemon started -- version %s, configuration %s", kVersion, dir.c_str());
         master.configure(loaded->cf);
+        // Logged once every endpoint exists, so "started" means clients can connect.
+        log::info("daemon started -- version %s, configuration %s", kVersion, dir.c_str());
         if (ready_fd >= 0) {
             if (write(ready_fd, "", 1) < 0) log::debug("ready pipe: %s", std::strerror(errno));
             close(ready_fd);

@@ -86,7 +86,10 @@ public:
     ~Master();
     // Opens and starts every service of `cf`; on reload keeps unchanged services.
     void configure(const config::MasterCf& cf);
-    void reload(MasterSettings settings, const config::MasterCf& cf);
+    // `main_cf_changed`: the processes of kept services were started with the old
+    // main.cf, so they are told to finish their clients and leave (SIGHUP); new ones
+    // start on demand with the new settings.
+    void reload(MasterSettings settings, const config::MasterCf& cf, bool main_cf_changed);
     // SIGTERM to every child, then waits for them (SIGKILL after `grace` seconds).
     void stop_all(long grace);
     void reap_children();
@@ -104,6 +107,7 @@ public:
     void throttle(Service& s);
     Service* owner_of(pid_t pid);
     void retire_children(Service& s);
+    void refresh_children(Service& s);
 
 private:
 

@@ -247,6 +247,17 @@ void Master::retire_children(Service& s) {
     s.children.clear();
 }
 
+void Master::refresh_children(Service& s) {
+    for (auto& [pid, c] : s.children) {
+        kill(pid, SIGHUP);  // the skeleton stops accepting and leaves when its clients are done
+        retired_[pid] = s.key;
+    }
+    s.children.clear();
+    s.avail = 0;
+    s.generation = next_generation_++;  // late status reports of the old ones are ignored
+    update_listening(s);
+}
+
 void Master::stop_service(Service& s) {
     listen_on(s, false);
     retire_children(s);
@@ -266,7 +277,7 @@ void Master::configure(const config::MasterCf& cf) {
     }
 }
 
-void Master::reload(MasterSettings settings, const config::MasterCf& cf) {
+void Master::reload(MasterSettings settings, const config::MasterCf& cf, bool main_cf_changed) {
     settings_ = std::move(settings);
     std::map<std::string, const config::MasterService*> wanted;
     for (const auto& e : cf.services)
@@ -276,7 +287,8 @@ void Master::reload(MasterSettings settings, const config::MasterCf& cf) {
         bool same = w != wanted.end() && w->second->raw_text == it->second->entry.raw_text &&
                     it->second->path == settings_.daemon_directory + "/" + w->second->command;
         if (same) {
-            wanted.erase(w);  // unchanged: keep endpoint and children
+            wanted.erase(w);  // unchanged: keep the endpoint, and the children unless main.cf changed
+            if (main_cf_changed) refresh_children(*it->second);
             ++it;
             continue;
         }

@@ -121,8 +121,8 @@ class Instance:
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.stderr, env=env)
         self.pid = self.proc.pid
-        assert wait_for(lambda: (self.queue / "private" / "anvil").exists()), self.log()
-        assert wait_for(lambda: "daemon started" in self.log())
+        # master logs this once every endpoint is open.
+        assert wait_for(lambda: "daemon started" in self.log()), self.log()
 
     def log(self):
         return self.maillog.read_text() if self.maillog.exists() else ""
@@ -293,6 +293,7 @@ def test_idle_daemon_exits_after_max_idle_and_is_started_again(tmp_path):
         "  -o anvil_rate_time_unit=1s -o max_idle=1s\n"))
     inst.start()
     try:
+        assert wait_for(lambda: (inst.queue / "private" / "quick").exists())
         s = connect_unix(inst.queue / "private" / "quick")
         assert attr_call(s, request="connect", ident="x:y")["count"] == "1"
         s.close()
@@ -450,3 +451,26 @@ def test_daemons_leave_when_master_is_killed(instance):
     # The status pipe tells each daemon that master is gone.
     for pid in kids:
         assert wait_for(lambda: not alive(pid), timeout=5), f"daemon {pid} outlived master"
+
+
+def test_sighup_after_main_cf_change_replaces_daemons_without_dropping_clients(instance):
+    s = instance.socket()
+    assert attr_call(s, request="connect", ident="smtpd:d")["count"] == "1"
+    old = children_of(instance.pid)
+    assert len(old) == 1
+    with open(instance.conf / "main.cf", "a") as f:
+        f.write("anvil_rate_time_unit = 120s\n")
+    os.kill(instance.pid, signal.SIGHUP)
+    assert wait_for(lambda: instance.log().count("reload -- version") == 1)
+    time.sleep(0.3)
+    # The old process finishes its live client ...
+    assert alive(old[0])
+    assert attr_call(s, request="lookup", ident="smtpd:d")["count"] == "1"
+    # ... while a new client gets a new process with the new settings.
+    t = instance.socket()
+    assert attr_call(t, request="lookup", ident="smtpd:d")["count"] == "0"
+    new = [p for p in children_of(instance.pid) if p != old[0]]
+    assert len(new) == 1
+    s.close()
+    assert wait_for(lambda: not alive(old[0]))
+    assert "warning: process" not in instance.log()
