@@ -272,3 +272,51 @@ TEST_CASE("test helper: write a sample spool file for postcat", "[.queue-sample]
     if (to) REQUIRE(layout.move(id, kIncoming, to).ok());
     printf("%s\n", id.c_str());
 }
+
+namespace {
+// Hands out at most one byte per read, as a slow pipe or a short pread would.
+class TrickleSource final : public ByteSource {
+public:
+    explicit TrickleSource(std::string bytes) : bytes_(std::move(bytes)) {}
+    postern::Result<size_t> read_at(uint64_t offset, char* buf, size_t n) override {
+        if (offset >= bytes_.size() || n == 0) return size_t{0};
+        buf[0] = bytes_[offset];
+        return size_t{1};
+    }
+
+private:
+    std::string bytes_;
+};
+}  // namespace
+
+TEST_CASE("record lengths encode in 7-bit groups at every size boundary") {
+    for (size_t len : {0ul, 1ul, 127ul, 128ul, 16383ul, 16384ul, 2097151ul, 2097152ul}) {
+        std::string out;
+        append_record(out, rec::kNorm, std::string(len, 'a'));
+        CHECK(out.size() == record_header_size(len) + len);
+        RecordReader r(memory_source(out));
+        auto got = r.next();
+        REQUIRE(got.ok());
+        REQUIRE(got->has_value());
+        CHECK((*got)->data.size() == len);
+        CHECK_FALSE(r.next().value().has_value());
+    }
+}
+
+TEST_CASE("the reader assembles records from one-byte reads") {
+    test::ScratchQueue q;
+    std::string bytes = slurp(write_sample(q.layout));
+    QueueFileReader reader(std::make_unique<TrickleSource>(bytes));
+    auto env = reader.read_envelope();
+    REQUIRE(env.ok());
+    CHECK(env->recipients.size() == 3);
+    std::vector<std::string> lines;
+    for (;;) {
+        auto line = reader.next_line();
+        REQUIRE(line.ok());
+        if (!*line) break;
+        lines.push_back(**line);
+    }
+    CHECK(lines == sample_lines());
+    CHECK(reader.read_extracted().ok());
+}
