@@ -58,7 +58,8 @@ TEST_CASE("arguments built by master parse back to the same settings") {
     in.verbose = 1;
     in.solitary = true;
     in.overrides = {{"syslog_name", "postern/submission"}};
-    in.args = {"-x-like-arg-after-options"};
+    // Like pipe(8)'s: options stop at the first non-option, later dashes are kept.
+    in.args = {"flags=R", "argv=/bin/cmd", "-f"};
     std::vector<std::string> argv = {"/x/smtpd"};
     for (auto& s : build_daemon_args(in)) argv.push_back(s);
     auto out = parse_daemon_args(argv);
@@ -71,4 +72,5 @@ TEST_CASE("arguments built by master parse back to the same settings") {
     CHECK(out->solitary);
     REQUIRE(out->overrides.size() == 1);
     CHECK(out->overrides[0].value == "postern/submission");
+    CHECK(out->args == std::vector<std::string>{"flags=R", "argv=/bin/cmd", "-f"});
 }
