@@ -134,6 +134,26 @@ TEST_CASE("commit marks the file complete with the owner execute bit") {
     CHECK((st.st_mode & 0777) == 0700);
 }
 
+TEST_CASE("opening a queue file tells a file mid-write from a committed one") {
+    test::ScratchQueue q;
+    auto w = QueueFileWriter::create(q.layout);
+    REQUIRE(w.ok());
+    w->write_envelope(sample_envelope());
+    w->add_line("hi");
+    REQUIRE(w->finish().ok());
+    auto during = open_queue_file(w->path(), false);
+    REQUIRE(during.ok());
+    CHECK_FALSE(during->complete);
+    REQUIRE(w->commit().ok());
+    auto after = open_queue_file(w->path(), true);
+    REQUIRE(after.ok());
+    CHECK(after->complete);
+    CHECK(after->size > 0);
+    CHECK_FALSE(open_queue_file(q.dir + "/incoming/NOSUCH", false).ok());
+    REQUIRE(symlink(w->path().c_str(), (q.dir + "/incoming/LINK").c_str()) == 0);
+    CHECK_FALSE(open_queue_file(q.dir + "/incoming/LINK", false).ok());
+}
+
 TEST_CASE("a writer dropped before commit leaves no file behind") {
     test::ScratchQueue q;
     std::string path;

@@ -240,6 +240,19 @@ Status commit_many(std::span<QueueFileWriter*> files) {
 
 bool is_complete_mode(mode_t mode) { return (mode & S_IXUSR) != 0; }
 
+Result<OpenedQueueFile> open_queue_file(const std::string& path, bool writable) {
+    OpenedQueueFile out;
+    // O_NOFOLLOW: a queue entry is a regular file; a planted link is not followed.
+    out.fd.reset(open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW));
+    if (!out.fd) return errno_error("open", path);
+    struct stat st;
+    if (fstat(out.fd.get(), &st) != 0) return errno_error("fstat", path);
+    if (!S_ISREG(st.st_mode)) return make_error(path + ": not a regular file");
+    out.complete = is_complete_mode(st.st_mode);
+    out.size = static_cast<uint64_t>(st.st_size);
+    return out;
+}
+
 Status mark_done(int fd, uint64_t offset, bool sync) {
     char done = rec::kDone;
     if (pwrite(fd, &done, 1, static_cast<off_t>(offset)) != 1)

@@ -190,6 +190,15 @@ Result<ParsedFile> parse_queue_file(std::string_view bytes, FileState* state = n
 // True when the file has been committed (owner-execute bit set).
 bool is_complete_mode(mode_t mode);
 
+// An open queue file and whether its writer committed it. qmgr skips (and, once old,
+// postsuper removes) files that are not complete: they were never acknowledged.
+struct OpenedQueueFile {
+    UniqueFd fd;
+    bool complete = false;
+    uint64_t size = 0;
+};
+Result<OpenedQueueFile> open_queue_file(const std::string& path, bool writable);
+
 // ---- Updating in place -------------------------------------------------------------
 
 // Overwrites the R record type at `offset` with D; with sync, fsyncs afterwards.
