@@ -195,7 +195,9 @@ Result<std::string> Config::try_get(std::string_view name) const {
 std::string Config::expand(std::string_view text) const {
     MacroLookup lookup = [this](std::string_view n) { return raw(n); };
     auto saved = std::exchange(derive_error_, std::nullopt);
+    ++expanding_;
     ExpandOutcome out = expand_macros(text, lookup, true);
+    --expanding_;
     auto derive_error = std::exchange(derive_error_, saved);
     if (out.error) {
         for (const std::string& w : out.warnings) log::warn("%s", w.c_str());
@@ -208,7 +210,9 @@ std::string Config::expand(std::string_view text) const {
 Result<std::string> Config::try_expand(std::string_view text) const {
     MacroLookup lookup = [this](std::string_view n) { return raw(n); };
     auto saved = std::exchange(derive_error_, std::nullopt);
+    ++expanding_;
     ExpandOutcome out = expand_macros(text, lookup, true);
+    --expanding_;
     auto derive_error = std::exchange(derive_error_, saved);
     if (out.error) return make_error(join_warnings(out.warnings, "macro processing error"));
     if (derive_error) return make_error(*derive_error);

@@ -114,6 +114,7 @@ private:
     // The first error met while computing a derived default inside an expansion; the
     // expansion reports it (try_*) or dies of it (get/expand), as Postfix would.
     mutable std::optional<std::string> derive_error_;
+    mutable int expanding_ = 0;  // > 0 inside expand()/try_expand()
     Result<std::string> derive_mynetworks() const;
     // -o values of the master.cf services given to add_master_service().
     std::vector<std::string> master_values_;

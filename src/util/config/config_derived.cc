@@ -226,6 +226,7 @@ std::optional<std::string> Config::default_value(std::string_view name) const {
         if (std::find(deriving_.begin(), deriving_.end(), name) != deriving_.end()) return std::nullopt;
         auto note = [this](Result<std::string> r) {
             if (r.ok()) return std::move(r).value();
+            if (expanding_ == 0) log::fatal("%s", r.error().c_str());  // a direct raw()/default_value()
             if (!derive_error_) derive_error_ = r.error();
             return std::string();
         };
