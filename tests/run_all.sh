@@ -37,10 +37,11 @@ POSTERN_BUILD=$BUILD_ABS /usr/bin/python3 -m pytest -q -p no:cacheprovider \
     "$TOP/tests/e2e" >"$LOGDIR/e2e.log" 2>&1
 e2e_rc=$?
 tail -n 60 "$LOGDIR/e2e.log"
-last=$(grep -E '[0-9]+ (passed|failed|error)' "$LOGDIR/e2e.log" | tail -n 1)
-p=$(echo "$last" | sed -nE 's/.*[^0-9]?([0-9]+) passed.*/\1/p' | grep -oE '[0-9]+$')
-f=$(echo "$last" | sed -nE 's/(^|.*[^0-9])([0-9]+) failed.*/\2/p')
-e=$(echo "$last" | sed -nE 's/(^|.*[^0-9])([0-9]+) errors?.*/\2/p')
+last=$(grep -E '^=*.*[0-9]+ (passed|failed|errors?)' "$LOGDIR/e2e.log" | tail -n 1)
+count() { echo "$last" | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+' | head -n 1; }
+p=$(count passed)
+f=$(count failed)
+e=$(count 'errors?')
 passed=$((passed + ${p:-0}))
 failed=$((failed + ${f:-0} + ${e:-0}))
 if [ "$e2e_rc" -ne 0 ] && [ "$e2e_rc" -ne 5 ] && [ -z "$f$e" ]; then
