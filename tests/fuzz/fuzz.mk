@@ -1,7 +1,10 @@
 # Builds the libFuzzer targets: every tests/fuzz/fuzz_*.cc linked against the src/util
 # sources compiled with clang and coverage instrumentation into $(BUILD)/.
 # Driven by tests/fuzz/run.sh (make fuzz); not part of the main build.
-CXX      ?= clang++
+# make's built-in CXX (g++) would win over ?=, so replace only that default.
+ifeq ($(origin CXX),default)
+CXX      := clang++
+endif
 BUILD    ?= build-fuzz
 SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 PKG_CFLAGS := $(shell pkg-config --cflags libmariadb 2>/dev/null)
