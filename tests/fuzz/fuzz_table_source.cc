@@ -51,9 +51,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             w.clear();
             (void)parse_texthash_line(whole[i], "/fuzz/src", utf8, w);
             w.clear();
-            if (auto a = parse_alias_line(whole[i], "/fuzz/src", utf8, w)) {
-                FUZZ_CHECK(!a->value.empty());  // the name may be "" (a quoted empty name)
-            }
+            // The name may be "" (a quoted empty name) and the value may be "" too:
+            // Postfix's postalias stores "x: \\" as x with an empty value.
+            (void)parse_alias_line(whole[i], "/fuzz/src", utf8, w);
             for (const std::string& m : w) FUZZ_CHECK(m.rfind("/fuzz/src, line ", 0) == 0);
             (void)fold_key(whole[i].text, utf8);
             (void)printable(whole[i].text);
