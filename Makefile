@@ -26,7 +26,7 @@ OPTFLAGS  ?= -O2 -g
 COMMANDS  := postconf postmap postalias postern sendmail postdrop postqueue postsuper \
              postlog postcat
 # name -> program it is a link to
-LINKS     := newaliases:postalias
+LINKS     := newaliases:postalias mailq:sendmail
 
 PKG_CFLAGS := $(shell pkg-config --cflags libmariadb 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs libmariadb libevent openssl libpcre2-8 2>/dev/null) \

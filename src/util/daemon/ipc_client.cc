@@ -44,11 +44,10 @@ Status IpcClient::connect_socket() {
     return {};
 }
 
-Result<ipc::AttrRecord> IpcClient::exchange(const std::string& wire, bool& retryable) {
-    long deadline = now_ms() + timeout_ * 1000L;
+Status IpcClient::write_all(const std::string& wire, long deadline, bool& retryable) {
     size_t sent = 0;
     while (sent < wire.size()) {
-        ssize_t n = send(fd_.get(), wire.data() + sent, wire.size() - sent, MSG_NOSIGNAL);
+        ssize_t n = ::send(fd_.get(), wire.data() + sent, wire.size() - sent, MSG_NOSIGNAL);
         if (n > 0) {
             sent += static_cast<size_t>(n);
             continue;
@@ -60,6 +59,10 @@ Result<ipc::AttrRecord> IpcClient::exchange(const std::string& wire, bool& retry
         retryable = sent == 0 && (errno == EPIPE || errno == ECONNRESET);
         return make_error("write to " + path_ + ": " + std::strerror(errno));
     }
+    return {};
+}
+
+Result<ipc::AttrRecord> IpcClient::read_reply(long deadline, bool& retryable) {
     ipc::AttrDecoder decoder;
     char buf[4096];
     bool got_any = false;
@@ -81,6 +84,30 @@ Result<ipc::AttrRecord> IpcClient::exchange(const std::string& wire, bool& retry
         if (n == 0) return make_error("premature end-of-input on " + path_);
         return make_error("read from " + path_ + ": " + std::strerror(errno));
     }
+}
+
+Result<ipc::AttrRecord> IpcClient::exchange(const std::string& wire, bool& retryable) {
+    long deadline = now_ms() + timeout_ * 1000L;
+    if (Status st = write_all(wire, deadline, retryable); !st) return make_error(st.error());
+    return read_reply(deadline, retryable);
+}
+
+Status IpcClient::send(const ipc::AttrRecord& record) {
+    if (!fd_.valid()) {
+        if (Status st = connect_socket(); !st) return st;
+    }
+    bool retryable = false;
+    Status st = write_all(ipc::encode_record(record), now_ms() + timeout_ * 1000L, retryable);
+    if (!st) fd_.reset();
+    return st;
+}
+
+Result<ipc::AttrRecord> IpcClient::receive() {
+    if (!fd_.valid()) return make_error("not connected to " + path_);
+    bool retryable = false;
+    auto reply = read_reply(now_ms() + timeout_ * 1000L, retryable);
+    if (!reply) fd_.reset();
+    return reply;
 }
 
 Result<ipc::AttrRecord> IpcClient::call(const ipc::AttrRecord& request) {

@@ -19,12 +19,18 @@ public:
     // Errors name the socket: "connect to private/anvil: No such file or directory",
     // "timeout reading from private/anvil".
     Result<ipc::AttrRecord> call(const ipc::AttrRecord& request);
+    // Streams (cleanup): records that get no reply, then one that does. send() connects
+    // when needed and does not retry; receive() waits for one reply record.
+    Status send(const ipc::AttrRecord& record);
+    Result<ipc::AttrRecord> receive();
     void disconnect() { fd_.reset(); }
     bool connected() const { return fd_.valid(); }
 
 private:
     Status connect_socket();
     Result<ipc::AttrRecord> exchange(const std::string& wire, bool& retryable);
+    Status write_all(const std::string& wire, long deadline_ms, bool& retryable);
+    Result<ipc::AttrRecord> read_reply(long deadline_ms, bool& retryable);
 
     std::string path_;
     long timeout_;

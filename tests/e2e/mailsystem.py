@@ -1,0 +1,227 @@
+"""A running sandbox Postern mail system for end-to-end tests of the mail flow.
+
+MailInstance(root) writes main.cf/master.cf under root/conf (every service as the
+invoking user), creates the queue tree, starts `master -d` and stops it (SIGKILLing
+leftovers) in stop(). Services whose daemon is not built yet are left out of master.cf.
+
+    inst = MailInstance(tmp_path, main_cf="mydestination = localhost\\n")
+    inst.start()
+    inst.sendmail(["-f", "me@localhost", "user@localhost"], "Subject: x\\n\\nhi\\n")
+    inst.wait_log("status=sent")
+    inst.stop()
+"""
+import grp
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import BUILD, postern, run
+
+QUEUES = ("maildrop", "incoming", "active", "deferred", "hold", "corrupt", "bounce",
+          "defer", "trace", "saved", "flush", "pid", "public", "private")
+
+# service type private unpriv chroot wakeup maxproc command [args]
+MAIL_SERVICES = [
+    ("pickup", "unix", "n", "-", "n", "60", "1", "pickup"),
+    ("cleanup", "unix", "n", "-", "n", "-", "0", "cleanup"),
+    ("qmgr", "unix", "n", "-", "n", "300", "1", "qmgr"),
+    ("rewrite", "unix", "-", "-", "n", "-", "-", "trivial-rewrite"),
+    ("bounce", "unix", "-", "-", "n", "-", "0", "bounce"),
+    ("defer", "unix", "-", "-", "n", "-", "0", "bounce"),
+    ("trace", "unix", "-", "-", "n", "-", "0", "bounce"),
+    ("anvil", "unix", "-", "-", "n", "-", "1", "anvil"),
+    ("local", "unix", "-", "n", "n", "-", "-", "local"),
+    ("error", "unix", "-", "-", "n", "-", "-", "error"),
+    ("retry", "unix", "-", "-", "n", "-", "-", "error"),
+    ("discard", "unix", "-", "-", "n", "-", "-", "discard"),
+]
+
+
+def wait_for(cond, timeout=20.0, step=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = cond()
+        if value:
+            return value
+        time.sleep(step)
+    return cond()
+
+
+def attr_encode(**attrs):
+    """One record of Postern's attribute protocol (values with control bytes %XX)."""
+    def esc(v):
+        raw = v.encode() if isinstance(v, str) else str(v).encode()
+        return "".join(chr(b) if 0x20 <= b < 0x7f and b != 0x25 else "%%%02X" % b
+                       for b in raw)
+    out = []
+    for k, v in attrs.items():
+        for item in (v if isinstance(v, list) else [v]):
+            out.append(f"{k}={esc(item)}\n")
+    return ("".join(out) + "\n").encode()
+
+
+def attr_decode(data):
+    """Decodes one record (bytes up to the empty line) into {name: [values]}."""
+    rec = {}
+    for line in data.decode("latin-1").split("\n"):
+        if not line:
+            continue
+        k, v = line.split("=", 1)
+        b = bytearray()
+        i = 0
+        while i < len(v):
+            if v[i] == "%" and i + 3 <= len(v):
+                b.append(int(v[i + 1:i + 3], 16))
+                i += 3
+            else:
+                b.append(ord(v[i]))
+                i += 1
+        rec.setdefault(k, []).append(b.decode("utf-8", "replace"))
+    return rec
+
+
+def attr_call(path, timeout=10.0, **attrs):
+    """Sends one record to a UNIX socket service, returns the reply {name: [values]}."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(str(path))
+    try:
+        s.sendall(attr_encode(**attrs))
+        buf = b""
+        while b"\n\n" not in buf and buf != b"\n":
+            data = s.recv(65536)
+            if not data:
+                break
+            buf += data
+        return attr_decode(buf.split(b"\n\n")[0])
+    finally:
+        s.close()
+
+
+class MailInstance:
+    def __init__(self, root, main_cf="", master_cf="", services=None):
+        self.root = Path(root)
+        self.conf = self.root / "conf"
+        self.queue = self.root / "queue"
+        self.data = self.root / "data"
+        self.mail = self.root / "mail"          # mail_spool_directory (mbox files)
+        self.maillog = self.root / "maillog"
+        self.user = pwd.getpwuid(os.getuid()).pw_name
+        self.group = grp.getgrgid(os.getgid()).gr_name
+        for d in (self.conf, self.queue, self.data, self.mail):
+            d.mkdir(parents=True, exist_ok=True)
+        (self.conf / "aliases").write_text("postmaster: %s\n" % self.user)
+        (self.conf / "main.cf").write_text(
+            f"queue_directory = {self.queue}\n"
+            f"data_directory = {self.data}\n"
+            f"daemon_directory = {BUILD / 'libexec' / 'postern'}\n"
+            f"command_directory = {BUILD / 'sbin'}\n"
+            f"mail_owner = {self.user}\n"
+            f"setgid_group = {self.group}\n"
+            f"maillog_file = {self.maillog}\n"
+            f"maillog_file_prefixes = {self.root}\n"
+            "myhostname = host.example.test\n"
+            "mydomain = example.test\n"
+            "mydestination = $myhostname, localhost.$mydomain, localhost\n"
+            "inet_interfaces = loopback-only\n"
+            f"mail_spool_directory = {self.mail}\n"
+            f"alias_maps = hash:{self.conf / 'aliases'}\n"
+            f"alias_database = hash:{self.conf / 'aliases'}\n"
+            "service_throttle_time = 2s\n"
+            "queue_run_delay = 2s\nminimal_backoff_time = 2s\nmaximal_backoff_time = 4s\n"
+            + main_cf)
+        lines = ["# generated by tests/e2e/mailsystem.py"]
+        for svc in (services or MAIL_SERVICES):
+            if (BUILD / "libexec" / "postern" / svc[7].split()[0]).exists():
+                lines.append("  ".join(svc))
+        (self.conf / "master.cf").write_text("\n".join(lines) + "\n" + master_cf)
+        self.proc = None
+        self.env = dict(os.environ, MAIL_CONFIG=str(self.conf))
+
+    def make_queue_tree(self):
+        for q in QUEUES:
+            (self.queue / q).mkdir(exist_ok=True)
+            os.chmod(self.queue / q, 0o700)
+
+    def postalias(self):
+        run([postern("postalias"), "-c", str(self.conf), str(self.conf / "aliases")],
+            check=True)
+
+    def start(self):
+        self.make_queue_tree()
+        if (BUILD / "sbin" / "postalias").exists():
+            self.postalias()
+        self.stderr = open(self.root / "master.stderr", "w")
+        env = dict(self.env)
+        env.pop("MAIL_CONFIG", None)
+        self.proc = subprocess.Popen([postern("master"), "-c", str(self.conf), "-d"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self.stderr, env=env)
+        assert wait_for(lambda: "daemon started" in self.log()), self.log()
+
+    def log(self):
+        return self.maillog.read_text(errors="replace") if self.maillog.exists() else ""
+
+    def wait_log(self, text, count=1, timeout=30.0):
+        """Waits until `text` occurs `count` times in the maillog; returns the log."""
+        ok = wait_for(lambda: self.log().count(text) >= count, timeout)
+        assert ok, f"{text!r} x{count} not logged:\n{self.log()}"
+        return self.log()
+
+    def command(self, name, *args, input=None):
+        return run([postern(name), "-c", str(self.conf), *args], input=input)
+
+    def sendmail(self, args, message):
+        return run([postern("sendmail"), "-C", str(self.conf), *args], input=message)
+
+    def socket_path(self, name):
+        return self.queue / name
+
+    def queue_files(self, queue):
+        """IDs of the files in one queue (hashed subdirectories included)."""
+        out = []
+        base = self.queue / queue
+        for dirpath, _dirs, files in os.walk(base):
+            out.extend(files)
+        return sorted(out)
+
+    def stop(self):
+        if self.proc is None:
+            return
+        pids = self.descendants(self.proc.pid)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        self.stderr.close()
+        self.proc = None
+
+    @staticmethod
+    def descendants(pid):
+        kids = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                kids.setdefault(int(fields[1]), []).append(int(entry.name))
+        out, todo = [], [pid]
+        while todo:
+            p = todo.pop()
+            for c in kids.get(p, []):
+                out.append(c)
+                todo.append(c)
+        return out
