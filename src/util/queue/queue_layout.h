@@ -95,6 +95,9 @@ const std::vector<DirSpec>& queue_dir_specs();
 
 // Creates missing directories and sets owners and modes (owners only when we may).
 Status create_tree(const Layout& layout, const Ownership& owners);
+// Creates only the directories that do not exist, with their owners and modes, and
+// leaves existing ones alone (postfix-script's "post-install create-missing").
+Status create_missing_tree(const Layout& layout, const Ownership& owners);
 // One line per directory whose existence, owner, group or mode is wrong, saying how to
 // fix it; empty when all is well.
 std::vector<std::string> check_tree(const Layout& layout, const Ownership& owners);

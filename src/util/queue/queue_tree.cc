@@ -1,5 +1,7 @@
 // Creating and checking the queue directory tree (postern set-permissions / check).
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,6 +19,17 @@ uid_t root_owner() { return geteuid() == 0 ? 0 : geteuid(); }
 std::string spec_path(const Layout& layout, const DirSpec& spec) {
     if (spec.name.empty()) return layout.queue_directory();
     return layout.queue_directory() + "/" + std::string(spec.name);
+}
+
+// "uid 103 (postfix)": the number is what the check compares, the name what an admin knows.
+std::string uid_label(uid_t uid) {
+    struct passwd* pw = getpwuid(uid);
+    return strprintf("uid %ld (%s)", static_cast<long>(uid), pw ? pw->pw_name : "no such user");
+}
+
+std::string gid_label(gid_t gid) {
+    struct group* gr = getgrgid(gid);
+    return strprintf("gid %ld (%s)", static_cast<long>(gid), gr ? gr->gr_name : "no such group");
 }
 
 uid_t wanted_uid(const DirSpec& spec, const Ownership& owners) {
@@ -64,6 +77,17 @@ Status create_tree(const Layout& layout, const Ownership& owners) {
     return {};
 }
 
+Status create_missing_tree(const Layout& layout, const Ownership& owners) {
+    for (const DirSpec& spec : queue_dir_specs()) {
+        std::string path = spec_path(layout, spec);
+        struct stat st;
+        if (lstat(path.c_str(), &st) == 0 || errno != ENOENT) continue;
+        Status s = fix_one(path, spec, owners);
+        if (!s) return s;
+    }
+    return {};
+}
+
 std::vector<std::string> check_tree(const Layout& layout, const Ownership& owners) {
     std::vector<std::string> problems;
     for (const DirSpec& spec : queue_dir_specs()) {
@@ -81,13 +105,12 @@ std::vector<std::string> check_tree(const Layout& layout, const Ownership& owner
         uid_t uid = wanted_uid(spec, owners);
         if (st.st_uid != uid)
             problems.push_back(strprintf(
-                "%s: owner is uid %ld, should be uid %ld (run 'postern set-permissions')",
-                path.c_str(), static_cast<long>(st.st_uid), static_cast<long>(uid)));
+                "%s: owner is %s, should be %s (run 'postern set-permissions')", path.c_str(),
+                uid_label(st.st_uid).c_str(), uid_label(uid).c_str()));
         if (spec.setgid_group && st.st_gid != owners.setgid_gid)
             problems.push_back(strprintf(
-                "%s: group is gid %ld, should be setgid_group gid %ld (run 'postern "
-                "set-permissions')",
-                path.c_str(), static_cast<long>(st.st_gid), static_cast<long>(owners.setgid_gid)));
+                "%s: group is %s, should be setgid_group %s (run 'postern set-permissions')",
+                path.c_str(), gid_label(st.st_gid).c_str(), gid_label(owners.setgid_gid).c_str()));
         if ((st.st_mode & 07777) != spec.mode)
             problems.push_back(strprintf("%s: mode is %04o, should be %04o (run 'postern "
                                          "set-permissions')",
