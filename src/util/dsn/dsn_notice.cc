@@ -194,8 +194,7 @@ void write_original_part(Writer& w, const NoticeConfig& c, const Notice& n, cons
         // cleanup strips Return-Path; the copy gets one back for the sender's filters.
         w.line("Return-Path: <" + (o.sender.empty() ? std::string() : address::to_external(o.sender)) + ">");
         for (const std::string& l : o.lines) {
-            bool header_line = !l.empty() && (l[0] == ' ' || l[0] == '\t' || is_header_line(l));
-            if (headers && !header_line) break;
+            if (headers && !is_header_block_line(l)) break;
             w.line(l);
         }
     }

@@ -93,6 +93,10 @@ bool is_header_line(std::string_view line) {
     return i < line.size() && line[i] == ':';
 }
 
+bool is_header_block_line(std::string_view line) {
+    return !line.empty() && (line[0] == ' ' || line[0] == '\t' || is_header_line(line));
+}
+
 std::string diagnostic_type(std::string_view mail_name) {
     std::string atom = "X-" + std::string(mail_name);
     for (char& c : atom)

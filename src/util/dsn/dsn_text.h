@@ -38,6 +38,8 @@ SplitReason split_reason(std::string_view reason, std::string_view fallback);
 // ':' and blanks (blanks before the colon allowed); continuation lines are not headers
 // here (the caller checks for a leading blank).
 bool is_header_line(std::string_view line);
+// A header or a header continuation line: what a headers-only return copies.
+bool is_header_block_line(std::string_view line);
 
 // The diagnostic-type atom "X-<mail_name>" with RFC 822 specials replaced by '-'.
 std::string diagnostic_type(std::string_view mail_name);

@@ -1,0 +1,54 @@
+#include "util/dsn/uniform_verdict.h"
+
+#include "util/dsn/dsn_text.h"
+#include "util/log/log.h"
+#include "util/log/mail_events.h"
+
+namespace postern::dsn {
+
+Verdict verdict_from_nexthop(std::string_view nexthop, std::string_view fallback) {
+    SplitReason split = split_reason(nexthop, fallback);
+    Verdict v;
+    v.status = split.status[0] == fallback[0] ? split.status : std::string(fallback);
+    v.reason = split.text;
+    switch (fallback[0]) {
+    case '2':
+        v.action = "delivered", v.log_status = "sent";
+        break;
+    case '4':
+        v.action = "delayed", v.log_status = "deferred";
+        break;
+    default:
+        v.action = "failed", v.log_status = "bounced";
+        break;
+    }
+    return v;
+}
+
+ipc::mail::DeliveryReply apply_verdict(const ipc::mail::DeliveryRequest& request,
+                                       const Verdict& verdict, timeval handoff, int delay_digits) {
+    ipc::mail::DeliveryReply reply;
+    timeval now{};
+    gettimeofday(&now, nullptr);
+    for (size_t i = 0; i < request.recipients.size(); ++i) {
+        const ipc::mail::DeliveryRecipient& rcpt = request.recipients[i];
+        log::DeliveryEvent e;
+        e.queue_id = request.queue_id;
+        e.recipient = rcpt.address;
+        e.orig_recipient = rcpt.orig;
+        e.relay = "none";
+        e.times.incoming_arrival = {request.arrival_sec, static_cast<suseconds_t>(request.arrival_usec)};
+        e.times.active_arrival = handoff;
+        e.times.agent_handoff = handoff;
+        e.times.deliver_done = now;
+        e.dsn = verdict.status;
+        e.status = verdict.log_status;
+        e.reason = verdict.reason;
+        e.delay_max_digits = delay_digits;
+        log::info("%s", log::delivery_line(e, now).c_str());
+        reply.results.push_back({static_cast<long>(i), verdict.status, verdict.action, verdict.reason, "none"});
+    }
+    return reply;
+}
+
+}  // namespace postern::dsn
