@@ -1,0 +1,131 @@
+#include "qmgr/message.h"
+
+#include <cstdlib>
+
+namespace postern::qmgr {
+
+namespace mail = ipc::mail;
+
+ActiveMessage::ActiveMessage(std::string id, UniqueFd fd, queue::Envelope env, bool may_have_logs)
+    : id_(std::move(id)), fd_(std::move(fd)), env_(std::move(env)), may_have_logs_(may_have_logs) {
+    gettimeofday(&active_arrival_, nullptr);
+    for (size_t i = 0; i < env_.recipients.size(); ++i) {
+        if (!env_.recipients[i].done) rcpts_.push_back({i, Outcome::Pending});
+    }
+}
+
+long ActiveMessage::arrival() const { return env_.create_time > 0 ? env_.create_time : env_.arrival_sec; }
+
+RecipientState* ActiveMessage::find(size_t file_index) {
+    for (auto& r : rcpts_) {
+        if (r.index == file_index) return &r;
+    }
+    return nullptr;
+}
+
+mail::DeliveryLogEntry ActiveMessage::entry(const queue::Recipient& r, const mail::RecipientResult& result,
+                                            long now) const {
+    mail::DeliveryLogEntry e;
+    e.recipient = r.address;
+    e.orig_rcpt = r.original;
+    e.dsn_orcpt = r.dsn_orcpt;
+    e.notify = r.dsn_notify;
+    e.offset = static_cast<long>(r.offset);
+    e.status = result.status;
+    e.action = result.action;
+    e.reason = result.reason;
+    e.relay = result.relay;
+    e.when = now;
+    return e;
+}
+
+void ActiveMessage::record(size_t file_index, const mail::RecipientResult& result, long now) {
+    RecipientState* state = find(file_index);
+    if (state == nullptr || state->outcome != Outcome::Pending) return;
+    const queue::Recipient& r = env_.recipients[file_index];
+    mail::RecipientResult res = result;
+    switch (result.status_class()) {
+        case '2':
+            state->outcome = Outcome::Delivered;
+            if (r.dsn_notify & mail::kNotifySuccess) {
+                if (res.action.empty()) res.action = "delivered";
+                trace_log.push_back(entry(r, res, now));
+            }
+            break;
+        case '5':
+            state->outcome = Outcome::Bounced;
+            if (res.action.empty()) res.action = "failed";
+            bounce_log.push_back(entry(r, res, now));
+            break;
+        default:
+            state->outcome = Outcome::Deferred;
+            if (res.action.empty() || res.status_class() != '4') res.action = "delayed";
+            if (res.status.empty() || res.status[0] != '4') res.status = "4.0.0";
+            defer_log.push_back(entry(r, res, now));
+            break;
+    }
+}
+
+bool ActiveMessage::all_settled() const {
+    for (const auto& r : rcpts_) {
+        if (r.outcome == Outcome::Pending) return false;
+    }
+    return true;
+}
+
+bool ActiveMessage::any_deferred() const {
+    for (const auto& r : rcpts_) {
+        if (r.outcome == Outcome::Deferred || r.outcome == Outcome::Pending) return true;
+    }
+    return false;
+}
+
+std::vector<uint64_t> ActiveMessage::done_offsets() const {
+    std::vector<uint64_t> out;
+    for (const auto& r : rcpts_) {
+        if (r.outcome == Outcome::Delivered || r.outcome == Outcome::Bounced)
+            out.push_back(env_.recipients[r.index].offset);
+    }
+    return out;
+}
+
+mail::DeliveryRequest ActiveMessage::make_request(std::string_view nexthop,
+                                                  const std::vector<size_t>& file_indexes) const {
+    mail::DeliveryRequest req;
+    req.queue_name = "active";
+    req.queue_id = id_;
+    req.data_offset = env_.size.data_offset;
+    req.data_size = env_.size.content_size;
+    req.nexthop = nexthop;
+    if (const std::string* v = env_.attribute(queue::attr::kEncoding)) req.encoding = *v;
+    req.smtputf8 = env_.size.smtputf8;
+    req.sender = env_.sender;
+    if (const std::string* v = env_.attribute(queue::attr::kEnvid)) req.envid = *v;
+    if (const std::string* v = env_.attribute(queue::attr::kRet)) req.ret = std::strtol(v->c_str(), nullptr, 10);
+    req.arrival_sec = env_.arrival_sec;
+    req.arrival_usec = env_.arrival_usec;
+    if (const std::string* v = env_.attribute(queue::attr::kClientName)) req.client_name = *v;
+    if (const std::string* v = env_.attribute(queue::attr::kClientAddress)) req.client_address = *v;
+    if (const std::string* v = env_.attribute(queue::attr::kProtocol)) req.client_protocol = *v;
+    if (const std::string* v = env_.attribute(queue::attr::kHeloName)) req.client_helo = *v;
+    for (size_t i : file_indexes) {
+        const queue::Recipient& r = env_.recipients[i];
+        req.recipients.push_back({r.address, r.original, r.dsn_orcpt, r.dsn_notify, static_cast<long>(r.offset)});
+    }
+    return req;
+}
+
+mail::BounceRequest ActiveMessage::make_bounce(mail::BounceCommand command) const {
+    mail::BounceRequest b;
+    b.command = command;
+    b.queue_name = "active";
+    b.queue_id = id_;
+    if (const std::string* v = env_.attribute(queue::attr::kEncoding)) b.encoding = *v;
+    b.smtputf8 = env_.size.smtputf8;
+    b.sender = env_.sender;
+    if (const std::string* v = env_.attribute(queue::attr::kEnvid)) b.envid = *v;
+    if (const std::string* v = env_.attribute(queue::attr::kRet)) b.ret = std::strtol(v->c_str(), nullptr, 10);
+    return b;
+}
+
+}  // namespace postern::qmgr

@@ -1,0 +1,75 @@
+// One message in the active queue: its envelope, the open queue file, and what has
+// happened to each recipient during this pass. qmgr writes the delivery logs and the
+// done marks from this record when the last delivery of the message has finished.
+#pragma once
+
+#include <sys/time.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/base/unique_fd.h"
+#include "util/ipc/mail_proto.h"
+#include "util/queue/queue_file.h"
+
+namespace postern::qmgr {
+
+enum class Outcome { Pending, Delivered, Bounced, Deferred };
+
+struct RecipientState {
+    size_t index = 0;  // into envelope.recipients
+    Outcome outcome = Outcome::Pending;
+};
+
+class ActiveMessage {
+public:
+    ActiveMessage(std::string id, UniqueFd fd, queue::Envelope env, bool may_have_logs);
+
+    const std::string& id() const { return id_; }
+    int fd() const { return fd_.get(); }
+    const queue::Envelope& envelope() const { return env_; }
+    const std::string& sender() const { return env_.sender; }
+    // create_time when the file has one (Postfix's message age), else the arrival time.
+    long arrival() const;
+    // Came from deferred/ or was requeued at start-up: logs of earlier passes may exist.
+    bool may_have_logs() const { return may_have_logs_; }
+    timeval active_arrival() const { return active_arrival_; }
+
+    // The recipients still to deliver (not done in the file), in file order.
+    std::vector<RecipientState>& recipients() { return rcpts_; }
+    const queue::Recipient& recipient(size_t file_index) const { return env_.recipients[file_index]; }
+
+    // Delivery jobs (queued or running) that still refer to this message.
+    int outstanding = 0;
+
+    // Records one result; the status class decides the outcome (2: delivered, 5: bounced,
+    // anything else: deferred). NOTIFY=SUCCESS deliveries also go to the trace log.
+    void record(size_t file_index, const ipc::mail::RecipientResult& result, long now);
+    bool all_settled() const;
+    bool any_deferred() const;
+
+    // Log entries of this pass, written when the message is finished.
+    std::vector<ipc::mail::DeliveryLogEntry> bounce_log, defer_log, trace_log;
+    // Offsets of recipients to mark done if the file stays (delivered or bounced).
+    std::vector<uint64_t> done_offsets() const;
+
+    // The request for a batch of recipients (file indexes) to one nexthop.
+    ipc::mail::DeliveryRequest make_request(std::string_view nexthop,
+                                            const std::vector<size_t>& file_indexes) const;
+    ipc::mail::BounceRequest make_bounce(ipc::mail::BounceCommand command) const;
+
+private:
+    RecipientState* find(size_t file_index);
+    ipc::mail::DeliveryLogEntry entry(const queue::Recipient& r,
+                                      const ipc::mail::RecipientResult& result, long now) const;
+
+    std::string id_;
+    UniqueFd fd_;
+    queue::Envelope env_;
+    bool may_have_logs_;
+    timeval active_arrival_{};
+    std::vector<RecipientState> rcpts_;
+};
+
+}  // namespace postern::qmgr

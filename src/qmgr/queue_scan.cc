@@ -1,0 +1,101 @@
+// Moving queue files into active/ and reading their envelopes.
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "qmgr/qmgr.h"
+#include "util/log/log.h"
+#include "util/log/mail_events.h"
+
+namespace postern::qmgr {
+
+// A previous qmgr stopped with files in active/: they go back through incoming/ (their
+// done marks tell which recipients are finished), as Postfix's qmgr does at start.
+void Qmgr::recover_active() {
+    auto ids = layout_.list(queue::kActive);
+    if (!ids) {
+        log::warn("scan active queue: %s", ids.error().c_str());
+        return;
+    }
+    for (const std::string& id : *ids) {
+        if (Status st = layout_.move(id, queue::kActive, queue::kIncoming); !st)
+            log::warn("%s: requeue from active: %s", id.c_str(), st.error().c_str());
+        else
+            recovered_.insert(id);
+    }
+}
+
+void Qmgr::run_scans() {
+    bool incoming = scan_incoming_, deferred = scan_deferred_, ignore_time = ignore_time_;
+    scan_incoming_ = scan_deferred_ = ignore_time_ = false;
+    scan_blocked_ = false;
+    if (incoming) scan_queue(queue::kIncoming, ignore_time);
+    if (deferred) scan_queue(queue::kDeferred, ignore_time);
+    dispatch();
+}
+
+void Qmgr::scan_queue(std::string_view queue_name, bool ignore_time) {
+    auto ids = layout_.list(queue_name);
+    if (!ids) {
+        log::warn("scan %s queue: %s", std::string(queue_name).c_str(), ids.error().c_str());
+        return;
+    }
+    for (const std::string& id : *ids) {
+        if (static_cast<long>(messages_.size()) >= settings_.active_limit) {
+            // Picked up again when a message leaves the active queue.
+            scan_blocked_ = true;
+            if (queue_name == queue::kIncoming) scan_incoming_ = true;
+            else scan_deferred_ = true;
+            return;
+        }
+        if (messages_.count(id) == 0) activate(queue_name, id, ignore_time);
+    }
+}
+
+void Qmgr::quarantine(const std::string& id) {
+    log::warn("saving corrupt file \"%s\" from queue \"%s\" to queue \"%s\"", id.c_str(),
+              std::string(queue::kActive).c_str(), std::string(queue::kCorrupt).c_str());
+    if (Status st = layout_.move(id, queue::kActive, queue::kCorrupt); !st)
+        log::warn("%s: %s", id.c_str(), st.error().c_str());
+}
+
+void Qmgr::activate(std::string_view queue_name, const std::string& id, bool ignore_time) {
+    struct stat st{};
+    if (stat(layout_.path(queue_name, id).c_str(), &st) != 0) return;  // gone meanwhile
+    // Not committed: cleanup is still writing it (or died; postsuper cleans up).
+    if (!queue::is_complete_mode(st.st_mode)) return;
+    if (queue_name == queue::kDeferred && !retry_time_reached(st.st_mtime, time(nullptr), ignore_time)) return;
+    if (Status s = layout_.move(id, queue_name, queue::kActive); !s) {
+        log::warn("%s: move to active: %s", id.c_str(), s.error().c_str());
+        return;
+    }
+    auto opened = queue::open_queue_file(layout_.path(queue::kActive, id), true);
+    if (!opened) {
+        log::warn("%s: %s", id.c_str(), opened.error().c_str());
+        return;  // left in active/: the next start requeues it
+    }
+    queue::QueueFileReader reader(queue::fd_source(opened->fd.get()));
+    auto env = reader.read_envelope();
+    if (!env) {
+        if (reader.state() == queue::FileState::Io) {
+            log::warn("%s: %s", id.c_str(), env.error().c_str());
+            (void)layout_.move(id, queue::kActive, queue_name);
+        } else {
+            log::warn("%s: %s", id.c_str(), env.error().c_str());
+            quarantine(id);
+        }
+        return;
+    }
+    // Logs of an earlier pass exist only for mail that was tried before.
+    bool old_logs = queue_name != queue::kIncoming || recovered_.erase(id) > 0;
+    auto msg = std::make_unique<ActiveMessage>(id, std::move(opened->fd), std::move(*env), old_logs);
+    ActiveMessage& m = *msg;
+    messages_.emplace(id, std::move(msg));
+    log::info("%s", log::from_line(id, m.sender(), m.envelope().size.content_size,
+                                   static_cast<int>(m.recipients().size()))
+                        .c_str());
+    route(m);
+}
+
+}  // namespace postern::qmgr
