@@ -23,6 +23,7 @@ std::string rfc5322_date(long when) {
 std::vector<std::string> wrap_line(std::string_view text, size_t width, size_t indent) {
     std::vector<std::string> out;
     std::string pad;
+    text = trim_right(text);  // trailing blanks would end a field line invisibly
     while (true) {
         size_t room = width > pad.size() ? width - pad.size() : 1;
         if (text.size() <= room) {
