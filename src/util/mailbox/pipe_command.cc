@@ -34,7 +34,7 @@ const SysExit kSysExits[] = {
 
 constexpr size_t kOutputLimit = 4096;  // Postfix keeps one VSTREAM buffer of output
 constexpr const char* kShellMeta = "\"'`\\$;&|<>(){}[]*?~#\n\r";
-constexpr int kExTempfail = 75, kExUnavailable = 69, kExOserr = 71;
+constexpr int kExTempfail = 75, kExOserr = 71;
 
 using Clock = std::chrono::steady_clock;
 
@@ -42,6 +42,13 @@ using Clock = std::chrono::steady_clock;
     std::string line = text + "\n";
     (void)!::write(STDERR_FILENO, line.data(), line.size());
     _exit(status);
+}
+
+void exec_words(std::vector<std::string>& words) {
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
 }
 
 [[noreturn]] void run_child(const PipeCommand& cmd, int in_fd, int out_fd) {
@@ -68,19 +75,20 @@ using Clock = std::chrono::steady_clock;
     if (!cmd.shell.empty()) {
         for (auto w : split_tokens(cmd.shell, " \t\r\n")) words.emplace_back(w);
         words.push_back(cmd.command);
-    } else if (cmd.command.find_first_of(kShellMeta) == std::string::npos) {
-        for (auto w : split_tokens(cmd.command, " \t")) words.emplace_back(w);
-    } else {
-        words = {"/bin/sh", "-c", cmd.command};
+        exec_words(words);
+        child_fail(1, strprintf("execvp %s: %s", words[0].c_str(), std::strerror(errno)));
     }
-    if (words.empty()) child_fail(kExUnavailable, "empty command");
-    std::vector<char*> argv;
-    for (auto& w : words) argv.push_back(w.data());
-    argv.push_back(nullptr);
-    ::execvp(argv[0], argv.data());
-    int err = errno;
-    child_fail(err == ENOENT ? kExUnavailable : kExOserr,
-               strprintf("execvp %s: %s", argv[0], std::strerror(err)));
+    if (cmd.command.find_first_of(kShellMeta) == std::string::npos) {
+        for (auto w : split_tokens(cmd.command, " \t")) words.emplace_back(w);
+        if (!words.empty()) {
+            exec_words(words);
+            // A name the PATH does not know may be a shell built-in ("exit 75").
+            if (errno != ENOENT || words[0].find('/') != std::string::npos)
+                child_fail(1, strprintf("execvp %s: %s", words[0].c_str(), std::strerror(errno)));
+        }
+    }
+    ::execl("/bin/sh", "sh", "-c", cmd.command.c_str(), static_cast<char*>(nullptr));
+    child_fail(1, strprintf("execl /bin/sh: %s", std::strerror(errno)));
 }
 
 // Feeds the command and drains its output at the same time, so that a command that
