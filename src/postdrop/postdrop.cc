@@ -190,7 +190,11 @@ int run(int argc, char** argv) {
         g_path[0] = 0;
         return 0;
     }
-    if (out.status == CopyStatus::Malformed) log::fatal("uid=%ld: %s", static_cast<long>(getuid()), out.error.c_str());
+    if (out.status == CopyStatus::Malformed) {
+        (void)file->abandon();
+        g_path[0] = 0;
+        log::fatal("uid=%ld: %s", static_cast<long>(getuid()), out.error.c_str());
+    }
     long status = 0;
     if (out.status == CopyStatus::Refused) {
         status = out.cleanup_status;
