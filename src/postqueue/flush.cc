@@ -24,7 +24,7 @@ namespace {
 namespace mail = ipc::mail;
 
 [[noreturn]] void mail_system_down() {
-    fatal_status(kExUnavailable, "Cannot flush mail queue - mail system is down");
+    fatal("Cannot flush mail queue - mail system is down");
 }
 
 // What Postfix's flush daemon does to one deferred message: fresh time stamps (so qmgr
@@ -116,10 +116,10 @@ void flush_queue(const queue::Layout& layout) {
 void flush_site(const FlushContext& ctx, std::string_view site_arg) {
     std::string site = lowercase(site_arg);
     if (!flush_domain_listed(ctx, site))
-        fatal_status(kExUnavailable, "Flush service is not configured for destination \"%s\"",
+        fatal("Flush service is not configured for destination \"%s\"",
                      std::string(site_arg).c_str());
     auto ids = ctx.layout.list(queue::kDeferred);
-    if (!ids) fatal_status(kExUnavailable, "%s", ids.error().c_str());
+    if (!ids) fatal("%s", ids.error().c_str());
     bool moved = false;
     for (const std::string& id : *ids)
         if (message_has_site(ctx.layout, id, site) && refresh_deferred(ctx.layout, id))

@@ -20,14 +20,14 @@
 
 namespace postern::postqueue {
 
-void fatal_status(int status, const char* fmt, ...) {
+void fatal(const char* fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     char buf[4096];
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     log::emit(log::Level::Fatal, buf);
-    std::exit(status);
+    std::exit(69);
 }
 
 bool valid_hostname(std::string_view name) {
@@ -73,7 +73,7 @@ struct Options {
 };
 
 [[noreturn]] void usage() {
-    fatal_status(kExUsage, "usage: postqueue -f | postqueue -i queueid | postqueue -j | "
+    fatal("usage: postqueue -f | postqueue -i queueid | postqueue -j | "
                            "postqueue -p | postqueue -s site");
 }
 
@@ -106,7 +106,7 @@ Options parse_args(int argc, char** argv) {
 bool put(const std::string& text) {
     if (fwrite(text.data(), 1, text.size(), stdout) == text.size() && fflush(stdout) == 0)
         return true;
-    if (errno != EPIPE) fatal_status(kExIoErr, "output write error: %s", strerror(errno));
+    if (errno != EPIPE) fatal("output write error: %s", strerror(errno));
     return false;
 }
 
@@ -138,11 +138,11 @@ void check_arguments(const Options& o) {
         bool ok = !o.site.empty() && o.site[0] == '[' ? valid_mailhost_literal(o.site)
                                                       : valid_hostname(o.site);
         if (!ok)
-            fatal_status(kExUsage, "Cannot flush mail queue - invalid destination: \"%s\"",
+            fatal("Cannot flush mail queue - invalid destination: \"%s\"",
                          truncated(o.site).c_str());
     }
     if (o.mode == Mode::FlushFile && !queue::id_ok(o.id))
-        fatal_status(kExUsage, "Cannot flush queue ID - invalid name: \"%s\"",
+        fatal("Cannot flush queue ID - invalid name: \"%s\"",
                      truncated(o.id).c_str());
 }
 
@@ -158,12 +158,12 @@ int run(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
     Options o = parse_args(argc, argv);
     auto cfg = config::Config::load(config::config_directory(o.config_dir), "postqueue");
-    if (!cfg) fatal_status(kExUnavailable, "%s", cfg.error().c_str());
+    if (!cfg) fatal("%s", cfg.error().c_str());
     log::configure_from(*cfg);
     auto layout = queue::Layout::from_config(*cfg);
-    if (!layout) fatal_status(kExUnavailable, "%s", layout.error().c_str());
+    if (!layout) fatal("%s", layout.error().c_str());
     if (chdir(layout->queue_directory().c_str()) != 0)
-        fatal_status(kExUnavailable, "chdir %s: %s", layout->queue_directory().c_str(),
+        fatal("chdir %s: %s", layout->queue_directory().c_str(),
                      strerror(errno));
     check_arguments(o);
     switch (o.mode) {

@@ -17,16 +17,10 @@
 
 namespace postern::postqueue {
 
-// sysexits.h values Postfix's postqueue exits with.
-inline constexpr int kExUsage = 64;
-inline constexpr int kExSoftware = 70;
-inline constexpr int kExIoErr = 74;
-inline constexpr int kExNoPerm = 77;
-inline constexpr int kExUnavailable = 69;
-
-// "postqueue: fatal: text" on stderr and in the log, then exit(status).
-[[noreturn]] void fatal_status(int status, const char* fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+// "postqueue: fatal: text" on stderr and in the log, then exit 69 (EX_UNAVAILABLE):
+// Postfix's postqueue installs a cleanup hook that turns every fatal exit, usage errors
+// included, into that status.
+[[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // What showq(8) reports about one queue file (its attribute stream to postqueue).
 struct ListedRecipient {
