@@ -91,7 +91,7 @@ bool notify_failure(const Job& job, std::string& new_id) {
     if (sender.empty()) {
         if (!s.notify_bounce && !s.notify_2bounce) return true;
         return send(job, postmaster_notice(job, dsn::NoticeKind::Failure, dsn::ReturnContent::Full),
-                    s.double_bounce_sender, s.double_bounce_rcpt, "postmaster non-delivery notification");
+                    s.double_bounce_sender, s.double_bounce_rcpt, "postmaster non-delivery notification", &new_id);
     }
     dsn::Notice n = base_notice(job, dsn::NoticeKind::Failure);
     n.ret = (job.request.ret & mail::kRetHeaders) ? dsn::ReturnContent::Headers : dsn::ReturnContent::Full;
@@ -118,7 +118,7 @@ bool notify_delay(const Job& job, std::string& new_id) {
     if (sender.empty()) {
         if (!s.notify_delay) return true;
         return send(job, postmaster_notice(job, dsn::NoticeKind::Delay, dsn::ReturnContent::Headers),
-                    s.double_bounce_sender, s.delay_rcpt, "postmaster delay notification");
+                    s.double_bounce_sender, s.delay_rcpt, "postmaster delay notification", &new_id);
     }
     dsn::Notice n = base_notice(job, dsn::NoticeKind::Delay);
     n.ret = dsn::ReturnContent::Headers;
