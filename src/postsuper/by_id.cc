@@ -35,7 +35,7 @@ int move_one(Context& ctx, const std::vector<std::string>& queues, const std::st
             std::string old_path;
             struct stat st;
             if (!message_file_ok(ctx.layout, q, id, old_path, st)) continue;
-            std::string new_path = ctx.layout.path(to, id);
+            std::string new_path = ctx.layout.relative_path(to, id);
             if (post_rename(old_path, new_path) != 0) continue;  // lost a race
             if (is(to, queue::kMaildrop)) {
                 // A requeued message starts over: fresh time stamps.
@@ -64,7 +64,7 @@ int delete_one(Context& ctx, const std::vector<std::string>& queues, const std::
             struct stat st;
             if (!message_file_ok(ctx.layout, q, id, path, st)) continue;
             for (std::string_view log_queue : kLogQueues)
-                post_remove(ctx.layout.path(log_queue, id));
+                post_remove(ctx.layout.relative_path(log_queue, id));
             if (post_remove(path) == 0) {
                 log::info("%s: removed", id.c_str());
                 return 1;
@@ -119,7 +119,7 @@ int expire_release_one(Context& ctx, const std::vector<std::string>& queues,
         int expired = set_expired(path, st) ? 1 : 0;
         if (expired) log::info("%s: expired", id.c_str());
         if (q == queue::kHold &&
-            post_rename(path, ctx.layout.path(queue::kDeferred, id)) == 0) {
+            post_rename(path, ctx.layout.relative_path(queue::kDeferred, id)) == 0) {
             log::info("%s: released from hold", id.c_str());
             ctx.counts.released++;
         }
@@ -138,7 +138,7 @@ int operate_stream(Context& ctx, Operator op, const std::vector<std::string>& qu
 bool message_file_ok(const queue::Layout& layout, std::string_view q, std::string_view id,
                      std::string& path, struct stat& st) {
     if (!queue::id_ok(id)) return false;
-    path = layout.path(q, id);
+    path = layout.relative_path(q, id);
     if (lstat(path.c_str(), &st) != 0) {
         if (errno != ENOENT) log::warn("%s: %s", path.c_str(), strerror(errno));
         return false;

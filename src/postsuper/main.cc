@@ -78,9 +78,10 @@ void become_mail_owner(const config::Config& cfg) {
     if (Status s = daemon::become_user(*owner); !s) log::fatal("%s", s.error().c_str());
 }
 
-const std::vector<std::string> kDefaultQueues = {"defer",  "bounce", "trace", "maildrop",
-                                                 "incoming", "active", "deferred", "hold",
-                                                 "flush"};
+// Logs first: their hash level must be right before message files are renamed to
+// match inodes (the logs are renamed along). Postfix leaves trace/ out of the default.
+const std::vector<std::string> kDefaultQueues = {"defer",    "bounce",   "maildrop", "incoming",
+                                                 "active",   "deferred", "hold",     "flush"};
 const std::vector<std::string> kHoldQueues = {"incoming", "active", "deferred"};
 const std::vector<std::string> kReleaseQueues = {"hold"};
 
@@ -122,6 +123,8 @@ void report(const Counters& c, unsigned action) {
 }
 
 int run(int argc, char** argv) {
+    // getopt's own complaints name argv[0]: the base name, as Postfix sets it.
+    if (const char* slash = strrchr(argv[0], '/'); slash && slash[1]) argv[0] = const_cast<char*>(slash + 1);
     log::init(argv[0]);
     if (getenv("MAIL_VERBOSE")) log::set_verbose(1);
     Options o = parse_args(argc, argv);

@@ -43,6 +43,14 @@ std::vector<std::string> entries_of(const std::string& dir) {
 
 bool ready(const struct stat& st) { return (st.st_mode & S_IRWXU) == queue::kModeReady; }
 
+// A temporary file left by a crash: untouched for a day. The inode change time counts
+// too (Debian's Postfix 3.7 keeps a file whose mtime alone was set back): a file that
+// was just renamed or restored is not stale, whatever its mtime says.
+bool stale(const struct stat& st) {
+    time_t now = time(nullptr);
+    return now > st.st_mtime + kMaxTempAge && now > st.st_ctime + kMaxTempAge;
+}
+
 // The queue ID made from the file's time digits and its actual inode number; the same
 // every time, so that an interrupted rename can be finished by running again.
 std::string id_for_inode(const std::string& id, ino_t inode) {
@@ -58,9 +66,9 @@ void fix_queue_id(Context& ctx, const std::string& path, std::string_view q,
                   const std::string& id, ino_t inode) {
     std::string new_id = id_for_inode(id, inode);
     for (std::string_view log_queue : kLogQueues)
-        post_rename(ctx.layout.path(log_queue, id),
-                    ctx.layout.path(log_queue, new_id) + std::string(kFixSuffix));
-    post_rename(path, ctx.layout.path(q, new_id) + std::string(kFixSuffix));
+        post_rename(ctx.layout.relative_path(log_queue, id),
+                    ctx.layout.relative_path(log_queue, new_id) + std::string(kFixSuffix));
+    post_rename(path, ctx.layout.relative_path(q, new_id) + std::string(kFixSuffix));
 }
 
 struct Walk {
@@ -79,21 +87,21 @@ bool mass_operation(Walk& w, const std::string& path, const std::string& name,
     bool mq = w.info.message_queue, maildrop = w.queue == queue::kMaildrop;
     bool hold = w.queue == queue::kHold;
     if ((w.action & kRequeueAll) && mq && !maildrop) {
-        if (post_rename(path, layout.path(queue::kMaildrop, name)) == 0) c.requeued++;
+        if (post_rename(path, layout.relative_path(queue::kMaildrop, name)) == 0) c.requeued++;
         return true;
     }
     if ((w.action & kHoldAll) && mq && !maildrop && !hold) {
-        if (post_rename(path, layout.path(queue::kHold, name)) == 0) c.held++;
+        if (post_rename(path, layout.relative_path(queue::kHold, name)) == 0) c.held++;
         return true;
     }
     if ((w.action & kReleaseAll) && hold) {
-        if (post_rename(path, layout.path(queue::kDeferred, name)) == 0) c.released++;
+        if (post_rename(path, layout.relative_path(queue::kDeferred, name)) == 0) c.released++;
         return true;
     }
     if ((w.action & (kExpireAll | kExpireReleaseAll)) && mq && !maildrop) {
         if (set_expired(path, st)) c.expired++;
         if ((w.action & kExpireReleaseAll) && hold) {
-            if (post_rename(path, layout.path(queue::kDeferred, name)) == 0) c.released++;
+            if (post_rename(path, layout.relative_path(queue::kDeferred, name)) == 0) c.released++;
             return true;
         }
     }
@@ -119,7 +127,7 @@ bool finish_fix(Walk& w, std::string& path, std::string& name, const struct stat
             return false;
         }
     }
-    std::string wanted = w.ctx.layout.path(w.queue, name);
+    std::string wanted = w.ctx.layout.relative_path(w.queue, name);
     if (post_rename(path, wanted) != 0) return false;
     if (w.info.message_queue) w.ctx.counts.inode_fixed++;
     path = wanted;
@@ -139,8 +147,8 @@ void visit_file(Walk& w, std::string path, std::string name) {
         if (post_remove(path) == 0 && w.info.message_queue && ready(st)) c.deleted++;
         return;
     }
-    if (!S_ISREG(st.st_mode) || ((w.action & kPurge) && w.info.message_queue && !ready(st) &&
-                                 time(nullptr) > st.st_mtime + kMaxTempAge)) {
+    if (!S_ISREG(st.st_mode) ||
+        ((w.action & kPurge) && w.info.message_queue && !ready(st) && stale(st))) {
         post_remove(path);
         return;
     }
@@ -165,7 +173,7 @@ void visit_file(Walk& w, std::string path, std::string name) {
     }
     if (mass_operation(w, path, name, st)) return;
     if (w.action & kStruct) {
-        std::string wanted = w.ctx.layout.path(w.queue, name);
+        std::string wanted = w.ctx.layout.relative_path(w.queue, name);
         if (wanted != path) {
             c.position_mismatch++;
             post_rename(path, wanted);
@@ -209,7 +217,7 @@ void super(Context& ctx, const std::vector<std::string>& queues, unsigned& actio
         int wanted = ctx.layout.is_hashed(q) ? ctx.layout.hash_depth() : 0;
         if (wanted > 0 && !info.recurse) log::fatal("%s queue must not be hashed", q.c_str());
         Walk w{ctx, info, q, wanted, action};
-        walk_dir(w, ctx.layout.queue_directory() + "/" + q, 0);
+        walk_dir(w, q, 0);  // relative: messages name files as Postfix does
     }
 }
 
