@@ -70,8 +70,6 @@ void post_jail_init(daemon::ServerContext& ctx) {
 Settings settings_from(const config::Config& cfg) {
     Settings s;
     s.queue_directory = cfg.get("queue_directory");
-    s.myhostname = cfg.get("myhostname");
-    s.mail_name = cfg.get("mail_name");
     s.cleanup_flags = cleanup_flags(cfg);
     s.ipc_timeout = cfg.get_time("ipc_timeout");
     if (struct passwd* pw = getpwnam(cfg.get("mail_owner").c_str())) s.mail_owner = pw->pw_uid;

@@ -15,8 +15,6 @@ namespace postern::pickup {
 
 struct Settings {
     std::string queue_directory;
-    std::string myhostname;
-    std::string mail_name;
     long cleanup_flags = 0;  // kCleanupDefault | LocalSubmit | Bounce, less receive_override_options
     long ipc_timeout = 3600;
     uid_t mail_owner = 0;

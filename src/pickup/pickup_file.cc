@@ -5,13 +5,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <set>
-
 #include "pickup/pickup.h"
 #include "util/base/strings.h"
 #include "util/ipc/cleanup_client.h"
 #include "util/log/log.h"
-#include "util/message/added_headers.h"
 #include "util/queue/queue_file.h"
 
 namespace postern::pickup {
@@ -57,12 +54,13 @@ Result<Parsed> read_whole(const Info& info, int fd) {
         long n = 0;
         if (name == queue::attr::kEnvid) e.envid = value;
         else if (name == queue::attr::kRet && parse_long(value, n)) e.ret = n;
+        else if (name == "submit_uid") continue;  // ours to say, never the file's
         else if (info.requeued || user_attribute(name)) e.attributes.emplace_back(name, value);
     }
-    std::set<std::string> seen;
+    // Who submitted it: cleanup names the uid in its Received: header, as Postfix's pickup.
+    e.attributes.emplace_back("submit_uid", std::to_string(info.st.st_uid));
     for (const queue::Recipient& r : env->recipients) {
         if (r.done) continue;  // delivered before "postsuper -r"
-        if (!seen.insert(r.address).second) continue;
         e.recipients.push_back({r.address, r.original, r.dsn_orcpt, r.dsn_notify});
     }
     // sendmail -t: the header recipients follow the message, each after its A records.
@@ -76,22 +74,21 @@ Result<Parsed> read_whole(const Info& info, int fd) {
             if (name == queue::attr::kDsnOrcpt) pending.dsn_orcpt = value;
         } else if (type == queue::rec::kRcpt) {
             pending.address = data;
-            if (seen.insert(data).second) e.recipients.push_back(pending);
+            e.recipients.push_back(pending);
             pending = CleanupRecipient{};
         }
     }
     return p;
 }
 
-// Pass two: the message lines, after pickup's own Received: header.
-Status send_content(const Settings& s, const Info& info, const std::string& queue_id, int fd,
-                    ipc::mail::CleanupClient& cleanup) {
+// Pass two: the message lines.
+Status send_content(int fd, ipc::mail::CleanupClient& cleanup) {
     queue::QueueFileReader reader(queue::fd_source(fd));
     auto env = reader.read_envelope();
     if (!env) return make_error(env.error());
-    std::string text = message::received_header(s.myhostname, s.mail_name, static_cast<long>(info.st.st_uid),
-                                                queue_id, info.st.st_mtime);
-    text += '\n';
+    // cleanup writes the Received: header for a local submission (kCleanupLocalSubmit),
+    // with the submitter's uid from the submit_uid attribute.
+    std::string text;
     bool first = true;
     for (;;) {
         auto line = reader.next_line();
@@ -150,7 +147,7 @@ Outcome submit(const Settings& s, const Info& info, const Parsed& parsed, int fd
                   sender.c_str(), info.id.c_str());
     else
         log::info("%s: uid=%d from=<%s>", queue_id->c_str(), static_cast<int>(info.st.st_uid), sender.c_str());
-    if (Status st = send_content(s, info, *queue_id, fd, cleanup); !st) {
+    if (Status st = send_content(fd, cleanup); !st) {
         log::warn("%s: %s", info.path.c_str(), st.error().c_str());
         return Outcome::Kept;
     }
