@@ -482,3 +482,78 @@ def test_same_maildrop_file_as_postfix(tmp_path):
     assert sorted(mine["ENVELOPE"]) == sorted(ref["ENVELOPE"])
     assert mine["MESSAGE"] == ref["MESSAGE"]
     assert mine["HEADER"] == ref["HEADER"]
+
+
+# ---- through the real pickup and cleanup ---------------------------------------------
+
+class StandInRewrite:
+    """private/rewrite for cleanup: local addresses get @myorigin, as trivial-rewrite."""
+
+    def __init__(self, path, origin):
+        import threading
+        self.origin = origin
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        self.sock.listen(16)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        import threading
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.client, args=(conn,), daemon=True).start()
+
+    def client(self, conn):
+        from mailsystem import attr_decode, attr_encode
+        buf = b""
+        with conn:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buf += data
+                while b"\n\n" in buf:
+                    raw, buf = buf.split(b"\n\n", 1)
+                    addr = attr_decode(raw + b"\n").get("address", [""])[0]
+                    if addr and "@" not in addr:
+                        addr += "@" + self.origin
+                    conn.sendall(attr_encode(flags=0, address=addr))
+
+
+@pytest.mark.skipif(not Path(postern("postdrop")).parent.parent.joinpath(
+    "libexec", "postern", "cleanup").exists(), reason="cleanup is not built")
+def test_sendmail_to_incoming_through_pickup_and_cleanup(tmp_path):
+    from mailsystem import MAIL_SERVICES, MailInstance, wait_for
+    services = [s for s in MAIL_SERVICES if s[0] in ("pickup", "cleanup")]
+    inst = MailInstance(tmp_path, services=services)
+    inst.make_queue_tree()
+    rewrite = StandInRewrite(inst.queue / "private" / "rewrite", "host.example.test")
+    inst.start()
+    try:
+        msg = "Subject: pipeline\nTo: header@example.test\nBcc: secret@example.test\n\nhello\n"
+        r = inst.sendmail(["-t", "-i", "-f", "me@example.test", "argv@example.test"], msg)
+        assert r.returncode == 0, r.stderr
+        assert wait_for(lambda: inst.queue_files("incoming") and not inst.queue_files("maildrop"),
+                        timeout=30), inst.log()
+        qid = inst.queue_files("incoming")[0]
+        uid = os.getuid()
+        log = inst.wait_log(f"{qid}: uid={uid} from=<me@example.test>")
+        assert f"{qid}: message-id=<" in log
+        out = subprocess.run([postfix("postcat"), "-c", str(debian_conf(tmp_path)),
+                              str(inst.queue / "incoming" / qid)],
+                             capture_output=True, text=True).stdout
+        s = sections(out)
+        for rcpt in ("argv@example.test", "header@example.test", "secret@example.test"):
+            assert f"recipient: {rcpt}" in s["ENVELOPE"] + s["HEADER"]
+        # mail_name is cleanup's to choose; the uid is the submitter's, as in Postfix.
+        assert s["MESSAGE"][0].startswith("Received: by host.example.test (")
+        assert s["MESSAGE"][0].endswith(f", from userid {uid})")
+        assert s["MESSAGE"][1].startswith(f"\tid {qid}; ")
+        assert "Subject: pipeline" in s["MESSAGE"]
+        assert not any(line.startswith("Bcc:") for line in s["MESSAGE"])
+    finally:
+        inst.stop()
+        rewrite.sock.close()
