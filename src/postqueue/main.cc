@@ -2,6 +2,7 @@
 // delivery of one destination's or one message's deferred mail. Options, errors and exit
 // statuses are Postfix's.
 #include <arpa/inet.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "util/log/log.h"
 #include "util/log/log_config.h"
 #include "util/queue/queue_id.h"
+#include "util/table/table.h"
 
 namespace postern::postqueue {
 
@@ -146,6 +148,34 @@ void check_arguments(const Options& o) {
                      truncated(o.id).c_str());
 }
 
+// Postfix's check_user_acl_byuid(): the list names users (or "!user"), tables keyed by
+// user name, or static:anyone. Root and mail_owner are never checked.
+void check_user_acl(const config::Config& cfg, const char* param, const char* what) {
+    uid_t uid = getuid();
+    struct passwd* owner = getpwnam(cfg.get("mail_owner").c_str());
+    if (uid == 0 || (owner && owner->pw_uid == uid)) return;
+    struct passwd* pw = getpwuid(uid);
+    std::string user = pw ? pw->pw_name : std::to_string(uid);
+    for (std::string_view token : split_tokens(cfg.get(param), ", \t\r\n")) {
+        bool negate = token.starts_with("!");
+        if (negate) token.remove_prefix(1);
+        bool match;
+        if (token == "static:anyone") {
+            match = true;
+        } else if (token.find(':') != std::string_view::npos) {
+            auto table = table::open_table(token);
+            if (!table) fatal("%s", table.error().c_str());
+            match = (*table)->lookup(user).found();
+        } else {
+            match = token == user;
+        }
+        if (match && !negate) return;
+        if (match) break;
+    }
+    fatal("User %s(%ld) is not allowed to %s the mail queue", user.c_str(),
+          static_cast<long>(uid), what);
+}
+
 bool listed_in(const std::string& list, std::string_view name) {
     for (std::string_view t : split_tokens(list, ", \t\r\n"))
         if (iequals(t, name)) return true;
@@ -166,6 +196,11 @@ int run(int argc, char** argv) {
         fatal("chdir %s: %s", layout->queue_directory().c_str(),
                      strerror(errno));
     check_arguments(o);
+    if (o.mode == Mode::None) usage();
+    if (o.mode == Mode::List || o.mode == Mode::Json)
+        check_user_acl(*cfg, "authorized_mailq_users", "view");
+    else
+        check_user_acl(*cfg, "authorized_flush_users", "flush");
     switch (o.mode) {
         case Mode::List:
         case Mode::Json: show_queue(*cfg, *layout, o.mode); break;

@@ -181,11 +181,9 @@ bool read_listed_message(int fd, const struct stat& st, const queue::Layout& lay
 void scan_queues(const queue::Layout& layout, const ShowSettings& s,
                  const std::function<bool(const ListedMessage&)>& sink) {
     for (std::string_view q : kListedQueues) {
+        // An unreadable queue (not root, not mail_owner) is fatal, as showq's is.
         auto ids = layout.list(q);
-        if (!ids) {
-            log::warn("%s", ids.error().c_str());
-            continue;
-        }
+        if (!ids) fatal("%s", ids.error().c_str());
         for (const std::string& id : *ids) {
             std::string path = layout.path(q, id);
             struct stat st;

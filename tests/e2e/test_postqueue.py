@@ -367,3 +367,20 @@ def test_listing_of_postern_written_queue_files(tmp_path):
     out = inst.command("postqueue", "-p").stdout
     assert f"\n{held}!" in out and f"\n{qid} " in out.replace("\n\n", "\n")
     assert "MAILER-DAEMON" in out and out.endswith("-- 0 Kbytes in 2 Requests.\n")
+
+
+@needs_root
+@pytest.mark.parametrize("param,flag,what", [("authorized_mailq_users", "-p", "view"),
+                                             ("authorized_flush_users", "-f", "flush")])
+def test_user_acls_as_postfix(param, flag, what):
+    top = Path(tempfile.mkdtemp(prefix="postern-pq-"))
+    try:
+        top.chmod(0o755)
+        (top / "main.cf").write_text(f"queue_directory = {top}\n{param} = root, !nobody\n")
+        r = run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                 postern("postqueue"), "-c", str(top), flag])
+        assert r.returncode == 69
+        assert r.stderr == (f"postqueue: fatal: User nobody(65534) is not allowed to {what} "
+                            "the mail queue\n")
+    finally:
+        shutil.rmtree(top)
