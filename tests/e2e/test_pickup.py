@@ -7,67 +7,43 @@ maildrop file (removed only after cleanup's OK, kept on trouble, corrupt/ when b
 """
 import os
 import socket
-import threading
 
 import pytest
 
-from mailsystem import MailInstance, attr_decode, wait_for
+from mailsystem import MailInstance, RecordServer, wait_for
 
 PICKUP = [("pickup", "unix", "n", "-", "n", "60", "1", "pickup")]
 
 
 class FakeCleanup:
-    """Records every message it is sent; answers with `status` at the end."""
+    """Records every message it is sent; answers with `status` at the end. pickup uses
+    one connection per file, one file at a time, so one current message is enough."""
 
     def __init__(self, path, status=0, reason=""):
-        self.path = str(path)
         self.status = status
         self.reason = reason
-        self.messages = []  # dicts: flags, envelope, content
+        self.messages = []  # dicts: flags, envelope, content, id
         self.count = 0
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(self.path)
-        self.sock.listen(8)
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        self.msg = None
+        self.server = RecordServer(path, self.handle)
 
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.client, args=(conn,), daemon=True).start()
-
-    def client(self, conn):
-        buf = b""
-        msg = None
-        with conn:
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                buf += data
-                while b"\n\n" in buf:
-                    raw, buf = buf.split(b"\n\n", 1)
-                    rec = attr_decode(raw + b"\n")
-                    req = rec.get("request", [""])[0]
-                    if req == "open":
-                        self.count += 1
-                        qid = "FAKE%d" % self.count
-                        msg = {"flags": int(rec["flags"][0]), "content": "", "id": qid}
-                        conn.sendall(f"status=0\nqueue_id={qid}\n\n".encode())
-                    elif req == "envelope":
-                        msg["envelope"] = rec
-                    elif req == "content":
-                        msg["content"] += rec["data"][0]
-                    elif req == "end":
-                        self.messages.append(msg)
-                        conn.sendall(("status=%d\nreason=%s\nqueue_id=%s\n\n"
-                                      % (self.status, self.reason, msg["id"])).encode())
+    def handle(self, rec):
+        req = rec.get("request", [""])[0]
+        if req == "open":
+            self.count += 1
+            self.msg = {"flags": int(rec["flags"][0]), "content": "", "id": "FAKE%d" % self.count}
+            return {"status": 0, "queue_id": self.msg["id"]}
+        if req == "envelope":
+            self.msg["envelope"] = rec
+        elif req == "content":
+            self.msg["content"] += rec["data"][0]
+        elif req == "end":
+            self.messages.append(self.msg)
+            return {"status": self.status, "reason": self.reason, "queue_id": self.msg["id"]}
+        return None
 
     def close(self):
-        self.sock.close()
+        self.server.close()
 
 
 @pytest.fixture

@@ -486,41 +486,14 @@ def test_same_maildrop_file_as_postfix(tmp_path):
 
 # ---- through the real pickup and cleanup ---------------------------------------------
 
-class StandInRewrite:
-    """private/rewrite for cleanup: local addresses get @myorigin, as trivial-rewrite."""
+def stand_in_rewrite(path, origin):
+    """private/rewrite for cleanup: local addresses get @origin, as trivial-rewrite."""
+    from mailsystem import RecordServer
 
-    def __init__(self, path, origin):
-        import threading
-        self.origin = origin
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(path))
-        self.sock.listen(16)
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        import threading
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.client, args=(conn,), daemon=True).start()
-
-    def client(self, conn):
-        from mailsystem import attr_decode, attr_encode
-        buf = b""
-        with conn:
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                buf += data
-                while b"\n\n" in buf:
-                    raw, buf = buf.split(b"\n\n", 1)
-                    addr = attr_decode(raw + b"\n").get("address", [""])[0]
-                    if addr and "@" not in addr:
-                        addr += "@" + self.origin
-                    conn.sendall(attr_encode(flags=0, address=addr))
+    def rewrite(req):
+        addr = req.get("address", [""])[0]
+        return {"flags": 0, "address": addr + "@" + origin if addr and "@" not in addr else addr}
+    return RecordServer(path, rewrite)
 
 
 @pytest.mark.skipif(not Path(postern("postdrop")).parent.parent.joinpath(
@@ -530,7 +503,7 @@ def test_sendmail_to_incoming_through_pickup_and_cleanup(tmp_path):
     services = [s for s in MAIL_SERVICES if s[0] in ("pickup", "cleanup")]
     inst = MailInstance(tmp_path, services=services)
     inst.make_queue_tree()
-    rewrite = StandInRewrite(inst.queue / "private" / "rewrite", "host.example.test")
+    rewrite = stand_in_rewrite(inst.queue / "private" / "rewrite", "host.example.test")
     inst.start()
     try:
         msg = "Subject: pipeline\nTo: header@example.test\nBcc: secret@example.test\n\nhello\n"
@@ -556,4 +529,4 @@ def test_sendmail_to_incoming_through_pickup_and_cleanup(tmp_path):
         assert not any(line.startswith("Bcc:") for line in s["MESSAGE"])
     finally:
         inst.stop()
-        rewrite.sock.close()
+        rewrite.close()
