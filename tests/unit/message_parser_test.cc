@@ -1,0 +1,112 @@
+#include <catch2/catch.hpp>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "util/message/message_parser.h"
+
+using namespace postern::message;
+
+namespace {
+
+struct Collect : MessageSink {
+    std::vector<std::string> headers, body;
+    int done = 0;
+    void header(std::string& h) override { headers.push_back(h); }
+    void headers_done() override { ++done; }
+    void body_line(std::string_view l) override { body.emplace_back(l); }
+};
+
+Collect parse(std::string_view text, ParserLimits limits = {}) {
+    Collect c;
+    MessageParser p(c, limits);
+    p.feed(text);
+    p.finish();
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("message parser splits headers and body at the empty line") {
+    Collect c = parse("Subject: hi\nFrom: a@b\n\nbody 1\nbody 2\n");
+    REQUIRE(c.headers == std::vector<std::string>{"Subject: hi", "From: a@b"});
+    CHECK(c.done == 1);
+    CHECK(c.body == std::vector<std::string>{"", "body 1", "body 2"});
+}
+
+TEST_CASE("message parser joins folded headers keeping the line breaks") {
+    Collect c = parse("Subject: one\n two\n\tthree\nTo: x\n\nb\n");
+    REQUIRE(c.headers.size() == 2);
+    CHECK(c.headers[0] == "Subject: one\n two\n\tthree");
+}
+
+TEST_CASE("message parser ends the header at a line that is not a header") {
+    Collect c = parse("Subject: x\nthis is text\nTo: y\n");
+    CHECK(c.headers == std::vector<std::string>{"Subject: x"});
+    CHECK(c.body == std::vector<std::string>{"this is text", "To: y"});
+}
+
+TEST_CASE("message parser: a leading blank line means no headers") {
+    Collect c = parse(" indented first line\nSubject: no\n");
+    CHECK(c.headers.empty());
+    CHECK(c.done == 1);
+    CHECK(c.body.size() == 2);
+}
+
+TEST_CASE("message parser: header-only message without final newline") {
+    Collect c = parse("Subject: x\n y");
+    CHECK(c.headers == std::vector<std::string>{"Subject: x\n y"});
+    CHECK(c.done == 1);
+    CHECK(c.body.empty());
+}
+
+TEST_CASE("message parser truncates a header at header_size_limit and drops the rest of it") {
+    ParserLimits limits;
+    limits.header_size_limit = 20;
+    Collect c;
+    MessageParser p(c, limits);
+    p.feed("Subject: 0123456789abcdefghij\n more more\nTo: a\n\nx\n");
+    p.finish();
+    REQUIRE(c.headers.size() == 2);
+    CHECK(c.headers[0] == "Subject: 0123456789a");
+    CHECK(c.headers[1] == "To: a");
+    CHECK(p.header_truncated());
+}
+
+TEST_CASE("message parser passes 8-bit bytes, NUL and CR through unchanged") {
+    static const char kRaw[] = "Subject: \xe4\xf6\x00x\r\n\nb\xff\x00y\n";
+    std::string msg(kRaw, sizeof kRaw - 1);
+    Collect c = parse(msg);
+    REQUIRE(c.headers.size() == 1);
+    CHECK(c.headers[0] == std::string("Subject: \xe4\xf6\x00x\r", 14));
+    REQUIRE(c.body.size() == 2);
+    CHECK(c.body[1] == std::string("b\xff\x00y", 4));
+}
+
+TEST_CASE("message parser gives the same result for any split of the input") {
+    std::string msg = "Received: a\n\tb\nSubject: s\nX-Long: " + std::string(5000, 'z') + "\n\nline1\n\nline3";
+    Collect whole = parse(msg);
+    std::mt19937 rng(42);
+    for (int round = 0; round < 50; ++round) {
+        Collect c;
+        MessageParser p(c);
+        size_t pos = 0;
+        while (pos < msg.size()) {
+            size_t n = std::uniform_int_distribution<size_t>(0, 40)(rng);
+            if (round == 0) n = 1;
+            p.feed(std::string_view(msg).substr(pos, n));
+            pos += n;
+        }
+        p.finish();
+        CHECK(c.headers == whole.headers);
+        CHECK(c.body == whole.body);
+    }
+}
+
+TEST_CASE("message parser cuts a line longer than max_line into pieces") {
+    ParserLimits limits;
+    limits.max_line = 10;
+    Collect c = parse("\n" + std::string(25, 'a') + "\n", limits);
+    CHECK(c.body == std::vector<std::string>{"", std::string(10, 'a'), std::string(10, 'a'), std::string(5, 'a')});
+}
