@@ -1,0 +1,163 @@
+// The envelope and the end of a message: address processing, limits, the queue file.
+// Headers and body are in cleanup_content.cc.
+#include "cleanup_message.h"
+
+#include <unistd.h>
+
+#include <ctime>
+
+#include "util/log/log.h"
+#include "util/message/added_headers.h"
+
+namespace postern::cleanup {
+
+namespace proto = ipc::mail;
+
+CleanupMessage::CleanupMessage(const Settings& settings, AddressRewriter& rewriter, long flags,
+                               queue::QueueFileWriter file)
+    : settings_(settings), rewriter_(rewriter), flags_(flags), file_(std::move(file)) {
+    message::ParserLimits limits;
+    limits.header_size_limit = static_cast<size_t>(settings.header_size_limit);
+    if (settings.message_size_limit > 0) limits.max_line = static_cast<size_t>(settings.message_size_limit) + 1;
+    parser_ = std::make_unique<message::MessageParser>(*this, limits);
+    filtering_ = (flags & proto::kCleanupFilter) != 0;
+    hold_ = (flags & proto::kCleanupHold) != 0;
+    discard_ = (flags & proto::kCleanupDiscard) != 0;
+    if (settings.line_length_limit > 0) file_.set_record_limit(static_cast<size_t>(settings.line_length_limit));
+}
+
+std::string CleanupMessage::attribute(std::string_view name) const {
+    for (const auto& [n, v] : env_.attributes)
+        if (n == name) return v;
+    return {};
+}
+
+void CleanupMessage::envelope(const proto::CleanupEnvelope& env) {
+    env_ = env;
+    has_envelope_ = true;
+    std::string context = attribute(queue::attr::kRewriteContext);
+    if (context == "remote") rewrite_context_ = "remote";
+    // Header addresses: always in the local context, in the remote one only when
+    // remote_header_rewrite_domain says how (Postfix's hdr_rewrite_context).
+    if (rewrite_context_ == "local" || (flags_ & proto::kCleanupLocalSubmit))
+        header_context_ = "local";
+    else if (!settings_.remote_header_rewrite_domain.empty())
+        header_context_ = "remote";
+    bool map_ok = (flags_ & proto::kCleanupMapOk) != 0;
+    sender_ = rewriter_.rewrite(env.sender, rewrite_context_, kEnvelopeSender, map_ok, address_error_);
+    for (const proto::CleanupRecipient& r : env.recipients) add_recipient(r.address, r.orig, r.dsn_orcpt, r.notify);
+}
+
+void CleanupMessage::add_recipient(const std::string& address, const std::string& orig,
+                                   const std::string& orcpt, long notify) {
+    bool map_ok = (flags_ & proto::kCleanupMapOk) != 0;
+    std::string clean = rewriter_.rewrite(address, rewrite_context_, kEnvelopeRecipient, map_ok, address_error_);
+    last_recipient_ = clean;
+    std::vector<std::string> expanded = map_ok ? rewriter_.expand(clean, address_error_)
+                                               : std::vector<std::string>{clean};
+    std::string original = settings_.enable_original_recipient ? (orig.empty() ? address : orig) : "";
+    for (std::string& a : expanded) {
+        // Postfix's duplicate filter: the same (original, final) pair is delivered once.
+        std::string key = original + '\n' + a;
+        if (seen_recipients_.count(key)) continue;
+        if (static_cast<long>(seen_recipients_.size()) < settings_.duplicate_filter_limit ||
+            settings_.duplicate_filter_limit == 0)
+            seen_recipients_.insert(key);
+        queue::Recipient r;
+        r.address = std::move(a);
+        r.original = original;
+        r.dsn_orcpt = orcpt;
+        r.dsn_notify = static_cast<int>(notify);
+        recipients_.push_back(std::move(r));
+    }
+}
+
+void CleanupMessage::content(std::string_view data) {
+    if (!content_started_) {
+        content_started_ = true;
+        if (flags_ & proto::kCleanupLocalSubmit) {
+            std::string uid_text = attribute(kSubmitUidAttr);
+            long uid = uid_text.empty() ? static_cast<long>(getuid()) : std::atol(uid_text.c_str());
+            parser_->feed(message::received_header(settings_.myhostname, settings_.mail_name, uid,
+                                                   queue_id(), file_.arrival_sec()) + "\n");
+        }
+    }
+    size_ += data.size();
+    if (settings_.message_size_limit > 0 && size_ > static_cast<size_t>(settings_.message_size_limit)) {
+        if (!(errs_ & proto::kCleanupStatSize)) {
+            errs_ |= proto::kCleanupStatSize;
+            out_.clear();
+            out_.shrink_to_fit();
+        }
+        return;
+    }
+    if (errs_ & proto::kCleanupStatSize) return;
+    parser_->feed(data);
+}
+
+void CleanupMessage::fail(long status, std::string reason) {
+    errs_ |= status;
+    if (reason_.empty()) reason_ = std::move(reason);
+}
+
+void CleanupMessage::take_address_error() {
+    if (address_error_.status == 0) return;
+    if (!address_error_.warning.empty())
+        log::warn("%s: %s", queue_id().c_str(), address_error_.warning.c_str());
+    fail(address_error_.status, address_error_.reason);
+    address_error_ = {};
+}
+
+void CleanupMessage::finish() {
+    if (!content_started_) content("");
+    if (!(errs_ & proto::kCleanupStatSize)) parser_->finish();
+    if (!out_ok()) return;
+    if (parser_->header_truncated() && (flags_ & proto::kCleanupExtract))
+        fail(proto::kCleanupStatCont, "5.6.0 message header length exceeds safety limit");
+    if (flags_ & proto::kCleanupExtract) {
+        std::vector<std::string> list = resent_ ? resent_rcpt_ : header_rcpt_;
+        for (const std::string& a : list)
+            if (!a.empty()) add_recipient(a, "", "", 0);
+    }
+    take_address_error();
+    if (!out_ok()) return;
+    if (!redirect_.empty()) {
+        std::string orig = recipients_.empty() ? "" : recipients_.front().original;
+        recipients_.clear();
+        seen_recipients_.clear();
+        add_recipient(redirect_, orig, "", 0);
+        take_address_error();
+        if (!out_ok()) return;
+    }
+    if (recipients_.empty() && !discard_) fail(proto::kCleanupStatRcpt, "");
+    if (out_ok() && !discard_) write_file();
+}
+
+void CleanupMessage::write_file() {
+    queue::Envelope env;
+    env.fullname = env_.fullname;
+    env.sender = sender_;
+    env.content_filter = filter_;
+    for (const auto& [name, value] : env_.attributes)
+        if (name != kSubmitUidAttr) env.attributes.emplace_back(name, value);
+    if (!env_.envid.empty()) env.attributes.emplace_back(queue::attr::kEnvid, env_.envid);
+    if (env_.ret) env.attributes.emplace_back(queue::attr::kRet, std::to_string(env_.ret));
+    env.recipients = std::move(recipients_);
+    file_.write_envelope(env);
+    std::string_view rest = out_;
+    while (!rest.empty()) {
+        size_t nl = rest.find('\n');
+        file_.add_line(rest.substr(0, nl));
+        rest.remove_prefix(nl + 1);
+    }
+    out_.clear();
+    out_.shrink_to_fit();
+}
+
+std::string CleanupMessage::reason() const {
+    if (errs_ == 0) return "";
+    if (!reason_.empty()) return reason_;
+    return proto::cleanup_status_text(errs_);
+}
+
+}  // namespace postern::cleanup

@@ -1,0 +1,104 @@
+// One message inside cleanup(8): the envelope as the client sent it, then the content
+// in chunks, then the end. Addresses go through the rewrite chain, headers through
+// header_checks and the header rules (drop, rewrite, extract, count hops, add missing
+// ones), body lines through body_checks; the result is buffered and written as a queue
+// file by finish(). The queue file itself is committed by the caller (group commit).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "cleanup_addresses.h"
+#include "cleanup_settings.h"
+#include "util/ipc/mail_proto.h"
+#include "util/message/content_action.h"
+#include "util/message/message_parser.h"
+#include "util/queue/queue_file.h"
+
+namespace postern::cleanup {
+
+// Envelope attribute a local submitter (pickup) passes with the submitting user's uid,
+// for the Received: header; it is not written to the queue file.
+inline constexpr std::string_view kSubmitUidAttr = "submit_uid";
+
+class CleanupMessage : public message::MessageSink {
+public:
+    CleanupMessage(const Settings& settings, AddressRewriter& rewriter, long flags,
+                   queue::QueueFileWriter file);
+
+    const std::string& queue_id() const { return file_.id(); }
+    queue::QueueFileWriter& file() { return file_; }
+
+    void envelope(const ipc::mail::CleanupEnvelope& env);
+    void content(std::string_view data);
+    // Ends the content and writes the queue file (not yet committed) unless the message
+    // was refused or discarded.
+    void finish();
+
+    long status() const { return errs_; }
+    std::string reason() const;
+    bool discarded() const { return discard_; }
+    bool held() const { return hold_; }
+    bool has_envelope() const { return has_envelope_; }
+
+    // MessageSink
+    void header(std::string& header) override;
+    void headers_done() override;
+    void body_line(std::string_view line) override;
+
+private:
+    enum class Verdict { Keep, Drop, Replace };
+
+    bool out_ok() const { return errs_ == 0; }
+    void out(std::string_view line);
+    void add_recipient(const std::string& address, const std::string& orig, const std::string& orcpt,
+                       long notify);
+    void rewrite_header(std::string& header, const message::HeaderInfo& info);
+    bool check(const MapList& maps, std::string_view context, std::string& text);
+    Verdict act(std::string_view context, std::string_view content, const std::string& value,
+                const std::string& map_class, std::string& replacement);
+    void log_action(std::string_view action, std::string_view context, std::string_view content,
+                    std::string_view text) const;
+    void add_missing_headers();
+    void fail(long status, std::string reason);
+    void take_address_error();
+    void write_file();
+    std::string attribute(std::string_view name) const;
+
+    const Settings& settings_;
+    AddressRewriter& rewriter_;
+    long flags_;
+    queue::QueueFileWriter file_;
+    std::unique_ptr<message::MessageParser> parser_;
+
+    ipc::mail::CleanupEnvelope env_;
+    bool has_envelope_ = false;
+    bool content_started_ = false;
+    std::string rewrite_context_ = "local";
+    std::string header_context_;  // "" = no header address rewriting
+    std::string sender_;
+    std::string last_recipient_;  // for the log records
+    std::vector<queue::Recipient> recipients_;
+    std::unordered_set<std::string> seen_recipients_;
+    std::vector<std::string> header_rcpt_, resent_rcpt_;  // sendmail -t
+
+    std::string out_;  // processed content, one "\n"-terminated line each
+    uint64_t headers_seen_ = 0;  // bit per message::HeaderType
+    bool resent_ = false;
+    long hops_ = 0;
+    size_t size_ = 0;
+    size_t body_offset_ = 0;
+    bool filtering_ = false;
+    std::string filter_, redirect_;
+    bool hold_ = false, discard_ = false;
+    long errs_ = 0;
+    std::string reason_;
+    AddressError address_error_;
+};
+
+}  // namespace postern::cleanup
