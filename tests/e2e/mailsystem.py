@@ -225,3 +225,43 @@ class MailInstance:
                 out.append(c)
                 todo.append(c)
         return out
+
+
+class RecordServer:
+    """A stand-in service on a UNIX socket for tests of one daemon without its peers:
+    handler(record) gets each request as {name: [values]} and returns the reply as a
+    dict for attr_encode, or None for no reply. Close it before the instance stops."""
+
+    def __init__(self, path, handler):
+        import threading
+        self.handler = handler
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        self.sock.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        buf = b""
+        with conn:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buf += data
+                while b"\n\n" in buf:
+                    raw, buf = buf.split(b"\n\n", 1)
+                    reply = self.handler(attr_decode(raw + b"\n"))
+                    if reply is not None:
+                        conn.sendall(attr_encode(**reply))
+
+    def close(self):
+        self.sock.close()
