@@ -6,15 +6,15 @@ qmgr and pickup are left out of master.cf so the notices stay in incoming/.
 """
 import email
 import email.policy
-import os
+import re
 import socket
-import threading
 import time
 
 import pytest
 
-from conftest import BUILD, postern, run
-from mailsystem import MAIL_SERVICES, MailInstance, attr_call, attr_decode, attr_encode
+from conftest import BUILD, postern, postfix, run
+from mailsystem import (MAIL_SERVICES, MailInstance, RecordServer, attr_call, attr_decode,
+                        attr_encode)
 
 HOST = "host.example.test"
 NOTIFY_NEVER, NOTIFY_SUCCESS, NOTIFY_FAILURE, NOTIFY_DELAY = 1, 2, 4, 8
@@ -32,41 +32,17 @@ def start_rewrite_stand_in(inst):
     """Until trivial-rewrite is built, cleanup's address rewriting is answered here
     (addresses without a domain get @myhostname), so bounce can be tested on its own."""
     if (BUILD / "libexec" / "postern" / "trivial-rewrite").exists():
-        return
-    srv = socket.socket(socket.AF_UNIX)
-    srv.bind(str(inst.queue / "private" / "rewrite"))
-    srv.listen(16)
+        return None
 
-    def serve(conn):
-        buf = b""
-        with conn:
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                buf += data
-                while b"\n\n" in buf:
-                    rec, buf = buf.split(b"\n\n", 1)
-                    req = attr_decode(rec + b"\n")
-                    addr = req["address"][0]
-                    if addr and "@" not in addr:
-                        addr += "@" + HOST
-                    if req["request"][0] == "rewrite":
-                        conn.sendall(attr_encode(flags=0, address=addr))
-                    else:
-                        conn.sendall(attr_encode(flags=0, transport="local", nexthop=HOST,
-                                                 recipient=addr))
+    def answer(req):
+        addr = req["address"][0]
+        if addr and "@" not in addr:
+            addr += "@" + HOST
+        if req["request"][0] == "rewrite":
+            return dict(flags=0, address=addr)
+        return dict(flags=0, transport="local", nexthop=HOST, recipient=addr)
 
-    def accept():
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    inst.rewrite_stand_in = srv
+    return RecordServer(inst.queue / "private" / "rewrite", answer)
 
 
 class Bouncer:
@@ -78,12 +54,11 @@ class Bouncer:
         main_cf = "hash_queue_names = deferred\n" + main_cf
         self.inst = MailInstance(root, main_cf=main_cf, services=services(without))
         self.inst.start()
-        start_rewrite_stand_in(self.inst)
+        self.rewrite = start_rewrite_stand_in(self.inst)
 
     def stop(self):
-        srv = getattr(self.inst, "rewrite_stand_in", None)
-        if srv:
-            srv.close()
+        if self.rewrite:
+            self.rewrite.close()
         self.inst.stop()
 
     def submit(self, sender="alice@example.test", message=ORIGINAL):
@@ -213,6 +188,29 @@ def test_flush_queues_an_rfc3464_non_delivery_notice(bouncer):
     assert returned["Return-Path"] == "<alice@example.test>"
     assert returned["Subject"] == "lunch?"
     assert "Shall we meet at noon?" in returned.get_payload()
+
+
+def test_notice_texts_are_postfix_default_templates(bouncer, tmp_path):
+    """The human-readable part is postconf -b's text of Debian's Postfix, expanded."""
+    conf = tmp_path / "pf"
+    conf.mkdir()
+    (conf / "main.cf").write_text(f"myhostname = {HOST}\n")
+    r = run([postfix("postconf"), "-c", str(conf), "-b"])
+    assert r.returncode == 0 and r.stdout, r.stderr
+    templates = dict(re.findall(r"^(\w+) = <<EOF\n(.*?)^EOF$", r.stdout, re.M | re.S))
+    qid = bouncer.submit()
+    bouncer.write_log("bounce", qid, {})
+    failure = bouncer.notice(bouncer.request("flush", qid)["queue_id"][0])[2]
+    assert failure.get_payload()[0].get_payload().startswith(templates["expanded_failure_text"])
+    qid = bouncer.submit()
+    bouncer.write_log("trace", qid, dict(notify_flags=NOTIFY_SUCCESS, status="2.0.0",
+                                         action="delivered", reason="delivered"))
+    success = bouncer.notice(bouncer.request("trace", qid)["queue_id"][0])[2]
+    assert success.get_payload()[0].get_payload().startswith(templates["expanded_success_text"])
+    qid = bouncer.submit()
+    bouncer.write_log("defer", qid, dict(status="4.4.1", action="delayed", reason="timed out"))
+    delay = bouncer.notice(bouncer.request("warn", qid)["queue_id"][0])[2]
+    assert delay.get_payload()[0].get_payload().startswith(templates["expanded_delay_text"])
 
 
 def test_ret_hdrs_returns_only_the_headers(bouncer):

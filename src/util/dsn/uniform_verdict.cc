@@ -1,5 +1,6 @@
 #include "util/dsn/uniform_verdict.h"
 
+#include "util/daemon/server.h"
 #include "util/dsn/dsn_text.h"
 #include "util/log/log.h"
 #include "util/log/mail_events.h"
@@ -49,6 +50,30 @@ ipc::mail::DeliveryReply apply_verdict(const ipc::mail::DeliveryRequest& request
         reply.results.push_back({static_cast<long>(i), verdict.status, verdict.action, verdict.reason, "none"});
     }
     return reply;
+}
+
+int run_uniform_agent(int argc, char** argv, VerdictFn decide) {
+    std::string service;
+    int delay_digits = 2;
+    daemon::DaemonHooks hooks;
+    hooks.post_jail_init = [&](daemon::ServerContext& ctx) {
+        if (!ctx.args().args.empty())
+            log::fatal("unexpected command-line argument: %s", ctx.args().args[0].c_str());
+        service = ctx.args().service_name;
+        delay_digits = static_cast<int>(ctx.config().get_int("delay_logging_resolution_limit"));
+    };
+    hooks.on_request = [&](daemon::Connection& conn, const ipc::AttrRecord& record) -> ipc::AttrRecord {
+        timeval handoff{};
+        gettimeofday(&handoff, nullptr);
+        auto req = ipc::mail::DeliveryRequest::from_record(record);
+        if (!req) {
+            log::warn("malformed delivery request: %s", req.error().c_str());
+            conn.close_after_write();
+            return {};
+        }
+        return apply_verdict(*req, decide(*req, service), handoff, delay_digits).to_record();
+    };
+    return daemon::run_single_server(argc, argv, hooks);
 }
 
 }  // namespace postern::dsn

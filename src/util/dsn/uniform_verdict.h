@@ -6,6 +6,7 @@
 
 #include <sys/time.h>
 
+#include <functional>
 #include <string>
 
 #include "util/ipc/mail_proto.h"
@@ -28,5 +29,11 @@ Verdict verdict_from_nexthop(std::string_view nexthop, std::string_view fallback
 // the agent received the request; `delay_digits` is delay_logging_resolution_limit.
 ipc::mail::DeliveryReply apply_verdict(const ipc::mail::DeliveryRequest& request,
                                        const Verdict& verdict, timeval handoff, int delay_digits);
+
+// The whole main() of such an agent: a single-client daemon (util/daemon/server.h) that
+// answers each DeliveryRequest with decide(request, master.cf service name) for every
+// recipient. A malformed request is logged and the connection closed, without a reply.
+using VerdictFn = std::function<Verdict(const ipc::mail::DeliveryRequest&, const std::string& service)>;
+int run_uniform_agent(int argc, char** argv, VerdictFn decide);
 
 }  // namespace postern::dsn
