@@ -1,12 +1,14 @@
 #!/bin/sh
-# make run: sets up a self-contained Postern instance under ./run/ for the invoking user
-# and shows the configuration commands working on it.
+# make run: sets up a self-contained Postern instance under ./run/ for the invoking user,
+# shows the configuration commands working on it, and starts the mail system with
+# `postern -c run/etc start` (a running instance is reloaded instead).
 #
 #   sh scripts/run.sh ABS_BUILD_DIR
 #
 # run/etc      main.cf, master.cf, aliases and a sample lookup table
 # run/spool    queue_directory            run/data  data_directory
 # run/log      maillog_file (run/log/maillog)
+# run/mail     mail_spool_directory: local(8) delivers to run/mail/USER
 #
 # Running it again keeps your edits to run/etc and only re-asserts the settings that
 # tie the instance to this checkout and this user. A command not built yet is skipped
@@ -21,7 +23,7 @@ ETC=$RUN/etc
 SBIN=$BUILD/sbin
 failures=0
 
-mkdir -p "$ETC" "$RUN/spool" "$RUN/data" "$RUN/log"
+mkdir -p "$ETC" "$RUN/spool" "$RUN/data" "$RUN/log" "$RUN/mail"
 # The sample tables deliver to the invoking login.
 me=$(id -un)
 user=$me
@@ -76,9 +78,16 @@ bob@example.com     $me
 VIRTUAL
 fi
 
-# The queue and data directories belong to mail_owner (the daemons run as it).
+# data_directory belongs to mail_owner (the daemons run as it); queue_directory is
+# root's, and `postern start` creates the queues in it with their owners. As root, the
+# daemons running as mail_owner append to the log themselves and local(8) delivers as
+# the recipient, so the log belongs to mail_owner and the spool is open like /var/mail.
 if [ "$(id -u)" = 0 ]; then
-    chown "$user:$group" "$RUN/spool" "$RUN/data"
+    chown "$user:$group" "$RUN/data"
+    chown root:root "$RUN/spool"
+    touch "$RUN/log/maillog"
+    chown "$user" "$RUN/log/maillog"
+    chmod 1777 "$RUN/mail"
 fi
 
 set_param queue_directory "$RUN/spool"
@@ -96,6 +105,7 @@ set_param alias_maps "hash:$ETC/aliases"
 set_param alias_database "hash:$ETC/aliases"
 set_param maillog_file "$RUN/log/maillog"
 set_param maillog_file_prefixes "$RUN, /var, /dev/stdout"
+set_param mail_spool_directory "$RUN/mail"
 
 echo "Postern instance in $RUN (user $user, group $group)"
 echo "MAIL_CONFIG=$ETC for every command below"
@@ -172,16 +182,37 @@ if show postlog -c "$ETC" "make run: instance ready in $RUN"; then
 fi
 echo
 
+echo "== The mail system: postern -c $ETC start"
+if [ -x "$SBIN/postern" ] && [ -x "$BUILD/libexec/postern/master" ]; then
+    if "$SBIN/postern" -c "$ETC" status >/dev/null 2>&1; then
+        # A second make run: the instance is up, so it re-reads the settings above.
+        show postern -c "$ETC" reload || true
+    else
+        show postern -c "$ETC" start || true
+    fi
+    show postern -c "$ETC" status || true
+else
+    echo "postern or master is not built yet in $BUILD: the mail system is not started"
+fi
+echo
+
 cat <<NEXT
+Send mail (the daemons that are built deliver it; see run/etc/master.cf):
+  echo "Subject: hello" | $SBIN/sendmail -C $ETC $me@localhost
+Read it:
+  cat $RUN/mail/$me                        the mailbox local(8) delivers to
+  tail -f $RUN/log/maillog                 what the daemons did with it
+  $SBIN/postqueue -c $ETC -p              mail still in the queue
+Control the mail system:
+  $SBIN/postern -c $ETC status            (or stop, reload, flush, check)
 Try next:
   $SBIN/postconf -c $ETC -d | less          every parameter and its default
-  $SBIN/postconf -c $ETC -e myhostname=mail.example.com
+  $SBIN/postconf -c $ETC -e myhostname=mail.example.com   then: postern -c $ETC reload
   $SBIN/postconf -c $ETC -M                 the services in master.cf
   $SBIN/postmap -c $ETC -s hash:$ETC/virtual     dump the table
   $SBIN/postlog -c $ETC -p warn "hello"      then: cat $RUN/log/maillog
   MAIL_CONFIG=$ETC $SBIN/postconf -n          the same instance via the environment
-The mail daemons (master, smtpd, qmgr, local, ...) come with the next milestone;
-run/etc/master.cf already lists them on 127.0.0.1 ports 2525, 1110 and 1143.
+run/etc/master.cf listens on 127.0.0.1 ports 2525 (SMTP), 1110 and 1143.
 NEXT
 
 if [ "$failures" -ne 0 ]; then
