@@ -14,7 +14,7 @@ import pytest
 
 from conftest import BUILD, postern, postfix, run
 from mailsystem import (MAIL_SERVICES, MailInstance, RecordServer, attr_call, attr_decode,
-                        attr_encode)
+                        attr_encode, wait_for)
 
 HOST = "host.example.test"
 NOTIFY_NEVER, NOTIFY_SUCCESS, NOTIFY_FAILURE, NOTIFY_DELAY = 1, 2, 4, 8
@@ -61,7 +61,7 @@ class Bouncer:
             self.rewrite.close()
         self.inst.stop()
 
-    def submit(self, sender="alice@example.test", message=ORIGINAL):
+    def submit(self, sender="alice@example.test", message=ORIGINAL, rcpt="bob@remote.test"):
         """Queues an original through cleanup's record stream; returns its queue ID."""
         s = socket.socket(socket.AF_UNIX)
         s.settimeout(20)
@@ -80,7 +80,7 @@ class Bouncer:
             assert reply()["status"] == ["0"]
             s.sendall(attr_encode(request="envelope", sender=sender, arrival_sec=0,
                                   arrival_usec=0, envid="", ret=0)[:-1]
-                      + attr_encode(rcpt="bob@remote.test", rcpt_orig="", rcpt_orcpt="",
+                      + attr_encode(rcpt=rcpt, rcpt_orig="", rcpt_orcpt="",
                                     rcpt_notify=0))
             s.sendall(attr_encode(request="content", data=message))
             s.sendall(attr_encode(request="end"))
@@ -367,5 +367,28 @@ def test_a_notice_that_cannot_be_queued_fails_the_request(tmp_path):
         assert reply["status"] == ["1"]
         assert log.exists(), "the log stays for the next attempt"
         assert "sender non-delivery notification not sent" in b.inst.log()
+    finally:
+        b.stop()
+
+
+def test_mail_to_an_unknown_local_user_comes_back_to_the_sender(tmp_path):
+    """The whole path: local bounces, qmgr hands the log to bounce, the notice is
+    delivered to the sender's mailbox."""
+    b = Bouncer(tmp_path, without=("pickup",))
+    try:
+        qid = b.submit(sender=f"{b.inst.user}@{HOST}", rcpt=f"nosuchuser@{HOST}")
+        mbox = b.inst.mail / b.inst.user
+        assert wait_for(lambda: mbox.exists() and "--\n" in mbox.read_text()), b.inst.log()
+        log = b.inst.log()
+        assert f'{qid}: to=<nosuchuser@{HOST}>, relay=local' in log
+        assert f"{qid}: sender non-delivery notification: " in log
+        text = mbox.read_text()
+        msg = email.message_from_string(text.split("\n", 1)[1], policy=email.policy.compat32)
+        assert msg["Return-Path"] == "<>"
+        assert msg["Subject"] == "Undelivered Mail Returned to Sender"
+        _, per_rcpt = report_groups(msg)
+        assert per_rcpt[0]["Final-Recipient"] == f"rfc822; nosuchuser@{HOST}"
+        assert per_rcpt[0]["Status"] == "5.1.1"
+        assert msg.get_payload()[2].get_payload(0)["Subject"] == "lunch?"
     finally:
         b.stop()
