@@ -99,3 +99,23 @@ std::vector<std::string> AddressRewriter::expand(std::string_view address, Addre
 }
 
 }  // namespace postern::cleanup
+
+namespace postern::cleanup {
+
+std::string AddressRewriter::bcc_for(const MapList& maps, std::string_view address, AddressError& error) {
+    if (maps.empty() || address.empty()) return {};
+    message::AddressMapper m = settings_.mapper(maps, false);
+    message::MapLookup r = message::map_address(m, address);
+    if (r.status == table::LookupResult::Status::Error) {
+        if (error.status == 0) {
+            error.status = proto::kCleanupStatWrite;
+            error.reason = "4.3.0 " + maps.title() + " map lookup problem";
+            error.warning = maps.title() + " map lookup problem for " + std::string(address) +
+                            " -- message not accepted, try again later";
+        }
+        return {};
+    }
+    return r.addresses.empty() ? std::string() : r.addresses.front();
+}
+
+}  // namespace postern::cleanup

@@ -33,6 +33,8 @@ public:
     // virtual_alias_maps expansion of one envelope recipient (the address itself when
     // nothing matches or the maps are empty).
     std::vector<std::string> expand(std::string_view address, AddressError& error);
+    // sender_bcc_maps / recipient_bcc_maps: the blind copy address for `address`, "" if none.
+    std::string bcc_for(const MapList& maps, std::string_view address, AddressError& error);
 
 private:
     std::string canonicalize(std::string address, unsigned cls, AddressError& error);

@@ -45,14 +45,24 @@ void CleanupMessage::envelope(const proto::CleanupEnvelope& env) {
         header_context_ = "remote";
     bool map_ok = (flags_ & proto::kCleanupMapOk) != 0;
     sender_ = rewriter_.rewrite(env.sender, rewrite_context_, kEnvelopeSender, map_ok, address_error_);
+    if (flags_ & proto::kCleanupBccOk) {
+        std::string bcc = rewriter_.bcc_for(settings_.sender_bcc, sender_, address_error_);
+        if (!bcc.empty()) bcc_.push_back(bcc);
+    }
     for (const proto::CleanupRecipient& r : env.recipients) add_recipient(r.address, r.orig, r.dsn_orcpt, r.notify);
 }
 
 void CleanupMessage::add_recipient(const std::string& address, const std::string& orig,
-                                   const std::string& orcpt, long notify) {
+                                   const std::string& orcpt, long notify, bool bcc) {
     bool map_ok = (flags_ & proto::kCleanupMapOk) != 0;
     std::string clean = rewriter_.rewrite(address, rewrite_context_, kEnvelopeRecipient, map_ok, address_error_);
-    last_recipient_ = clean;
+    if (!bcc) {
+        last_recipient_ = clean;
+        if (flags_ & proto::kCleanupBccOk) {
+            std::string copy = rewriter_.bcc_for(settings_.recipient_bcc, clean, address_error_);
+            if (!copy.empty()) bcc_.push_back(copy);
+        }
+    }
     std::vector<std::string> expanded = map_ok ? rewriter_.expand(clean, address_error_)
                                                : std::vector<std::string>{clean};
     std::string original = settings_.enable_original_recipient ? (orig.empty() ? address : orig) : "";
@@ -119,6 +129,8 @@ void CleanupMessage::finish() {
         for (const std::string& a : list)
             if (!a.empty()) add_recipient(a, "", "", 0);
     }
+    bool has_recipients = !recipients_.empty();  // blind copies alone are no recipients
+    add_blind_copies();
     take_address_error();
     if (!out_ok()) return;
     if (!redirect_.empty()) {
@@ -129,8 +141,18 @@ void CleanupMessage::finish() {
         take_address_error();
         if (!out_ok()) return;
     }
-    if (recipients_.empty() && !discard_) fail(proto::kCleanupStatRcpt, "");
+    if (!has_recipients && !discard_) fail(proto::kCleanupStatRcpt, "");
     if (out_ok() && !discard_) write_file();
+}
+
+// always_bcc and the sender/recipient BCC map results, once each, as Postfix adds them
+// at the end of the envelope (they are not looked up in the BCC maps again).
+void CleanupMessage::add_blind_copies() {
+    if (!(flags_ & proto::kCleanupBccOk)) return;
+    if (!settings_.always_bcc.empty()) bcc_.push_back(settings_.always_bcc);
+    std::vector<std::string> copies;
+    copies.swap(bcc_);
+    for (const std::string& a : copies) add_recipient(a, "", "", 0, true);
 }
 
 void CleanupMessage::write_file() {

@@ -57,7 +57,8 @@ private:
     bool out_ok() const { return errs_ == 0; }
     void out(std::string_view line);
     void add_recipient(const std::string& address, const std::string& orig, const std::string& orcpt,
-                       long notify);
+                       long notify, bool bcc = false);
+    void add_blind_copies();
     void rewrite_header(std::string& header, const message::HeaderInfo& info);
     bool check(const MapList& maps, std::string_view context, std::string& text);
     Verdict act(std::string_view context, std::string_view content, const std::string& value,
@@ -86,6 +87,7 @@ private:
     std::vector<queue::Recipient> recipients_;
     std::unordered_set<std::string> seen_recipients_;
     std::vector<std::string> header_rcpt_, resent_rcpt_;  // sendmail -t
+    std::vector<std::string> bcc_;  // sender_bcc_maps / recipient_bcc_maps results
 
     std::string out_;  // processed content, one "\n"-terminated line each
     uint64_t headers_seen_ = 0;  // bit per message::HeaderType

@@ -63,6 +63,7 @@ std::unique_ptr<Settings> Settings::load(const config::Config& c) {
     s->undisclosed_recipients_header = c.get("undisclosed_recipients_header");
     s->remote_header_rewrite_domain = c.get("remote_header_rewrite_domain");
     s->recipient_delimiter = c.get("recipient_delimiter");
+    s->always_bcc = c.get("always_bcc");
     s->canonical_classes = parse_classes(c, "canonical_classes");
     s->sender_canonical_classes = parse_classes(c, "sender_canonical_classes");
     s->recipient_canonical_classes = parse_classes(c, "recipient_canonical_classes");
@@ -81,6 +82,8 @@ std::unique_ptr<Settings> Settings::load(const config::Config& c) {
     s->sender_canonical = MapList::open(c, "sender_canonical_maps");
     s->recipient_canonical = MapList::open(c, "recipient_canonical_maps");
     s->virtual_alias = MapList::open(c, "virtual_alias_maps");
+    s->sender_bcc = MapList::open(c, "sender_bcc_maps");
+    s->recipient_bcc = MapList::open(c, "recipient_bcc_maps");
     s->header_checks = MapList::open(c, "header_checks");
     s->mime_header_checks = MapList::open(c, "mime_header_checks");
     s->body_checks = MapList::open(c, "body_checks");

@@ -55,6 +55,7 @@ struct Settings {
     std::string undisclosed_recipients_header;
     std::string remote_header_rewrite_domain;
     std::string recipient_delimiter;
+    std::string always_bcc;
     unsigned canonical_classes = 0, sender_canonical_classes = 0, recipient_canonical_classes = 0;
     unsigned masquerade_classes = 0;
     std::vector<std::string> masquerade_domains, masquerade_exceptions;
@@ -62,6 +63,7 @@ struct Settings {
     message::ExpansionLimits virtual_limits;
 
     MapList canonical, sender_canonical, recipient_canonical, virtual_alias;
+    MapList sender_bcc, recipient_bcc;
     MapList header_checks, mime_header_checks, body_checks;
     message::HeaderTable headers;
 

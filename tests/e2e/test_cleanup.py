@@ -124,10 +124,11 @@ class FakeRewrite(threading.Thread):
 def make(tmp_path):
     made = []
 
-    def start(main_cf=""):
-        inst = MailInstance(tmp_path / f"i{len(made)}", main_cf=main_cf, services=SERVICES)
+    def start(main_cf="", rewrite=True):
+        services = SERVICES if rewrite else [s for s in SERVICES if s[0] != "rewrite"]
+        inst = MailInstance(tmp_path / f"i{len(made)}", main_cf=main_cf, services=services)
         inst.start()
-        if not HAVE_REWRITE:
+        if rewrite and not HAVE_REWRITE:
             FakeRewrite(inst.queue / "private" / "rewrite").start()
         assert wait_for(lambda: (inst.queue / "public" / "cleanup").exists())
         made.append(inst)
@@ -367,3 +368,30 @@ def test_concurrent_clients_share_group_commits(make):
     assert inst.queue_files("incoming") == ids
     for qid in ids:
         assert stat.S_IMODE(os.stat(inst.queue / "incoming" / qid).st_mode) == 0o700
+
+
+def test_blind_copies_from_always_bcc_and_sender_bcc_maps(make, tmp_path):
+    sbcc = tmp_path / "sender_bcc"
+    sbcc.write_text("boss@example.com archive@example.com\n")
+    pmconf = tmp_path / "pmconf"
+    pmconf.mkdir()
+    (pmconf / "main.cf").write_text("")
+    assert run([postern("postmap"), "-c", str(pmconf), f"hash:{sbcc}"]).returncode == 0
+    inst = make(f"always_bcc = audit@example.com\nsender_bcc_maps = hash:{sbcc}\n")
+    c = Client(inst)
+    r = c.submit("boss@example.com", ["a@example.com"], "Subject: x\n\nx\n")
+    assert re.findall(r"^recipient: (.*)$", postcat(inst, r["queue_id"]), re.M) == [
+        "a@example.com", "archive@example.com", "audit@example.com"]
+    # without the BCC flag (e.g. a forwarded copy) nothing is added; blind copies alone
+    # are no recipients
+    r = c.submit("boss@example.com", ["a@example.com"], "Subject: x\n\nx\n", flags=FILTER | MAP_OK)
+    assert re.findall(r"^recipient: (.*)$", postcat(inst, r["queue_id"]), re.M) == ["a@example.com"]
+    assert c.submit("boss@example.com", [], "Subject: x\n\nx\n")["status"] == str(STAT_RCPT)
+
+
+def test_rewrite_service_down_defers_without_a_file(make):
+    inst = make(rewrite=False)
+    r = Client(inst).submit("a", ["b"], "Subject: x\n\nx\n")
+    assert r["status"] == "2" and r["reason"].startswith("4.3.0 ")
+    inst.wait_log(f"{r['queue_id']}: problem talking to service rewrite")
+    assert inst.queue_files("incoming") == []
