@@ -1,13 +1,14 @@
 #include "qmgr/message.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace postern::qmgr {
 
 namespace mail = ipc::mail;
 
-ActiveMessage::ActiveMessage(std::string id, UniqueFd fd, queue::Envelope env, bool may_have_logs)
-    : id_(std::move(id)), fd_(std::move(fd)), env_(std::move(env)), may_have_logs_(may_have_logs) {
+ActiveMessage::ActiveMessage(std::string id, queue::Envelope env, bool may_have_logs)
+    : id_(std::move(id)), env_(std::move(env)), may_have_logs_(may_have_logs) {
     gettimeofday(&active_arrival_, nullptr);
     for (size_t i = 0; i < env_.recipients.size(); ++i) {
         if (!env_.recipients[i].done) rcpts_.push_back({i, Outcome::Pending});
@@ -16,11 +17,11 @@ ActiveMessage::ActiveMessage(std::string id, UniqueFd fd, queue::Envelope env, b
 
 long ActiveMessage::arrival() const { return env_.create_time > 0 ? env_.create_time : env_.arrival_sec; }
 
+// rcpts_ is in file order, so a binary search finds a recipient of a large message.
 RecipientState* ActiveMessage::find(size_t file_index) {
-    for (auto& r : rcpts_) {
-        if (r.index == file_index) return &r;
-    }
-    return nullptr;
+    auto it = std::lower_bound(rcpts_.begin(), rcpts_.end(), file_index,
+                               [](const RecipientState& r, size_t i) { return r.index < i; });
+    return it != rcpts_.end() && it->index == file_index ? &*it : nullptr;
 }
 
 mail::DeliveryLogEntry ActiveMessage::entry(const queue::Recipient& r, const mail::RecipientResult& result,

@@ -9,7 +9,6 @@
 #include <string_view>
 #include <vector>
 
-#include "util/base/unique_fd.h"
 #include "util/ipc/mail_proto.h"
 #include "util/queue/queue_file.h"
 
@@ -24,10 +23,11 @@ struct RecipientState {
 
 class ActiveMessage {
 public:
-    ActiveMessage(std::string id, UniqueFd fd, queue::Envelope env, bool may_have_logs);
+    // The queue file is not kept open while its deliveries run (the active queue may hold
+    // more messages than a process may have descriptors); finishing reopens it.
+    ActiveMessage(std::string id, queue::Envelope env, bool may_have_logs);
 
     const std::string& id() const { return id_; }
-    int fd() const { return fd_.get(); }
     const queue::Envelope& envelope() const { return env_; }
     const std::string& sender() const { return env_.sender; }
     // create_time when the file has one (Postfix's message age), else the arrival time.
@@ -65,7 +65,6 @@ private:
                                       const ipc::mail::RecipientResult& result, long now) const;
 
     std::string id_;
-    UniqueFd fd_;
     queue::Envelope env_;
     bool may_have_logs_;
     timeval active_arrival_{};

@@ -55,8 +55,21 @@ bool Qmgr::bounce_call(ActiveMessage& msg, mail::BounceCommand command) {
     return false;
 }
 
+int Qmgr::open_active(ActiveMessage& msg, UniqueFd& fd) {
+    if (!fd) {
+        auto opened = queue::open_queue_file(layout_.path(queue::kActive, msg.id()), true);
+        if (opened) {
+            fd = std::move(opened->fd);
+        } else {
+            log::warn("%s: %s", msg.id().c_str(), opened.error().c_str());
+        }
+    }
+    return fd.get();
+}
+
 void Qmgr::finish(ActiveMessage& msg) {
     long now = time(nullptr);
+    UniqueFd fd;  // the queue file, opened only when it must change
     bool logs_ok = write_logs(msg);
     bool deferred = msg.any_deferred();
     bool keep = !logs_ok;
@@ -72,7 +85,8 @@ void Qmgr::finish(ActiveMessage& msg) {
             if (bounce_call(msg, mail::BounceCommand::DeferFlush)) deferred = false;
         } else if (msg.envelope().warn_time && warning_due(*msg.envelope().warn_time, now)) {
             if (bounce_call(msg, mail::BounceCommand::Warn)) {
-                if (Status st = queue::update_warn_time(msg.fd(), msg.envelope().warn_offset, 0, false); !st)
+                // Not synced alone: a lost update costs one more warning, never mail.
+                if (Status st = queue::update_warn_time(open_active(msg, fd), msg.envelope().warn_offset, 0, false); !st)
                     log::warn("%s: %s", msg.id().c_str(), st.error().c_str());
             }
         }
@@ -80,7 +94,7 @@ void Qmgr::finish(ActiveMessage& msg) {
     if (!msg.trace_log.empty() || (msg.may_have_logs() && log_exists(queue::kTrace, msg.id())))
         (void)bounce_call(msg, mail::BounceCommand::Trace);
     if (deferred || keep) {
-        keep_deferred(msg, !bounce_flushed);
+        keep_deferred(msg, open_active(msg, fd), !bounce_flushed);
     } else {
         remove_message(msg);
     }
@@ -91,21 +105,21 @@ void Qmgr::finish(ActiveMessage& msg) {
 
 // Some recipients wait: mark the finished ones done (one fsync), stamp the next retry
 // time as the file's mtime and move it to deferred/.
-void Qmgr::keep_deferred(ActiveMessage& msg, bool sync_bounce_log) {
+void Qmgr::keep_deferred(ActiveMessage& msg, int fd, bool sync_bounce_log) {
     if (sync_bounce_log) {
         // The bounce service did not take the log: it must outlive the done marks.
-        UniqueFd fd(open(layout_.path(queue::kBounce, msg.id()).c_str(), O_RDONLY | O_CLOEXEC));
-        if (fd && fsync(fd.get()) != 0) log::warn("%s: fsync bounce log: %s", msg.id().c_str(), std::strerror(errno));
+        UniqueFd log_fd(open(layout_.path(queue::kBounce, msg.id()).c_str(), O_RDONLY | O_CLOEXEC));
+        if (log_fd && fsync(log_fd.get()) != 0) log::warn("%s: fsync bounce log: %s", msg.id().c_str(), std::strerror(errno));
     }
     std::vector<uint64_t> done = msg.done_offsets();
     if (!done.empty()) {
-        if (Status st = queue::mark_done_many(msg.fd(), done); !st)
+        if (Status st = queue::mark_done_many(fd, done); !st)
             log::warn("%s: %s", msg.id().c_str(), st.error().c_str());
     }
     long now = time(nullptr);
     long delay = backoff_delay(settings_.retry, msg.arrival(), now);
     timespec times[2] = {{now, 0}, {now + delay, 0}};
-    if (futimens(msg.fd(), times) != 0)
+    if (futimens(fd, times) != 0)
         log::warn("%s: set retry time: %s", msg.id().c_str(), std::strerror(errno));
     if (Status st = layout_.move(msg.id(), queue::kActive, queue::kDeferred); !st)
         log::warn("%s: move to deferred: %s", msg.id().c_str(), st.error().c_str());

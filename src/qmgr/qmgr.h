@@ -22,6 +22,7 @@
 #include "qmgr/message.h"
 #include "qmgr/scheduler.h"
 #include "qmgr/settings.h"
+#include "util/base/unique_fd.h"
 #include "util/daemon/ipc_client.h"
 #include "util/daemon/server.h"
 #include "util/ipc/rewrite_client.h"
@@ -83,7 +84,8 @@ private:
     bool write_logs(ActiveMessage& msg);
     bool bounce_call(ActiveMessage& msg, ipc::mail::BounceCommand command);
     bool log_exists(std::string_view log_queue, const std::string& id) const;
-    void keep_deferred(ActiveMessage& msg, bool sync_bounce_log);
+    int open_active(ActiveMessage& msg, UniqueFd& fd);
+    void keep_deferred(ActiveMessage& msg, int fd, bool sync_bounce_log);
     void remove_message(ActiveMessage& msg);
 
     daemon::ServerContext& ctx_;

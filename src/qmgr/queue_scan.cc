@@ -70,7 +70,7 @@ void Qmgr::activate(std::string_view queue_name, const std::string& id, bool ign
         log::warn("%s: move to active: %s", id.c_str(), s.error().c_str());
         return;
     }
-    auto opened = queue::open_queue_file(layout_.path(queue::kActive, id), true);
+    auto opened = queue::open_queue_file(layout_.path(queue::kActive, id), false);
     if (!opened) {
         log::warn("%s: %s", id.c_str(), opened.error().c_str());
         return;  // left in active/: the next start requeues it
@@ -89,7 +89,7 @@ void Qmgr::activate(std::string_view queue_name, const std::string& id, bool ign
     }
     // Logs of an earlier pass exist only for mail that was tried before.
     bool old_logs = queue_name != queue::kIncoming || recovered_.erase(id) > 0;
-    auto msg = std::make_unique<ActiveMessage>(id, std::move(opened->fd), std::move(*env), old_logs);
+    auto msg = std::make_unique<ActiveMessage>(id, std::move(*env), old_logs);
     ActiveMessage& m = *msg;
     messages_.emplace(id, std::move(msg));
     log::info("%s", log::from_line(id, m.sender(), m.envelope().size.content_size,
