@@ -18,8 +18,6 @@ public:
         if (!ctx.args().args.empty())
             log::fatal("unexpected command-line argument: %s", ctx.args().args[0].c_str());
         settings_ = load_settings(ctx.config());
-        if (!ctx.config().get("bounce_template_file").empty())
-            log::warn("bounce_template_file is not supported; using the built-in templates");
         auto layout = queue::Layout::from_config(ctx.config());
         if (!layout) log::fatal("%s", layout.error().c_str());
         layout_ = *layout;

@@ -1,13 +1,51 @@
 // Settings from main.cf and queueing a notice through cleanup.
 #include <ctime>
+#include <optional>
+#include <string_view>
+#include <utility>
 
 #include "bounce/bounce.h"
+#include "util/base/file_io.h"
 #include "util/base/strings.h"
 #include "util/ipc/cleanup_client.h"
+#include "util/log/log.h"
 
 namespace postern::bounce {
 
 namespace mail = ipc::mail;
+
+namespace {
+
+// $name in a template: a main.cf parameter; a time parameter also in whole units
+// ($delay_warning_time_hours), as Postfix's bounce templates allow.
+std::optional<std::string> template_value(const config::Config& config, std::string_view name) {
+    static constexpr std::pair<std::string_view, long> kUnits[] = {
+        {"_seconds", 1}, {"_minutes", 60}, {"_hours", 3600}, {"_days", 86400}, {"_weeks", 604800}};
+    for (const auto& [suffix, unit] : kUnits) {
+        if (!name.ends_with(suffix)) continue;
+        std::string base(name.substr(0, name.size() - suffix.size()));
+        if (!config.raw(base)) continue;
+        if (auto t = config.try_get_time(base)) return std::to_string(*t / unit);
+    }
+    if (!config.raw(name)) return std::nullopt;
+    auto value = config.try_get(name);
+    return value ? std::optional<std::string>(*value) : std::nullopt;
+}
+
+// bounce_template_file, if set; a bad file is fatal, as in Postfix.
+dsn::TemplateFile load_templates(const config::Config& config, const dsn::NoticeConfig& n) {
+    std::string path = config.get("bounce_template_file");
+    if (path.empty()) return {};
+    auto text = read_file(path);
+    if (!text) log::fatal("open %s: %s", path.c_str(), text.error().c_str());
+    auto parsed = dsn::parse_template_file(
+        *text, [&config](std::string_view name) { return template_value(config, name); },
+        {n.myhostname, n.delay_warning_time, n.maximal_queue_lifetime});
+    if (!parsed) log::fatal("%s: %s", path.c_str(), parsed.error().c_str());
+    return *parsed;
+}
+
+}  // namespace
 
 Settings load_settings(const config::Config& config) {
     Settings s;
@@ -29,6 +67,7 @@ Settings load_settings(const config::Config& config) {
     s.delay_rcpt = config.get("delay_notice_recipient");
     s.double_bounce_sender = config.get("double_bounce_sender");
     s.ipc_timeout = config.get_time("ipc_timeout");
+    s.notice.templates = load_templates(config, s.notice);
     return s;
 }
 

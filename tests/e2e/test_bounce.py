@@ -392,3 +392,24 @@ def test_mail_to_an_unknown_local_user_comes_back_to_the_sender(tmp_path):
         assert msg.get_payload()[2].get_payload(0)["Subject"] == "lunch?"
     finally:
         b.stop()
+
+
+def test_bounce_template_file_changes_the_notice_text(tmp_path):
+    templates = tmp_path / "bounce.cf"
+    templates.write_text("failure_template = <<EOF\n"
+                         "Subject: Returned: $headers are not expanded\n"
+                         "\n"
+                         "Mail for you at $myhostname bounced; we kept trying for\n"
+                         "$maximal_queue_lifetime_days days.\n"
+                         "EOF\n")
+    b = Bouncer(tmp_path / "inst", main_cf=f"bounce_template_file = {templates}\n")
+    try:
+        qid = b.submit()
+        b.write_log("bounce", qid, {})
+        _, _, msg = b.notice(b.request("flush", qid)["queue_id"][0])
+        assert msg["Subject"] == "Returned: $headers are not expanded"
+        human = msg.get_payload()[0].get_payload()
+        assert human.startswith(f"Mail for you at {HOST} bounced; we kept trying for\n5 days.\n")
+        assert '<bob@remote.test>: unknown user: "bob"' in human
+    finally:
+        b.stop()

@@ -348,3 +348,57 @@ TEST_CASE("NOTIFY decides who is reported", "[dsn]") {
     CHECK_FALSE(notify_wanted(kNotifyFailure, kNotifyDelay));
     CHECK(notify_wanted(kNotifyNever, kNotifyOverride));
 }
+
+TEST_CASE("a bounce_template_file replaces the texts it defines", "[dsn]") {
+    std::string file =
+        "# site templates\n"
+        "\n"
+        "failure_template = <<EOF\n"
+        "Charset: utf-8\n"
+        "Subject: Nicht zustellbar\n"
+        "\n"
+        "Hallo von $myhostname, ${mail_name} und $$5.\n"
+        "Wir versuchen es $maximal_queue_lifetime_days Tage lang.\n"
+        "EOF\n";
+    auto lookup = [](std::string_view name) -> std::optional<std::string> {
+        if (name == "myhostname") return "host.example.test";
+        if (name == "mail_name") return "Postern";
+        if (name == "maximal_queue_lifetime_days") return "5";
+        return std::nullopt;
+    };
+    auto parsed = parse_template_file(file, lookup, {"host.example.test", 0, 5 * 86400});
+    REQUIRE(parsed.ok());
+    REQUIRE(parsed->failure.has_value());
+    CHECK_FALSE(parsed->delay.has_value());
+    CHECK(parsed->failure->subject == "Nicht zustellbar");
+    CHECK(parsed->failure->postmaster_subject == "Postmaster Copy: Undelivered Mail");
+    CHECK(parsed->failure->text == std::vector<std::string>{"Hallo von host.example.test, Postern und $5.",
+                                                            "Wir versuchen es 5 Tage lang."});
+    NoticeConfig c = config();
+    c.templates = *parsed;
+    Parsed p = parse_notice(compose_notice(c, failure_notice(), original()));
+    CHECK(p.top.headers["subject"] == "Nicht zustellbar");
+    CHECK(p.top.headers["content-transfer-encoding"] == "8bit");
+    CHECK(p.parts[0].headers.at("content-type") == "text/plain; charset=utf-8");
+    CHECK(p.parts[0].body[0] == "Hallo von host.example.test, Postern und $5.");
+    // Kinds the file does not define keep the built-in text.
+    Notice delay = failure_notice();
+    delay.kind = NoticeKind::Delay;
+    CHECK(parse_notice(compose_notice(c, delay, original())).top.headers["subject"] ==
+          "Delayed Mail (still being retried)");
+}
+
+TEST_CASE("a bad bounce_template_file is refused with its line", "[dsn]") {
+    auto none = [](std::string_view) -> std::optional<std::string> { return std::nullopt; };
+    TemplateValues v{"h", 0, 0};
+    CHECK(parse_template_file("bogus_template = <<EOF\nEOF\n", none, v).error() ==
+          "bounce template line 1: unknown template name \"bogus_template\"");
+    CHECK(parse_template_file("failure_template = <<EOF\nSubject: x\n", none, v).error() ==
+          "bounce template line 2: missing \"EOF\" at the end of the template");
+    CHECK(parse_template_file("failure_template = <<EOF\nX-Foo: y\n\nEOF\n", none, v).error() ==
+          "bounce template line 2: unknown header \"X-Foo\"");
+    CHECK(parse_template_file("failure_template = <<EOF\n\nhost $nosuch\nEOF\n", none, v).error() ==
+          "bounce template line 3: unknown parameter: $nosuch");
+    CHECK(parse_template_file("just text\n", none, v).error() ==
+          "bounce template line 1: expected \"name = <<EOF\"");
+}

@@ -29,12 +29,20 @@ bool is_8bit_encoding(std::string_view encoding) {
     return encoding == "8bit" || encoding == "8bitmime";
 }
 
-// The Content-Transfer-Encoding of the notice and of part 3 ("" = none): the original's
-// declared encoding, as Postfix's bounce_info->mime_encoding. SMTPUTF8 content is 8bit.
+bool ascii_charset(std::string_view charset) { return iequals(charset, "us-ascii"); }
+
+// The Content-Transfer-Encoding of part 3 ("" = none): the original's declared encoding,
+// as Postfix's bounce_info->mime_encoding. SMTPUTF8 content is 8bit.
 std::string mime_encoding(const Notice& n) {
     if (n.smtputf8 || is_8bit_encoding(n.encoding)) return "8bit";
     if (n.encoding == "7bit") return "7bit";
     return "";
+}
+
+// The notice as a whole is 8bit also when a template's charset is not ASCII.
+std::string notice_encoding(const Notice& n, const Template& t) {
+    std::string enc = mime_encoding(n);
+    return enc == "7bit" && !ascii_charset(t.charset) ? "8bit" : enc;
 }
 
 std::string qualify(std::string_view address, const NoticeConfig& c) {
@@ -94,14 +102,14 @@ std::string smtp_diagnostic(std::string_view reason) {
 
 void write_header(Writer& w, const NoticeConfig& c, const Notice& n, const Template& t,
                   const std::string& boundary) {
-    w.line("From: MAILER-DAEMON@" + c.myorigin + " (Mail Delivery System)");
+    w.line("From: " + (t.from.empty() ? "MAILER-DAEMON@" + c.myorigin + " (Mail Delivery System)" : t.from));
     w.line("Subject: " + (n.postmaster_copy && !t.postmaster_subject.empty() ? t.postmaster_subject : t.subject));
     w.line("To: " + address::to_external(qualify(n.to, c)));
     w.line(std::string("Auto-Submitted: ") + (n.postmaster_copy ? "auto-generated" : "auto-replied"));
     w.line("MIME-Version: 1.0");
     w.line("Content-Type: multipart/report; report-type=delivery-status;");
     w.line("\tboundary=\"" + boundary + "\"");
-    if (std::string enc = mime_encoding(n); !enc.empty()) w.line("Content-Transfer-Encoding: " + enc);
+    if (std::string enc = notice_encoding(n, t); !enc.empty()) w.line("Content-Transfer-Encoding: " + enc);
     // cleanup adds these only to local submissions; a notice carries its own.
     w.line("Date: " + rfc5322_date(n.now));
     if (!n.new_queue_id.empty()) {
@@ -120,7 +128,7 @@ void write_human_part(Writer& w, const Notice& n, const Template& t, const std::
     w.line("");
     w.line("--" + boundary);
     w.line("Content-Description: Notification");
-    w.line("Content-Type: text/plain; charset=" + std::string(n.smtputf8 ? "utf-8" : t.charset));
+    w.line("Content-Type: text/plain; charset=" + (n.smtputf8 && ascii_charset(t.charset) ? "utf-8" : t.charset));
     w.line("");
     if (!n.postmaster_copy)
         for (const std::string& l : t.text) w.line(l);
@@ -219,8 +227,10 @@ ReturnContent effective_return(ReturnContent requested, const OriginalMessage& o
 
 std::string compose_notice(const NoticeConfig& config, const Notice& notice,
                            const OriginalMessage& original) {
-    Template t = default_template(notice.kind, {config.myhostname, config.delay_warning_time,
-                                                config.maximal_queue_lifetime});
+    const std::optional<Template>& custom = config.templates.of(notice.kind);
+    Template t = custom ? *custom
+                        : default_template(notice.kind, {config.myhostname, config.delay_warning_time,
+                                                         config.maximal_queue_lifetime});
     std::string boundary = notice.queue_id + "." + std::to_string(notice.now) + "/" + config.myhostname;
     Writer w;
     write_header(w, config, notice, t, boundary);

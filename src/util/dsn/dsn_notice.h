@@ -60,6 +60,7 @@ struct NoticeConfig {
     long delay_warning_time = 0;     // seconds (delay template)
     long maximal_queue_lifetime = 5 * 86400;
     long bounce_size_limit = 50000;  // 0: no limit
+    TemplateFile templates;          // bounce_template_file; unset kinds are built in
 };
 
 struct Notice {
