@@ -88,7 +88,9 @@ bool deliver_alias(RequestContext& ctx, MessageAttr attr, UserAttr usr, const st
             std::string rhs = std::string(trim(owner_rhs.value));
             attr.owner = canonical_address(ctx.cfg, ctx.cfg.expand_owner_alias ? rhs : owner_name);
             attr.sender = attr.owner;
-            attr.notify = 0, attr.dsn_orcpt.clear();
+            // A list's mail is new mail from its owner: the DSN requests and the original
+            // recipient of the message that reached the list do not carry over.
+            attr.notify = 0, attr.dsn_orcpt.clear(), attr.orig_rcpt.clear();
         } else if (!ctx.cfg.reset_owner_alias) {
             attr.owner.clear();
         }

@@ -159,7 +159,7 @@ DelStat deliver_unknown(RequestContext& ctx, MessageAttr attr, UserAttr usr) {
     }
     if (!ctx.cfg.fallback_transport.empty()) return deliver_pass(ctx, attr, ctx.cfg.fallback_transport);
     if (!ctx.cfg.luser_relay.empty()) {
-        std::string relay = local_expand(ctx.cfg, ctx.cfg.luser_relay, attr, usr, ctx.cfg.forward_filter);
+        std::string relay = local_expand(ctx.cfg, ctx.cfg.luser_relay, attr, usr, "");
         return deliver_resolve_addr(ctx, std::move(attr), std::move(usr), relay);
     }
     if (iequals(attr.user, "mailer-daemon") || iequals(attr.user, "postmaster")) {

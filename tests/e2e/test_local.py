@@ -359,3 +359,34 @@ def test_alias_to_remote_address_is_forwarded_through_cleanup(tmp_path):
         assert queue
     finally:
         inst.stop()
+
+
+def test_luser_relay_takes_mail_for_unknown_users(tmp_path):
+    inst = start(tmp_path, f"luser_relay = {USER}\n")
+    try:
+        qid, reply = deliver(inst, [f"ghost@{DOMAIN}"], MESSAGE)
+        assert reply["result_status"] == ["2.0.0"], reply
+        inst.wait_log(f"{qid}: to=<{USER}@{DOMAIN}>, orig_to=<ghost@{DOMAIN}>, relay=local")
+        assert f"X-Original-To: ghost@{DOMAIN}\n" in (inst.mail / USER).read_text()
+    finally:
+        inst.stop()
+
+
+def test_mailbox_transport_hands_the_recipient_to_another_service(tmp_path):
+    other = tmp_path / "other-spool"
+    other.mkdir()
+    inst = MailInstance(tmp_path, main_cf="mailbox_transport = local2\n",
+                        master_cf=f"local2 unix - n n - - local -o mailbox_transport= "
+                                  f"-o mail_spool_directory={other}\n",
+                        services=local_services())
+    inst.start()
+    try:
+        assert wait_for(lambda: inst.socket_path("private/local").exists())
+        qid, reply = deliver(inst, [f"{USER}@{DOMAIN}"], MESSAGE)
+        assert reply["result_status"] == ["2.0.0"], reply
+        assert reply["result_reason"] == ["delivered to mailbox"]
+        assert (other / USER).exists() and not (inst.mail / USER).exists()
+        log = inst.wait_log(f"{qid}: to=<{USER}@{DOMAIN}>, relay=local2")
+        assert log.count(f"{qid}: to=<{USER}@{DOMAIN}>") == 1  # logged once, by local2
+    finally:
+        inst.stop()
