@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +15,13 @@
 #include <unistd.h>
 
 #include "postdrop/postdrop.h"
+#include "util/access/user_acl.h"
 #include "util/base/strings.h"
 #include "util/config/config.h"
 #include "util/ipc/attr.h"
 #include "util/ipc/mail_proto.h"
 #include "util/log/log.h"
 #include "util/log/log_config.h"
-#include "util/table/table.h"
 #include "util/queue/queue_file.h"
 
 namespace postern::postdrop {
@@ -88,28 +87,10 @@ void check_config_directory(const std::string& dir) {
                default_dir.c_str());
 }
 
-// authorized_submit_users: names, !names and tables; the first match decides.
+// Postfix enforces authorized_submit_users here, in the set-gid program.
 void check_submit_acl(const config::Config& cfg) {
-    struct passwd* pw = getpwuid(getuid());
-    std::string user = pw ? pw->pw_name : strprintf("%ld", static_cast<long>(getuid()));
-    for (std::string item : cfg.get_list("authorized_submit_users")) {
-        bool negate = !item.empty() && item[0] == '!';
-        if (negate) item.erase(0, 1);
-        bool match = false;
-        if (item.find(':') != std::string::npos) {
-            auto table = table::open_table(item);
-            if (!table) log::fatal("%s: %s", "authorized_submit_users", table.error().c_str());
-            auto r = (*table)->lookup(user);
-            if (r.status == table::LookupResult::Status::Error)
-                log::fatal("authorized_submit_users: table lookup problem: %s", r.error.c_str());
-            match = r.found();
-        } else {
-            match = item == user;
-        }
-        if (match && !negate) return;
-        if (match && negate) break;
-    }
-    log::fatal("User %s(%ld) is not allowed to submit mail", user.c_str(), static_cast<long>(getuid()));
+    auto denied = access::check_user_acl("authorized_submit_users", cfg.get_list("authorized_submit_users"), getuid());
+    if (denied) log::fatal("User %s(%ld) is not allowed to submit mail", denied->c_str(), static_cast<long>(getuid()));
 }
 
 void wake_pickup(const config::Config& cfg) {

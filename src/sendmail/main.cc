@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "sendmail/sendmail.h"
+#include "util/access/user_acl.h"
 #include "util/base/strings.h"
 #include "util/log/log.h"
 #include "util/log/log_config.h"
@@ -46,6 +47,14 @@ void require_no_recipients(const Options& o, const char* what) {
     if (!o.recipients.empty()) fatal_status(EX_USAGE, "%s requires no recipient", what);
 }
 
+// postdrop enforces authorized_submit_users; this only gives a clearer message first.
+void check_submit_acl(const config::Config& cfg) {
+    uid_t uid = getuid();
+    auto denied = access::check_user_acl("authorized_submit_users", cfg.get_list("authorized_submit_users"), uid);
+    if (denied)
+        fatal_status(EX_NOPERM, "User %s(%ld) is not allowed to submit mail", denied->c_str(), static_cast<long>(uid));
+}
+
 int dispatch(const config::Config& cfg, Options& o) {
     if (o.queue_interval && o.mode != Mode::Daemon) return 0;
     switch (o.mode) {
@@ -58,6 +67,7 @@ int dispatch(const config::Config& cfg, Options& o) {
                 require_no_recipients(o, "flush queue_id");
                 run_command(cfg, with_verbose({"postqueue", "-i", o.flush_id}, o.verbose));
             }
+            check_submit_acl(cfg);
             enqueue(cfg, o);
             return 0;
         case Mode::Mailq:
@@ -79,6 +89,7 @@ int dispatch(const config::Config& cfg, Options& o) {
         }
         case Mode::Smtp:
             require_no_recipients(o, "stand-alone mode");
+            check_submit_acl(cfg);
             return smtp_session(cfg, o);
         case Mode::Ignore: return 0;
     }

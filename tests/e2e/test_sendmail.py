@@ -369,6 +369,22 @@ def test_cron_and_git_send_email_style_calls(drop):
     assert git_s["HEADER"] == ["recipient: list@example.test", "recipient: a@example.test"]
 
 
+def test_authorized_submit_users(tmp_path):
+    import pwd
+    user = pwd.getpwuid(os.getuid()).pw_name
+    drop = Drop(tmp_path, f"authorized_submit_users = !{user}, static:anyone\n")
+    r = drop.sendmail(["-f", "me@example.test", "you@example.test"], "Subject: x\n\n")
+    assert r.returncode == 77, r.stderr  # EX_NOPERM
+    text = f"fatal: User {user}({os.getuid()}) is not allowed to submit mail"
+    assert text.encode() in r.stderr
+    assert drop.sendmail(["-bs"]).returncode == 77
+    # postdrop enforces it too: sendmail's check is only the friendlier message.
+    p = subprocess.run([postern("postdrop"), "-c", str(drop.conf)], input=b"",
+                       capture_output=True, timeout=30)
+    assert p.returncode == 1 and text.encode() in p.stderr
+    assert drop.files() == []
+
+
 # ---- postdrop on its own -----------------------------------------------------------
 
 def rec(rtype, data=b""):
