@@ -4,15 +4,17 @@ maildir contents and the maillog record, as Postfix's local(8) would leave them.
 import os
 import pwd
 import shutil
+import socket
 import stat
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from conftest import BUILD, run, postern
-from mailsystem import MAIL_SERVICES, MailInstance, attr_call, wait_for
+from mailsystem import MAIL_SERVICES, MailInstance, attr_call, attr_decode, attr_encode, wait_for
 
 USER = pwd.getpwuid(os.getuid()).pw_name
 DOMAIN = "host.example.test"
@@ -336,29 +338,85 @@ def test_command_time_limit(tmp_path):
         inst.stop()
 
 
-@pytest.mark.skipif(not all((BUILD / "libexec" / "postern" / d).exists()
-                            for d in ("cleanup", "trivial-rewrite")),
-                    reason="cleanup and trivial-rewrite are not built")
+class FakeRewrite:
+    """A stand-in for trivial-rewrite on private/rewrite (until it is built): local for
+    DOMAIN, smtp for everything else, @DOMAIN appended to bare names."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        self.sock.listen(8)
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+
+    def serve(self, conn):
+        buf = b""
+        with conn:
+            while True:
+                while b"\n\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                raw, buf = buf.split(b"\n\n", 1)
+                req = attr_decode(raw)
+                addr = req.get("address", [""])[0]
+                if addr and "@" not in addr:
+                    addr += "@" + DOMAIN
+                if req["request"][0] == "rewrite":
+                    conn.sendall(attr_encode(flags=0, address=addr))
+                else:
+                    local = addr.lower().endswith("@" + DOMAIN)
+                    conn.sendall(attr_encode(flags=(1 << 8) if local else (1 << 12),
+                                             transport="local" if local else "smtp",
+                                             nexthop=DOMAIN if local else addr.split("@")[-1],
+                                             recipient=addr))
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.mark.skipif(not (BUILD / "libexec" / "postern" / "cleanup").exists(),
+                    reason="cleanup is not built")
 def test_alias_to_remote_address_is_forwarded_through_cleanup(tmp_path):
-    inst = start(tmp_path, aliases="away: someone@remote.example\n", extra=("cleanup", "rewrite"))
+    aliases = f"away: someone@remote.example, {USER}\nowner-list: {USER}\nlist: far@remote.example\n"
+    inst = MailInstance(tmp_path, services=local_services("cleanup"))
+    (inst.conf / "aliases").write_text(f"postmaster: {USER}\n" + aliases)
+    inst.make_queue_tree()
+    rewrite = FakeRewrite(inst.socket_path("private/rewrite"))
+    inst.start()
     try:
         assert wait_for(lambda: inst.socket_path("public/cleanup").exists())
         qid, reply = deliver(inst, [f"away@{DOMAIN}"], MESSAGE)
         assert reply["result_status"] == ["2.0.0"], reply
-        assert reply["result_reason"][0].startswith("forwarded as ")
-        new_id = reply["result_reason"][0].split()[-1]
         log = inst.wait_log(f"{qid}: to=<someone@remote.example>, orig_to=<away@{DOMAIN}>")
-        assert f"status=sent (forwarded as {new_id})" in log
-        ids = wait_for(lambda: [i for q in ("incoming", "active", "deferred")
-                                for i in inst.queue_files(q) if i == new_id])
-        assert ids
-        queue = next(q for q in ("incoming", "active", "deferred") if new_id in inst.queue_files(q))
+        new_id = log.split(f"{qid}: to=<someone@remote.example>")[1].split("forwarded as ")[1].split(")")[0]
+        assert f"{qid}: to=<{USER}@{DOMAIN}>, orig_to=<away@{DOMAIN}>, relay=local" in log
+        assert log.count("forwarded as") == 1
+        assert wait_for(lambda: new_id in inst.queue_files("incoming"))
         out = run([postern("postcat"), "-c", str(inst.conf), "-q", new_id]).stdout
-        assert "someone@remote.example" in out
+        assert "recipient: someone@remote.example" in out
+        assert "sender: sender@example.com" in out
         assert f"Delivered-To: away@{DOMAIN}" in out
-        assert queue
+        assert "Subject: test" in out
+
+        # A list with an owner-list alias: the owner becomes the sender.
+        qid, reply = deliver(inst, [f"list@{DOMAIN}"], MESSAGE)
+        assert reply["result_status"] == ["2.0.0"], reply
+        log = inst.wait_log(f"{qid}: to=<far@remote.example>, relay=local")
+        new_id = log.split(f"{qid}: to=<far@remote.example>")[1].split("forwarded as ")[1].split(")")[0]
+        out = run([postern("postcat"), "-c", str(inst.conf), "-q", new_id]).stdout
+        assert f"sender: owner-list@{DOMAIN}" in out
     finally:
         inst.stop()
+        rewrite.close()
 
 
 def test_luser_relay_takes_mail_for_unknown_users(tmp_path):
