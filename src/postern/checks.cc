@@ -149,8 +149,9 @@ void check_domain_overlap(const Instance& inst, Findings& out) {
     }
 }
 
-// Services whose daemon is missing would fail each time a client connects.
-void check_master_cf(const Instance& inst, Findings& out) {
+// Services whose daemon is missing would fail each time a client connects (master
+// itself skips them with a warning, so start leaves that report to master).
+void check_master_cf(const Instance& inst, Findings& out, bool programs) {
     auto cf = config::load_master_cf(inst.options.config_dir,
                                      static_cast<int>(inst.config.get_int("default_process_limit")));
     if (!cf) {
@@ -160,6 +161,7 @@ void check_master_cf(const Instance& inst, Findings& out) {
         return fatal(out, cf.error());
     }
     for (const std::string& w : cf->warnings) warn(out, w);
+    if (!programs) return;
     for (const config::MasterService& s : cf->services) {
         std::string program = s.command.find('/') == 0 ? s.command
                                                          : inst.daemon_directory + "/" + s.command;
@@ -173,16 +175,16 @@ void check_master_cf(const Instance& inst, Findings& out) {
 
 }  // namespace
 
-std::vector<Finding> check_instance(const Instance& inst, bool create_missing_dirs) {
+std::vector<Finding> check_instance(const Instance& inst, bool for_start) {
     Findings out;
     check_accounts(inst, out);
-    if (create_missing_dirs && inst.owners_error.empty()) {
+    if (inst.owners_error.empty()) {
         Status s = create_missing(inst);
         if (!s) fatal(out, "unable to create missing queue directories: " + s.error());
     }
     check_directories(inst, out);
     check_queue_reachable(inst, out);
-    check_master_cf(inst, out);
+    check_master_cf(inst, out, !for_start);
     check_queue_tree(inst, out);
     check_setgid_commands(inst, out);
     check_domain_overlap(inst, out);
@@ -205,7 +207,7 @@ bool report_findings(const std::vector<Finding>& findings) {
 int cmd_check(Instance& inst) {
     // postfix-script check-fatal stops at the first fatal problem; all of them at once
     // spare the admin a round trip per problem.
-    return report_findings(check_instance(inst, true)) ? 0 : 1;
+    return report_findings(check_instance(inst, false)) ? 0 : 1;
 }
 
 }  // namespace postern::ctl

@@ -70,9 +70,10 @@ struct Finding {
     bool fatal = false;
     std::string text;  // says what is wrong and how to fix it
 };
-// Everything `postern check` looks at. `create_missing` first creates missing queue
-// directories (as postfix-script's check-fatal runs post-install create-missing).
-std::vector<Finding> check_instance(const Instance& inst, bool create_missing);
+// Everything `postern check` looks at, after creating missing queue directories (as
+// postfix-script's check-fatal runs post-install create-missing). `for_start` leaves
+// out what master reports itself when it starts (services whose program is missing).
+std::vector<Finding> check_instance(const Instance& inst, bool for_start);
 // Logs the findings; true when none is fatal.
 bool report_findings(const std::vector<Finding>& findings);
 
