@@ -63,6 +63,13 @@ void check_accounts(const Instance& inst, Findings& out) {
             warn(out, strprintf("mail_owner = %s, but without root everything of this instance "
                                 "runs as and belongs to %s (set mail_owner = %s, or run postern "
                                 "as root)", owner.c_str(), name.c_str(), name.c_str()));
+        // Someone else's instance (root's, say): its master would not start as this user.
+        struct stat st;
+        if (stat(inst.queue_directory.c_str(), &st) == 0 && st.st_uid != geteuid())
+            fatal(out, strprintf("queue_directory %s belongs to uid %ld, not to %s (run postern "
+                                 "as root for a system instance, or use a queue_directory of "
+                                 "your own)", inst.queue_directory.c_str(),
+                                 static_cast<long>(st.st_uid), name.c_str()));
         return;
     }
     if (!inst.owners_error.empty()) return fatal(out, inst.owners_error);

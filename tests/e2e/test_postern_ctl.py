@@ -374,6 +374,13 @@ def test_check_account_rules(make_ctl):
         assert r.returncode == 0
         assert f"mail_owner = postfix, but without root everything of this instance runs as " \
                f"and belongs to {c.owner}" in r.stderr
+        # Someone else's queue (root's): refused before master could fail on it.
+        (c.conf / "main.cf").write_text(main + "queue_directory = /\n")
+        r = c("start")
+        assert r.returncode == 1
+        assert (f"fatal: queue_directory / belongs to uid 0, not to {c.owner} (run postern as "
+                "root for a system instance, or use a queue_directory of your own)") in r.stderr
+        assert r.stderr.splitlines()[-1].endswith("fatal: Postern integrity check failed!")
         return
     cf = c.conf / "main.cf"
     cf.write_text(main.replace("mail_owner = postfix", "mail_owner = root"))
