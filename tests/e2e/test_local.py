@@ -4,17 +4,15 @@ maildir contents and the maillog record, as Postfix's local(8) would leave them.
 import os
 import pwd
 import shutil
-import socket
 import stat
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from conftest import BUILD, run, postern
-from mailsystem import MAIL_SERVICES, MailInstance, attr_call, attr_decode, attr_encode, wait_for
+from mailsystem import MAIL_SERVICES, MailInstance, RecordServer, attr_call, wait_for
 
 USER = pwd.getpwuid(os.getuid()).pw_name
 DOMAIN = "host.example.test"
@@ -338,49 +336,17 @@ def test_command_time_limit(tmp_path):
         inst.stop()
 
 
-class FakeRewrite:
-    """A stand-in for trivial-rewrite on private/rewrite (until it is built): local for
-    DOMAIN, smtp for everything else, @DOMAIN appended to bare names."""
-
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(path))
-        self.sock.listen(8)
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
-
-    def serve(self, conn):
-        buf = b""
-        with conn:
-            while True:
-                while b"\n\n" not in buf:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buf += data
-                raw, buf = buf.split(b"\n\n", 1)
-                req = attr_decode(raw)
-                addr = req.get("address", [""])[0]
-                if addr and "@" not in addr:
-                    addr += "@" + DOMAIN
-                if req["request"][0] == "rewrite":
-                    conn.sendall(attr_encode(flags=0, address=addr))
-                else:
-                    local = addr.lower().endswith("@" + DOMAIN)
-                    conn.sendall(attr_encode(flags=(1 << 8) if local else (1 << 12),
-                                             transport="local" if local else "smtp",
-                                             nexthop=DOMAIN if local else addr.split("@")[-1],
-                                             recipient=addr))
-
-    def close(self):
-        self.sock.close()
+def fake_rewrite(req):
+    """trivial-rewrite's answers, until it is built: local for DOMAIN, smtp for the rest,
+    @DOMAIN appended to bare names."""
+    addr = req.get("address", [""])[0]
+    if addr and "@" not in addr:
+        addr += "@" + DOMAIN
+    if req["request"][0] == "rewrite":
+        return {"flags": 0, "address": addr}
+    local = addr.lower().endswith("@" + DOMAIN)
+    return {"flags": (1 << 8) if local else (1 << 12), "transport": "local" if local else "smtp",
+            "nexthop": DOMAIN if local else addr.split("@")[-1], "recipient": addr}
 
 
 @pytest.mark.skipif(not (BUILD / "libexec" / "postern" / "cleanup").exists(),
@@ -390,7 +356,7 @@ def test_alias_to_remote_address_is_forwarded_through_cleanup(tmp_path):
     inst = MailInstance(tmp_path, services=local_services("cleanup"))
     (inst.conf / "aliases").write_text(f"postmaster: {USER}\n" + aliases)
     inst.make_queue_tree()
-    rewrite = FakeRewrite(inst.socket_path("private/rewrite"))
+    rewrite = RecordServer(inst.socket_path("private/rewrite"), fake_rewrite)
     inst.start()
     try:
         assert wait_for(lambda: inst.socket_path("public/cleanup").exists())

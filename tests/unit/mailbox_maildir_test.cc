@@ -7,18 +7,20 @@
 #include <string>
 #include <vector>
 
+#include "mailbox_test_util.h"
 #include "util/base/file_io.h"
 #include "util/mailbox/maildir.h"
 
 using namespace postern;
 using namespace postern::mailbox;
+using mailbox_test::from_lines;
 
 namespace {
 
 std::string temp_dir() {
-    char tmpl[] = "/tmp/postern-maildir-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    return tmpl;
+    std::string dir = mailbox_test::temp_dir("postern-maildir");
+    REQUIRE_FALSE(dir.empty());
+    return dir;
 }
 
 std::vector<std::string> entries(const std::string& dir) {
@@ -29,14 +31,6 @@ std::vector<std::string> entries(const std::string& dir) {
         if (e->d_name[0] != '.') out.push_back(e->d_name);
     closedir(d);
     return out;
-}
-
-LineReader from_lines(std::vector<std::string> lines) {
-    auto pos = std::make_shared<size_t>(0);
-    return [lines, pos]() -> Result<std::optional<std::string>> {
-        if (*pos >= lines.size()) return std::optional<std::string>();
-        return std::optional<std::string>(lines[(*pos)++]);
-    };
 }
 
 CopyAttr maildir_attr() {

@@ -8,27 +8,21 @@
 #include <string>
 #include <vector>
 
+#include "mailbox_test_util.h"
 #include "util/base/file_io.h"
 #include "util/mailbox/mail_copy.h"
 #include "util/mailbox/mbox.h"
 
 using namespace postern;
 using namespace postern::mailbox;
+using mailbox_test::from_lines;
 
 namespace {
 
 std::string temp_dir() {
-    char tmpl[] = "/tmp/postern-mbox-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    return tmpl;
-}
-
-LineReader from_lines(std::vector<std::string> lines) {
-    auto pos = std::make_shared<size_t>(0);
-    return [lines, pos]() -> Result<std::optional<std::string>> {
-        if (*pos >= lines.size()) return std::optional<std::string>();
-        return std::optional<std::string>(lines[(*pos)++]);
-    };
+    std::string dir = mailbox_test::temp_dir("postern-mbox");
+    REQUIRE_FALSE(dir.empty());
+    return dir;
 }
 
 CopyAttr mbox_attr() {

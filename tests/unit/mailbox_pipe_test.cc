@@ -6,21 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "mailbox_test_util.h"
 #include "util/base/file_io.h"
 #include "util/mailbox/pipe_command.h"
 
 using namespace postern;
 using namespace postern::mailbox;
+using mailbox_test::from_lines;
 
 namespace {
-
-LineReader from_lines(std::vector<std::string> lines) {
-    auto pos = std::make_shared<size_t>(0);
-    return [lines, pos]() -> Result<std::optional<std::string>> {
-        if (*pos >= lines.size()) return std::optional<std::string>();
-        return std::optional<std::string>(lines[(*pos)++]);
-    };
-}
 
 CopyAttr command_attr() {
     CopyAttr a;
