@@ -490,3 +490,15 @@ def test_privileges_of_master_and_daemons(make_ctl):
     assert os.stat(c.queue / "private").st_uid == want
     assert c("stop").returncode == 0
     assert not children_of(pid)
+
+
+def test_check_world_writable_queue_directory(make_ctl):
+    c = make_ctl()
+    assert c("set-permissions").returncode == 0
+    os.chmod(c.queue, 0o777)
+    r = c("check")
+    assert r.returncode == 0
+    assert warnings_of(r) == [f"postern/postern-script: warning: {c.queue}: mode is 0777, should "
+                              "be 0755 (run 'postern set-permissions')"]
+    assert c("set-permissions").returncode == 0
+    assert os.stat(c.queue).st_mode & 0o7777 == 0o755
