@@ -86,23 +86,22 @@ CleanupMessage::Verdict CleanupMessage::act(std::string_view context, std::strin
     return Verdict::Keep;
 }
 
-// Looks `text` up in `maps` and acts; false when the text is to be dropped. A REPLACE
-// changes `text` in place.
-bool CleanupMessage::check(const MapList& maps, std::string_view context, std::string& text) {
-    if (!filtering_ || maps.empty()) return true;
+// Looks `text` up in `maps` and acts: Drop when the text is to be left out, Replace when
+// a REPLACE changed `text` in place.
+CleanupMessage::Verdict CleanupMessage::check(const MapList& maps, std::string_view context, std::string& text) {
+    if (!filtering_ || maps.empty()) return Verdict::Keep;
     table::LookupResult r = maps.lookup(text);
     if (r.status == table::LookupResult::Status::Error) {
         log::warn("%s: %s map lookup problem -- message not accepted, try again later", queue_id().c_str(),
                   maps.title().c_str());
         fail(proto::kCleanupStatWrite, "4.3.0 " + maps.title() + " map lookup problem");
-        return true;
+        return Verdict::Keep;
     }
-    if (!r.found()) return true;
+    if (!r.found()) return Verdict::Keep;
     std::string replacement;
     Verdict v = act(context, text, r.value, maps.title(), replacement);
-    if (v == Verdict::Drop) return false;
     if (v == Verdict::Replace) text = std::move(replacement);
-    return true;
+    return v;
 }
 
 void CleanupMessage::header(std::string& h) {
@@ -110,9 +109,9 @@ void CleanupMessage::header(std::string& h) {
     const message::HeaderInfo* info = settings_.headers.find_line(h);
     const MapList& maps = info && (info->flags & message::kHeaderMime) ? settings_.mime_header_checks
                                                                        : settings_.header_checks;
-    std::string before = h;
-    if (!check(maps, "header", h)) return;
-    if (h != before) info = settings_.headers.find_line(h);
+    Verdict v = check(maps, "header", h);
+    if (v == Verdict::Drop) return;
+    if (v == Verdict::Replace) info = settings_.headers.find_line(h);
     if (!out_ok()) return;
     if (!info) {
         out(h);
@@ -204,7 +203,7 @@ void CleanupMessage::body_line(std::string_view line) {
     do {
         std::string part(line.substr(0, std::max<size_t>(piece, 1)));
         line.remove_prefix(std::min(line.size(), std::max<size_t>(piece, 1)));
-        if (check(settings_.body_checks, "body", part)) {
+        if (check(settings_.body_checks, "body", part) != Verdict::Drop) {
             result += part;
             keep_any = true;
         }

@@ -60,7 +60,7 @@ private:
                        long notify, bool bcc = false);
     void add_blind_copies();
     void rewrite_header(std::string& header, const message::HeaderInfo& info);
-    bool check(const MapList& maps, std::string_view context, std::string& text);
+    Verdict check(const MapList& maps, std::string_view context, std::string& text);
     Verdict act(std::string_view context, std::string_view content, const std::string& value,
                 const std::string& map_class, std::string& replacement);
     void log_action(std::string_view action, std::string_view context, std::string_view content,
