@@ -395,3 +395,26 @@ def test_rewrite_service_down_defers_without_a_file(make):
     assert r["status"] == "2" and r["reason"].startswith("4.3.0 ")
     inst.wait_log(f"{r['queue_id']}: problem talking to service rewrite")
     assert inst.queue_files("incoming") == []
+
+
+def test_masquerading_and_header_canonical_rewriting(make, tmp_path):
+    canonical = tmp_path / "canonical"
+    canonical.write_text("old@example.com new@example.com\n")
+    pmconf = tmp_path / "pmconf"
+    pmconf.mkdir()
+    (pmconf / "main.cf").write_text("")
+    assert run([postern("postmap"), "-c", str(pmconf), f"hash:{canonical}"]).returncode == 0
+    inst = make(f"canonical_maps = hash:{canonical}\nmasquerade_domains = example.org\n"
+                "masquerade_exceptions = root\n")
+    msg = ("From: Joe <joe@mail.sub.example.org>\nTo: \"Old Name\" <old@example.com>, other@example.com\n"
+           "Cc: root@box.example.org\nSubject: m\n\nx\n")
+    r = Client(inst).submit("joe@mail.sub.example.org", ["old@example.com"], msg)
+    assert r["status"] == "0", r
+    text = postcat(inst, r["queue_id"])
+    assert "sender: joe@example.org" in text
+    assert re.findall(r"^recipient: (.*)$", text, re.M) == ["new@example.com"]
+    body = content(inst, r["queue_id"])
+    assert "From: Joe <joe@example.org>\n" in body
+    assert "To: \"Old Name\" <new@example.com>, other@example.com\n" in body
+    assert "Cc: root@box.example.org\n" in body
+    assert "Subject: m\n" in body
