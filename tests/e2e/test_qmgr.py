@@ -358,3 +358,23 @@ def test_success_notify_is_traced(world):
     w.trigger()
     w.inst.wait_log(f"{qid}: removed")
     assert w.bounce_requests(qid) == ["trace"]
+
+
+def test_deferred_mail_waits_for_its_retry_time_unless_flushed(world):
+    w = world()
+    w.start()
+    waiting = w.message("s@example.test", ["ok@localhost"], queue="deferred")
+    held = w.message("s@example.test", ["ok@localhost"], queue="hold")
+    future = time.time() + 3600
+    os.utime(find_file(w.inst, "deferred", waiting), (future, future))
+    w.trigger(b"D")
+    due = w.message("s@example.test", ["ok@localhost"], queue="deferred")
+    os.utime(find_file(w.inst, "deferred", due), (time.time() - 1, time.time() - 1))
+    w.trigger(b"D")
+    w.inst.wait_log(f"{due}: removed")
+    assert find_file(w.inst, "deferred", waiting)
+    # postqueue -f: flush dead transports, scan everything ignoring retry times
+    w.trigger(b"FA")
+    w.inst.wait_log(f"{waiting}: removed")
+    assert find_file(w.inst, "hold", held)
+    assert f"{held}:" not in w.inst.log()
