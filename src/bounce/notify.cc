@@ -97,9 +97,11 @@ bool notify_failure(const Job& job, std::string& new_id) {
     n.ret = (job.request.ret & mail::kRetHeaders) ? dsn::ReturnContent::Headers : dsn::ReturnContent::Full;
     n.recipients = select(job.entries, mail::kNotifyFailure);
     // A log that is gone or damaged still gets the sender a notice ("report
-    // unavailable"); recipients that all declined one (NOTIFY) get none.
-    if (n.recipients.empty() && !job.entries.empty()) return true;
-    if (!send(job, std::move(n), "", sender, "sender non-delivery notification", &new_id)) return false;
+    // unavailable"); recipients that all declined one (NOTIFY) get none, but the
+    // postmaster copy goes out all the same, as in Postfix.
+    bool wanted = !n.recipients.empty() || job.entries.empty();
+    if (wanted && !send(job, std::move(n), "", sender, "sender non-delivery notification", &new_id))
+        return false;
     if (s.notify_bounce &&
         !send(job, postmaster_notice(job, dsn::NoticeKind::Failure, dsn::ReturnContent::Headers),
               s.double_bounce_sender, s.bounce_rcpt, "postmaster non-delivery notification"))
@@ -123,8 +125,8 @@ bool notify_delay(const Job& job, std::string& new_id) {
     dsn::Notice n = base_notice(job, dsn::NoticeKind::Delay);
     n.ret = dsn::ReturnContent::Headers;
     n.recipients = select(job.entries, mail::kNotifyDelay);
-    if (n.recipients.empty()) return true;
-    if (!send(job, std::move(n), "", sender, "sender delay notification", &new_id)) return false;
+    if (!n.recipients.empty() && !send(job, std::move(n), "", sender, "sender delay notification", &new_id))
+        return false;
     if (s.notify_delay &&
         !send(job, postmaster_notice(job, dsn::NoticeKind::Delay, dsn::ReturnContent::Headers),
               s.double_bounce_sender, s.delay_rcpt, "postmaster delay notification"))

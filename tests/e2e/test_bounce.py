@@ -338,6 +338,13 @@ def test_notify_classes_send_postmaster_copies_and_double_bounces(tmp_path):
         assert msg.get_payload()[2].get_content_type() == "text/rfc822-headers"
         assert "I'm sorry" not in msg.get_payload()[0].get_payload()
 
+        # NOTIFY=NEVER spares the sender, not the postmaster.
+        qid4 = b.submit()
+        b.write_log("bounce", qid4, dict(notify_flags=NOTIFY_NEVER))
+        assert b.request("flush", qid4) == {"status": ["0"], "queue_id": [""]}
+        assert f"{qid4}: postmaster non-delivery notification: " in b.inst.log()
+        assert f"{qid4}: sender non-delivery notification" not in b.inst.log()
+
         # A double bounce: the failed notice goes to the postmaster, whole.
         qid2 = b.submit(sender="")
         b.write_log("bounce", qid2, {})

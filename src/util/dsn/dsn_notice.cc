@@ -114,9 +114,9 @@ void write_header(Writer& w, const NoticeConfig& c, const Notice& n, const Templ
     w.line("Date: " + rfc5322_date(n.now));
     if (!n.new_queue_id.empty()) {
         char stamp[32];
-        time_t t = static_cast<time_t>(n.now);
+        time_t when = static_cast<time_t>(n.now);
         struct tm tm;
-        gmtime_r(&t, &tm);
+        gmtime_r(&when, &tm);
         strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
         w.line(strprintf("Message-Id: <%s.%s@%s>", stamp, n.new_queue_id.c_str(), c.myhostname.c_str()));
     }
