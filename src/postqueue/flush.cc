@@ -16,7 +16,6 @@
 #include "util/log/log.h"
 #include "util/queue/queue_file.h"
 #include "util/queue/queue_id.h"
-#include "util/table/table.h"
 
 namespace postern::postqueue {
 namespace {
@@ -63,41 +62,13 @@ bool message_has_site(const queue::Layout& layout, const std::string& id, const 
     return false;
 }
 
-// fast_flush_domains as Postfix's domain list: names (and their subdomains when the
-// parameter is in parent_domain_matches_subdomains), ".name" for subdomains, "!" to
-// exclude, "type:table" lookups. First match wins.
+// Literal sites ([1.2.3.4]) are never in a domain list.
 bool flush_domain_listed(const FlushContext& ctx, const std::string& site) {
-    std::string host = site;
-    if (!host.empty() && host.front() == '[') return false;  // literals need an explicit list
-    for (std::string_view tv : split_tokens(ctx.fast_flush_domains, ", \t\r\n")) {
-        std::string token(tv);
-        bool negate = !token.empty() && token[0] == '!';
-        if (negate) token.erase(0, 1);
-        std::string_view type, name;
-        if (table::split_spec(token, type, name)) {
-            auto table = table::open_table(token);
-            if (!table) {
-                log::warn("%s", table.error().c_str());
-                continue;
-            }
-            for (std::string key = host;;) {
-                if ((*table)->lookup(key).found()) return !negate;
-                size_t dot = key.find('.');
-                if (dot == std::string::npos || !ctx.flush_domains_match_subdomains) break;
-                key = key.substr(dot + 1);
-            }
-            continue;
-        }
-        std::string pat = lowercase(token);
-        bool match = host == pat ||
-                     (!pat.empty() && pat[0] == '.' && host.size() > pat.size() &&
-                      host.compare(host.size() - pat.size(), pat.size(), pat) == 0) ||
-                     (ctx.flush_domains_match_subdomains && host.size() > pat.size() &&
-                      host.compare(host.size() - pat.size(), pat.size(), pat) == 0 &&
-                      host[host.size() - pat.size() - 1] == '.');
-        if (match) return !negate;
-    }
-    return false;
+    if (!site.empty() && site.front() == '[') return false;
+    auto m = ctx.fast_flush_domains.match(site);
+    if (m == rewrite::Match::Error)
+        fatal("fast_flush_domains: %s", ctx.fast_flush_domains.error().c_str());
+    return m == rewrite::Match::Yes;
 }
 
 }  // namespace

@@ -18,7 +18,8 @@
 #include "util/log/log.h"
 #include "util/log/log_config.h"
 #include "util/queue/queue_id.h"
-#include "util/table/table.h"
+#include "util/access/user_acl.h"
+#include "util/rewrite/match_list.h"
 
 namespace postern::postqueue {
 
@@ -148,32 +149,15 @@ void check_arguments(const Options& o) {
                      truncated(o.id).c_str());
 }
 
-// Postfix's check_user_acl_byuid(): the list names users (or "!user"), tables keyed by
-// user name, or static:anyone. Root and mail_owner are never checked.
+// Who may list or flush (authorized_mailq_users, authorized_flush_users); root and
+// mail_owner are never checked, as in Postfix's postqueue.
 void check_user_acl(const config::Config& cfg, const char* param, const char* what) {
     uid_t uid = getuid();
     struct passwd* owner = getpwnam(cfg.get("mail_owner").c_str());
     if (uid == 0 || (owner && owner->pw_uid == uid)) return;
-    struct passwd* pw = getpwuid(uid);
-    std::string user = pw ? pw->pw_name : std::to_string(uid);
-    for (std::string_view token : split_tokens(cfg.get(param), ", \t\r\n")) {
-        bool negate = token.starts_with("!");
-        if (negate) token.remove_prefix(1);
-        bool match;
-        if (token == "static:anyone") {
-            match = true;
-        } else if (token.find(':') != std::string_view::npos) {
-            auto table = table::open_table(token);
-            if (!table) fatal("%s", table.error().c_str());
-            match = (*table)->lookup(user).found();
-        } else {
-            match = token == user;
-        }
-        if (match && !negate) return;
-        if (match) break;
-    }
-    fatal("User %s(%ld) is not allowed to %s the mail queue", user.c_str(),
-          static_cast<long>(uid), what);
+    if (auto user = access::check_user_acl(param, cfg.get_list(param), uid))
+        fatal("User %s(%ld) is not allowed to %s the mail queue", user->c_str(),
+              static_cast<long>(uid), what);
 }
 
 bool listed_in(const std::string& list, std::string_view name) {
@@ -207,10 +191,13 @@ int run(int argc, char** argv) {
         case Mode::Flush: flush_queue(*layout); break;
         case Mode::FlushFile: flush_file(*layout, o.id); break;
         case Mode::FlushSite: {
-            FlushContext ctx{*layout, cfg->get("fast_flush_domains"),
-                             listed_in(cfg->get("parent_domain_matches_subdomains"),
-                                       "fast_flush_domains")};
-            flush_site(ctx, o.site);
+            bool parent = listed_in(cfg->get("parent_domain_matches_subdomains"),
+                                    "fast_flush_domains");
+            auto domains = rewrite::MatchList::create(
+                "fast_flush_domains", cfg->get_list("fast_flush_domains"),
+                parent ? rewrite::MatchStyle::DomainParent : rewrite::MatchStyle::Domain);
+            if (!domains) fatal("%s", domains.error().c_str());
+            flush_site(FlushContext{*layout, *domains}, o.site);
             break;
         }
         case Mode::None: usage();

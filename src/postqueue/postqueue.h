@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "util/queue/queue_layout.h"
+#include "util/rewrite/match_list.h"
 
 namespace postern::postqueue {
 
@@ -74,8 +75,7 @@ std::string json_message(const ListedMessage& m, bool utf8);
 
 struct FlushContext {
     const queue::Layout& layout;
-    std::string fast_flush_domains;          // expanded value
-    bool flush_domains_match_subdomains = true;
+    const rewrite::MatchList& fast_flush_domains;
 };
 
 void flush_queue(const queue::Layout& layout);

@@ -15,6 +15,7 @@
 #include "util/base/unique_fd.h"
 #include "util/log/log.h"
 #include "util/queue/delivery_log.h"
+#include "util/queue/mail_open_ok.h"
 #include "util/queue/queue_file.h"
 #include "util/queue/record.h"
 
@@ -143,23 +144,6 @@ bool take_record(queue::RecordReader& reader, const queue::Record& r, ReadState&
     return true;
 }
 
-// Postfix's mail_open_ok(): a regular file whose writer finished it (mode u=rwx).
-bool open_ok(const std::string& path, struct stat& st) {
-    if (lstat(path.c_str(), &st) != 0) {
-        if (errno != ENOENT) log::warn("%s: %s", path.c_str(), strerror(errno));
-        return false;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        log::warn("%s: uid %ld: not a regular file", path.c_str(), static_cast<long>(st.st_uid));
-        return false;
-    }
-    if ((st.st_mode & S_IRWXU) != queue::kModeReady) return false;
-    if (st.st_nlink > 1)
-        log::warn("%s: uid %ld: file has %d links", path.c_str(), static_cast<long>(st.st_uid),
-                  static_cast<int>(st.st_nlink));
-    return true;
-}
-
 }  // namespace
 
 bool read_listed_message(int fd, const struct stat& st, const queue::Layout& layout,
@@ -187,7 +171,7 @@ void scan_queues(const queue::Layout& layout, const ShowSettings& s,
         for (const std::string& id : *ids) {
             std::string path = layout.path(q, id);
             struct stat st;
-            if (!open_ok(path, st)) continue;
+            if (!queue::mail_open_ok(path, st)) continue;
             UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
             if (!fd) {
                 if (errno != ENOENT)

@@ -12,6 +12,7 @@
 
 #include "postsuper/postsuper.h"
 #include "util/log/log.h"
+#include "util/queue/mail_open_ok.h"
 #include "util/queue/queue_file.h"
 #include "util/queue/queue_id.h"
 
@@ -94,38 +95,44 @@ int release_one(Context& ctx, const std::vector<std::string>& queues, const std:
                     [](std::string_view q) { return q != queue::kHold; });
 }
 
-int expire_one(Context& ctx, const std::vector<std::string>& queues, const std::string& id) {
-    if (bad_id(id)) return 0;
+namespace {
+
+// The first queue (maildrop aside) that holds the message, for -e and -f.
+bool find_expirable(Context& ctx, const std::vector<std::string>& queues, const std::string& id,
+                    std::string& queue_name, std::string& path, struct stat& st) {
     for (const std::string& q : queues) {
         if (q == queue::kMaildrop || !find_queue_info(q).message_queue) continue;
-        std::string path;
-        struct stat st;
         if (!message_file_ok(ctx.layout, q, id, path, st)) continue;
-        if (!set_expired(path, st)) return 0;
-        log::info("%s: expired", id.c_str());
-        return 1;
+        queue_name = q;
+        return true;
     }
-    return 0;
+    return false;
+}
+
+}  // namespace
+
+int expire_one(Context& ctx, const std::vector<std::string>& queues, const std::string& id) {
+    std::string q, path;
+    struct stat st;
+    if (bad_id(id) || !find_expirable(ctx, queues, id, q, path, st) || !set_expired(path, st))
+        return 0;
+    log::info("%s: expired", id.c_str());
+    return 1;
 }
 
 int expire_release_one(Context& ctx, const std::vector<std::string>& queues,
                        const std::string& id) {
-    if (bad_id(id)) return 0;
-    for (const std::string& q : queues) {
-        if (q == queue::kMaildrop || !find_queue_info(q).message_queue) continue;
-        std::string path;
-        struct stat st;
-        if (!message_file_ok(ctx.layout, q, id, path, st)) continue;
-        int expired = set_expired(path, st) ? 1 : 0;
-        if (expired) log::info("%s: expired", id.c_str());
-        if (q == queue::kHold &&
-            post_rename(path, ctx.layout.relative_path(queue::kDeferred, id)) == 0) {
-            log::info("%s: released from hold", id.c_str());
-            ctx.counts.released++;
-        }
-        return expired;
+    std::string q, path;
+    struct stat st;
+    if (bad_id(id) || !find_expirable(ctx, queues, id, q, path, st)) return 0;
+    int expired = set_expired(path, st) ? 1 : 0;
+    if (expired) log::info("%s: expired", id.c_str());
+    if (q == queue::kHold &&
+        post_rename(path, ctx.layout.relative_path(queue::kDeferred, id)) == 0) {
+        log::info("%s: released from hold", id.c_str());
+        ctx.counts.released++;
     }
-    return 0;
+    return expired;
 }
 
 int operate_stream(Context& ctx, Operator op, const std::vector<std::string>& queues) {
@@ -139,19 +146,7 @@ bool message_file_ok(const queue::Layout& layout, std::string_view q, std::strin
                      std::string& path, struct stat& st) {
     if (!queue::id_ok(id)) return false;
     path = layout.relative_path(q, id);
-    if (lstat(path.c_str(), &st) != 0) {
-        if (errno != ENOENT) log::warn("%s: %s", path.c_str(), strerror(errno));
-        return false;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        log::warn("%s: uid %ld: not a regular file", path.c_str(), static_cast<long>(st.st_uid));
-        return false;
-    }
-    if ((st.st_mode & S_IRWXU) != queue::kModeReady) return false;
-    if (st.st_nlink > 1)
-        log::warn("%s: uid %ld: file has %d links", path.c_str(), static_cast<long>(st.st_uid),
-                  static_cast<int>(st.st_nlink));
-    return true;
+    return queue::mail_open_ok(path, st);
 }
 
 int post_rename(const std::string& from, const std::string& to) {
