@@ -121,7 +121,7 @@ void Qmgr::dispatch() {
 }
 
 void Qmgr::dispatch(TransportState& ts) {
-    if (monotonic_ms() < ts.busy_until_ms) return;
+    if (stopping_ || monotonic_ms() < ts.busy_until_ms) return;
     for (;;) {
         auto job = ts.queue.next();
         if (!job) return;

@@ -11,7 +11,9 @@ using namespace postern;
 
 namespace {
 std::unique_ptr<qmgr::Qmgr> the_qmgr;
-}
+// How long a stopping qmgr waits for the answers of deliveries already handed out.
+constexpr long kDrainSeconds = 5;
+}  // namespace
 
 int main(int argc, char** argv) {
     daemon::DaemonHooks hooks;
@@ -26,7 +28,10 @@ int main(int argc, char** argv) {
     };
     hooks.on_trigger = [](daemon::ServerContext&, std::string_view bytes) { the_qmgr->on_trigger(bytes); };
     hooks.on_pre_accept = [](daemon::ServerContext&) { the_qmgr->on_loop(); };
-    hooks.on_exit = [](daemon::ServerContext&) { the_qmgr.reset(); };
+    hooks.on_exit = [](daemon::ServerContext&) {
+        if (the_qmgr) the_qmgr->drain(kDrainSeconds);
+        the_qmgr.reset();
+    };
     hooks.max_input = 1024;
     return daemon::run_trigger_server(argc, argv, hooks);
 }

@@ -67,10 +67,27 @@ void Qmgr::on_trigger(std::string_view bytes) {
 
 // Scans run from the loop, once for any number of triggers that came meanwhile.
 void Qmgr::request_scan(bool incoming, bool deferred, bool ignore_time) {
+    if (stopping_) return;
     scan_incoming_ |= incoming;
     scan_deferred_ |= deferred;
     ignore_time_ |= ignore_time;
     event_active(scan_event_, EV_TIMEOUT, 0);
+}
+
+void Qmgr::drain(long seconds) {
+    stopping_ = true;
+    auto running = [this] {
+        size_t n = 0;
+        for (auto& [name, ts] : transports_) n += ts->busy.size();
+        return n;
+    };
+    time_t end = time(nullptr) + seconds;
+    while (running() > 0 && time(nullptr) < end) {
+        timeval tv{1, 0};
+        event_base_loopexit(ctx_.base(), &tv);
+        event_base_loop(ctx_.base(), EVLOOP_ONCE);
+        retired_.clear();
+    }
 }
 
 void Qmgr::sweep_idle() {

@@ -51,6 +51,9 @@ public:
     void on_trigger(std::string_view bytes);
     // Between loop iterations: frees connections that were closed during the last one.
     void on_loop() { retired_.clear(); }
+    // At exit: starts nothing new and waits up to `seconds` for the replies of running
+    // deliveries, so that a stop or reload does not deliver those recipients twice.
+    void drain(long seconds);
 
 private:
     // queue_scan.cc
@@ -101,6 +104,7 @@ private:
     event* housekeeping_event_ = nullptr;
     bool scan_incoming_ = false, scan_deferred_ = false, ignore_time_ = false;
     bool scan_blocked_ = false;  // the active queue was full during the last scan
+    bool stopping_ = false;
 };
 
 }  // namespace postern::qmgr

@@ -6,9 +6,10 @@ does.
 
 The stand-in agent answers by the recipient's local part: ok* delivered (2.0.0),
 soft* deferred (4.2.0), hard* bounced (5.1.1), crash* closes the connection without a
-reply.
+reply, slow* is delivered after a second.
 """
 import os
+import signal
 import socket
 import threading
 import time
@@ -163,6 +164,9 @@ def agent_answer(req):
         local = rcpt.split("@")[0]
         if local.startswith("crash"):
             return None
+        if local.startswith("slow"):
+            time.sleep(1.0)
+            local = "ok"
         status, action, reason = {
             "ok": ("2.0.0", "delivered", "delivered to mailbox"),
             "soft": ("4.2.0", "delayed", "mailbox busy"),
@@ -378,3 +382,19 @@ def test_deferred_mail_waits_for_its_retry_time_unless_flushed(world):
     w.inst.wait_log(f"{waiting}: removed")
     assert find_file(w.inst, "hold", held)
     assert f"{held}:" not in w.inst.log()
+
+
+def test_stopping_qmgr_waits_for_running_deliveries(world):
+    w = world()
+    w.start()
+    qid = w.message("s@example.test", ["slow@localhost"])
+    w.trigger()
+    assert wait_for(lambda: w.local.requests)
+    pids = [p for p in MailInstance.descendants(w.inst.proc.pid)
+            if open(f"/proc/{p}/comm").read().strip() == "qmgr"]
+    assert len(pids) == 1
+    os.kill(pids[0], signal.SIGTERM)
+    # The answer that comes after the signal still settles the message: no second
+    # delivery after the restart.
+    w.inst.wait_log(f"{qid}: removed")
+    assert find_file(w.inst, "active", qid) is None
