@@ -88,6 +88,9 @@ void Master::start_service(Service& s) {
         event_add(s.wakeup_timer.get(), &tv);
     }
     update_listening(s);
+    // As Postfix's master_wakeup_init: the first wakeup is at once, so that pickup finds
+    // what was dropped into maildrop/ while the system was down.
+    if (s.entry.wakeup_seconds > 0 && !s.entry.wakeup_conditional) send_wakeup(s);
 }
 
 void Master::listen_on(Service& s, bool on) {

@@ -124,6 +124,7 @@ class MailInstance:
             f"setgid_group = {self.group}\n"
             f"maillog_file = {self.maillog}\n"
             f"maillog_file_prefixes = {self.root}\n"
+            "compatibility_level = 3.6\n"
             "myhostname = host.example.test\n"
             "mydomain = example.test\n"
             "mydestination = $myhostname, localhost.$mydomain, localhost\n"
