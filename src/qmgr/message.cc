@@ -7,8 +7,8 @@ namespace postern::qmgr {
 
 namespace mail = ipc::mail;
 
-ActiveMessage::ActiveMessage(std::string id, queue::Envelope env, bool may_have_logs)
-    : id_(std::move(id)), env_(std::move(env)), may_have_logs_(may_have_logs) {
+ActiveMessage::ActiveMessage(std::string id, queue::Envelope env)
+    : id_(std::move(id)), env_(std::move(env)) {
     gettimeofday(&active_arrival_, nullptr);
     for (size_t i = 0; i < env_.recipients.size(); ++i) {
         if (!env_.recipients[i].done) rcpts_.push_back({i, Outcome::Pending});

@@ -25,15 +25,13 @@ class ActiveMessage {
 public:
     // The queue file is not kept open while its deliveries run (the active queue may hold
     // more messages than a process may have descriptors); finishing reopens it.
-    ActiveMessage(std::string id, queue::Envelope env, bool may_have_logs);
+    ActiveMessage(std::string id, queue::Envelope env);
 
     const std::string& id() const { return id_; }
     const queue::Envelope& envelope() const { return env_; }
     const std::string& sender() const { return env_.sender; }
     // create_time when the file has one (Postfix's message age), else the arrival time.
     long arrival() const;
-    // Came from deferred/ or was requeued at start-up: logs of earlier passes may exist.
-    bool may_have_logs() const { return may_have_logs_; }
     timeval active_arrival() const { return active_arrival_; }
 
     // The recipients still to deliver (not done in the file), in file order.
@@ -66,7 +64,6 @@ private:
 
     std::string id_;
     queue::Envelope env_;
-    bool may_have_logs_;
     timeval active_arrival_{};
     std::vector<RecipientState> rcpts_;
 };

@@ -75,7 +75,7 @@ void Qmgr::finish(ActiveMessage& msg) {
     bool keep = !logs_ok;
     // Bounced recipients: one notice for all of them, now, even if others wait.
     bool bounce_flushed = true;
-    if (!msg.bounce_log.empty() || (msg.may_have_logs() && log_exists(queue::kBounce, msg.id()))) {
+    if (!msg.bounce_log.empty() || log_exists(queue::kBounce, msg.id())) {
         bounce_flushed = bounce_call(msg, mail::BounceCommand::Flush);
         keep |= !bounce_flushed;
     }
@@ -91,10 +91,10 @@ void Qmgr::finish(ActiveMessage& msg) {
             }
         }
     }
-    if (!msg.trace_log.empty() || (msg.may_have_logs() && log_exists(queue::kTrace, msg.id())))
+    if (!msg.trace_log.empty() || log_exists(queue::kTrace, msg.id()))
         (void)bounce_call(msg, mail::BounceCommand::Trace);
     if (deferred || keep) {
-        keep_deferred(msg, open_active(msg, fd), !bounce_flushed);
+        keep_deferred(msg, open_active(msg, fd), !bounce_flushed, logs_ok);
     } else {
         remove_message(msg);
     }
@@ -105,13 +105,15 @@ void Qmgr::finish(ActiveMessage& msg) {
 
 // Some recipients wait: mark the finished ones done (one fsync), stamp the next retry
 // time as the file's mtime and move it to deferred/.
-void Qmgr::keep_deferred(ActiveMessage& msg, int fd, bool sync_bounce_log) {
+void Qmgr::keep_deferred(ActiveMessage& msg, int fd, bool sync_bounce_log, bool logs_written) {
     if (sync_bounce_log) {
         // The bounce service did not take the log: it must outlive the done marks.
         UniqueFd log_fd(open(layout_.path(queue::kBounce, msg.id()).c_str(), O_RDONLY | O_CLOEXEC));
         if (log_fd && fsync(log_fd.get()) != 0) log::warn("%s: fsync bounce log: %s", msg.id().c_str(), std::strerror(errno));
     }
-    std::vector<uint64_t> done = msg.done_offsets();
+    // Without their log entries, finished recipients stay undone: they are tried again
+    // (a possible duplicate) rather than bounced without a notice.
+    std::vector<uint64_t> done = logs_written ? msg.done_offsets() : std::vector<uint64_t>{};
     if (!done.empty()) {
         if (Status st = queue::mark_done_many(fd, done); !st)
             log::warn("%s: %s", msg.id().c_str(), st.error().c_str());
@@ -131,8 +133,10 @@ void Qmgr::remove_message(ActiveMessage& msg) {
         log::warn("%s: remove from active: %s", msg.id().c_str(), st.error().c_str());
         return;
     }
-    // An earlier pass may have left reasons in defer/ that nobody will read now.
-    if (msg.may_have_logs() || !msg.defer_log.empty()) (void)queue::remove_delivery_log(layout_, queue::kDefer, msg.id());
+    // An earlier pass may have left reasons in defer/ that nobody will read now. Any
+    // message may have one (postqueue -i moves deferred mail back to incoming/), so this
+    // and the log checks above cost a failed lookup each for fresh mail.
+    (void)queue::remove_delivery_log(layout_, queue::kDefer, msg.id());
     log::info("%s", log::removed_line(msg.id()).c_str());
 }
 

@@ -15,7 +15,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "qmgr/agent_conn.h"
@@ -88,7 +87,7 @@ private:
     bool bounce_call(ActiveMessage& msg, ipc::mail::BounceCommand command);
     bool log_exists(std::string_view log_queue, const std::string& id) const;
     int open_active(ActiveMessage& msg, UniqueFd& fd);
-    void keep_deferred(ActiveMessage& msg, int fd, bool sync_bounce_log);
+    void keep_deferred(ActiveMessage& msg, int fd, bool sync_bounce_log, bool logs_written);
     void remove_message(ActiveMessage& msg);
 
     daemon::ServerContext& ctx_;
@@ -99,7 +98,6 @@ private:
     std::unordered_map<std::string, std::unique_ptr<ActiveMessage>> messages_;
     std::unordered_map<std::string, std::unique_ptr<TransportState>> transports_;
     std::vector<std::unique_ptr<AgentConnection>> retired_;
-    std::unordered_set<std::string> recovered_;  // requeued from active/ at start
     event* scan_event_ = nullptr;
     event* housekeeping_event_ = nullptr;
     bool scan_incoming_ = false, scan_deferred_ = false, ignore_time_ = false;

@@ -21,8 +21,7 @@ void Qmgr::recover_active() {
     for (const std::string& id : *ids) {
         if (Status st = layout_.move(id, queue::kActive, queue::kIncoming); !st)
             log::warn("%s: requeue from active: %s", id.c_str(), st.error().c_str());
-        else
-            recovered_.insert(id);
+
     }
 }
 
@@ -87,9 +86,7 @@ void Qmgr::activate(std::string_view queue_name, const std::string& id, bool ign
         }
         return;
     }
-    // Logs of an earlier pass exist only for mail that was tried before.
-    bool old_logs = queue_name != queue::kIncoming || recovered_.erase(id) > 0;
-    auto msg = std::make_unique<ActiveMessage>(id, std::move(*env), old_logs);
+    auto msg = std::make_unique<ActiveMessage>(id, std::move(*env));
     ActiveMessage& m = *msg;
     messages_.emplace(id, std::move(msg));
     log::info("%s", log::from_line(id, m.sender(), m.envelope().size.content_size,
