@@ -14,6 +14,7 @@
 #include "util/base/strings.h"
 #include "util/log/log.h"
 #include "util/mailbox/destinations.h"
+#include "util/mailbox/user_ids.h"
 
 namespace postern::local {
 
@@ -125,8 +126,15 @@ DelStat deliver_include(RequestContext& ctx, MessageAttr attr, UserAttr usr, con
     if (ctx.been_here("include " + path)) return DelStat::Sent;
     if (path.empty() || path[0] != '/')
         return bounce(ctx, attr, "5.3.5", ":include: file must have absolute pathname");
-    std::ifstream in(path);
+    // Read with the rights of whoever the expansion acts for (root for a root-owned
+    // alias database, as Postfix opens include files).
+    std::ifstream in;
     struct stat st {};
+    {
+        mailbox::EffectiveIds ids(usr.set ? usr.uid : 0, usr.set ? usr.gid : 0, ctx.cfg.owner_uid,
+                                  ctx.cfg.owner_gid);
+        in.open(path);
+    }
     if (!in || ::stat(path.c_str(), &st) < 0) {
         int err = errno;
         log::warn("cannot open include file %s: %s", path.c_str(), std::strerror(err));

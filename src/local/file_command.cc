@@ -28,8 +28,9 @@ bool unprivileged_rights(const Settings& cfg, UserAttr& usr) {
         log::warn("default_privs user %s has privileged user ID", cfg.default_privs.c_str());
         return false;
     }
-    // Keep the home directory and shell of the recipient context, if any, for $HOME.
-    if (usr.set) def.home = usr.home, def.shell = usr.shell;
+    // Only the ids change (Postfix's default_uid/gid): $HOME, $LOGNAME and $SHELL stay
+    // those of the recipient context.
+    if (usr.set) def.home = usr.home, def.shell = usr.shell, def.logname = usr.logname;
     usr = def;
     return true;
 }

@@ -56,7 +56,11 @@ DelStat record_result(RequestContext& ctx, const MessageAttr& attr, DelStat stat
     e.times.agent_handoff = ctx.handoff;
     e.times.deliver_done = now;
     e.dsn = dsn;
-    e.status = status_word(status);
+    // Address verification probes are logged as such, never as deliveries.
+    bool verify = ctx.request.flags & ipc::mail::kDeliveryFlagVerify;
+    e.status = !verify ? status_word(status)
+               : status == DelStat::Sent ? "deliverable"
+               : status == DelStat::Bounced ? "undeliverable" : "deferred";
     e.reason = reason;
     e.delay_max_digits = ctx.cfg.delay_max_digits;
     log::info("%s", log::delivery_line(e, now).c_str());

@@ -150,6 +150,16 @@ def test_delivered_to_loop_bounces(inst):
     assert not (inst.mail / USER).exists()
 
 
+def test_verify_request_probes_without_delivering(inst):
+    qid, reply = deliver(inst, [f"{USER}@{DOMAIN}", f"ghost@{DOMAIN}"], MESSAGE, flags=1)
+    assert reply["result_status"] == ["2.0.0", "5.1.1"]
+    assert reply["result_reason"][0] == "delivers to mailbox"
+    assert not (inst.mail / USER).exists()
+    log = inst.wait_log(f"{qid}: to=<ghost@{DOMAIN}>")
+    assert "status=deliverable (delivers to mailbox)" in log
+    assert 'status=undeliverable (unknown user: "ghost")' in log
+
+
 def test_two_recipients_get_one_result_each(inst):
     qid, reply = deliver(inst, [f"{USER}@{DOMAIN}", f"nobody-here@{DOMAIN}"], MESSAGE)
     assert reply["result_index"] == ["0", "1"]
