@@ -31,6 +31,14 @@ std::string lowercase(std::string s) {
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
     return s;
 }
+bool local_part_is(std::string_view address, std::string_view name) {
+    std::string_view local = address.substr(0, std::min(address.rfind('@'), address.size()));
+    return local.size() == name.size() &&
+           std::equal(local.begin(), local.end(), name.begin(),
+                      [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) ==
+                                                  std::tolower(static_cast<unsigned char>(b)); });
+}
+
 }  // namespace
 
 TransportState& Qmgr::transport(const std::string& name) {
@@ -54,7 +62,7 @@ void Qmgr::settle(ActiveMessage& msg, size_t file_index, std::string_view dsn, s
     e.times.incoming_arrival = {msg.envelope().arrival_sec, msg.envelope().arrival_usec};
     e.times.active_arrival = msg.active_arrival();
     e.dsn = dsn;
-    e.status = dsn.empty() || dsn[0] != '5' ? "deferred" : "bounced";
+    e.status = dsn.starts_with("2") ? "sent" : dsn.starts_with("5") ? "bounced" : "deferred";
     e.reason = reason;
     timeval now{};
     gettimeofday(&now, nullptr);
@@ -71,7 +79,7 @@ void Qmgr::route(ActiveMessage& msg) {
     std::vector<Group> groups;
     std::map<std::pair<std::string, std::string>, size_t> index;
     time_t now = time(nullptr);
-    for (const RecipientState& rs : msg.recipients()) {
+    for (RecipientState& rs : msg.recipients()) {
         const queue::Recipient& r = msg.recipient(rs.index);
         auto reply = rewrite_.resolve(msg.sender(), r.address);
         if (!reply || (reply->flags & mail::kResolveFlagError)) {
@@ -81,6 +89,16 @@ void Qmgr::route(ActiveMessage& msg) {
         }
         if (reply->flags & mail::kResolveFlagFail) {
             settle(msg, rs.index, "5.1.3", "bad address syntax");
+            continue;
+        }
+        if (reply->recipient.empty()) {
+            settle(msg, rs.index, "5.1.3", "null recipient address");
+            continue;
+        }
+        // Mail to the local double-bounce address ends here, so that a notice about an
+        // undeliverable notice cannot loop.
+        if ((reply->flags & mail::kResolveClassLocal) && local_part_is(reply->recipient, settings_.double_bounce_sender)) {
+            settle(msg, rs.index, "2.0.0", "undeliverable postmaster notification discarded");
             continue;
         }
         const std::string& name = reply->transport;
@@ -94,7 +112,10 @@ void Qmgr::route(ActiveMessage& msg) {
             settle(msg, rs.index, "4.3.0", std::string("delivery temporarily suspended: ") + kTransportUnavailable);
             continue;
         }
-        std::string key = ts.queue.limits().per_recipient() ? lowercase(reply->recipient) : lowercase(reply->nexthop);
+        std::string key = ts.queue.limits().per_recipient()
+                              ? recipient_queue_name(reply->recipient, reply->nexthop, settings_.recipient_delimiter)
+                              : lowercase(reply->nexthop);
+        if (reply->recipient != r.address) rs.resolved = reply->recipient;
         auto [it, fresh] = index.emplace(std::make_pair(name, key), groups.size());
         if (fresh) groups.push_back({name, key, reply->nexthop, {}});
         groups[it->second].rcpts.push_back(rs.index);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <utility>
 
 namespace postern::qmgr {
 
@@ -11,17 +12,21 @@ ActiveMessage::ActiveMessage(std::string id, queue::Envelope env)
     : id_(std::move(id)), env_(std::move(env)) {
     gettimeofday(&active_arrival_, nullptr);
     for (size_t i = 0; i < env_.recipients.size(); ++i) {
-        if (!env_.recipients[i].done) rcpts_.push_back({i, Outcome::Pending});
+        if (!env_.recipients[i].done) rcpts_.push_back({i, Outcome::Pending, {}});
     }
 }
 
 long ActiveMessage::arrival() const { return env_.create_time > 0 ? env_.create_time : env_.arrival_sec; }
 
 // rcpts_ is in file order, so a binary search finds a recipient of a large message.
-RecipientState* ActiveMessage::find(size_t file_index) {
+const RecipientState* ActiveMessage::find(size_t file_index) const {
     auto it = std::lower_bound(rcpts_.begin(), rcpts_.end(), file_index,
                                [](const RecipientState& r, size_t i) { return r.index < i; });
     return it != rcpts_.end() && it->index == file_index ? &*it : nullptr;
+}
+
+RecipientState* ActiveMessage::find(size_t file_index) {
+    return const_cast<RecipientState*>(std::as_const(*this).find(file_index));
 }
 
 mail::DeliveryLogEntry ActiveMessage::entry(const queue::Recipient& r, const mail::RecipientResult& result,
@@ -111,7 +116,9 @@ mail::DeliveryRequest ActiveMessage::make_request(std::string_view nexthop,
     if (const std::string* v = env_.attribute(queue::attr::kHeloName)) req.client_helo = *v;
     for (size_t i : file_indexes) {
         const queue::Recipient& r = env_.recipients[i];
-        req.recipients.push_back({r.address, r.original, r.dsn_orcpt, r.dsn_notify, static_cast<long>(r.offset)});
+        const RecipientState* state = find(i);
+        const std::string& address = state && !state->resolved.empty() ? state->resolved : r.address;
+        req.recipients.push_back({address, r.original, r.dsn_orcpt, r.dsn_notify, static_cast<long>(r.offset)});
     }
     return req;
 }

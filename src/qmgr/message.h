@@ -19,6 +19,7 @@ enum class Outcome { Pending, Delivered, Bounced, Deferred };
 struct RecipientState {
     size_t index = 0;  // into envelope.recipients
     Outcome outcome = Outcome::Pending;
+    std::string resolved;  // the address trivial-rewrite returned ("" = as in the file)
 };
 
 class ActiveMessage {
@@ -59,6 +60,7 @@ public:
 
 private:
     RecipientState* find(size_t file_index);
+    const RecipientState* find(size_t file_index) const;
     ipc::mail::DeliveryLogEntry entry(const queue::Recipient& r,
                                       const ipc::mail::RecipientResult& result, long now) const;
 

@@ -22,6 +22,9 @@ bool Qmgr::log_exists(std::string_view log_queue, const std::string& id) const {
     return stat(layout_.path(log_queue, id).c_str(), &st) == 0;
 }
 
+// Any message may have logs of an earlier pass (postqueue -i moves deferred mail back to
+// incoming/), so the bounce and trace checks cost a failed lookup each for fresh mail.
+
 // Appends this pass's entries to bounce/, defer/ and trace/. Not synced: the bounce log
 // is handed to the bounce service right away, and a lost defer or trace entry only
 // changes a notice's text (the recipient itself stays undone in the queue file).
@@ -133,10 +136,6 @@ void Qmgr::remove_message(ActiveMessage& msg) {
         log::warn("%s: remove from active: %s", msg.id().c_str(), st.error().c_str());
         return;
     }
-    // An earlier pass may have left reasons in defer/ that nobody will read now. Any
-    // message may have one (postqueue -i moves deferred mail back to incoming/), so this
-    // and the log checks above cost a failed lookup each for fresh mail.
-    (void)queue::remove_delivery_log(layout_, queue::kDefer, msg.id());
     log::info("%s", log::removed_line(msg.id()).c_str());
 }
 

@@ -7,6 +7,7 @@
 #include "qmgr/qmgr.h"
 #include "util/log/log.h"
 #include "util/log/mail_events.h"
+#include "util/queue/delivery_log.h"
 
 namespace postern::qmgr {
 
@@ -86,6 +87,10 @@ void Qmgr::activate(std::string_view queue_name, const std::string& id, bool ign
         }
         return;
     }
+    // The defer log of an earlier pass speaks of recipients this pass tries again: it is
+    // started afresh (as Postfix does), so a later notice lists each reason once.
+    if (Status rm = queue::remove_delivery_log(layout_, queue::kDefer, id); !rm)
+        log::warn("%s: %s", id.c_str(), rm.error().c_str());
     auto msg = std::make_unique<ActiveMessage>(id, std::move(*env));
     ActiveMessage& m = *msg;
     messages_.emplace(id, std::move(msg));

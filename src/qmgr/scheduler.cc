@@ -1,6 +1,7 @@
 #include "qmgr/scheduler.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace postern::qmgr {
 
@@ -95,6 +96,21 @@ std::vector<Job> TransportQueue::take_all() {
         }
     }
     return out;
+}
+
+// With one recipient per delivery the destination is the recipient: its local part
+// without an address extension, at the nexthop (Postfix's per-recipient queue name, so
+// that one user in several equivalent domains or extensions gets no extra slots).
+std::string recipient_queue_name(std::string_view recipient, std::string_view nexthop,
+                                 std::string_view delimiters) {
+    std::string_view local = recipient.substr(0, std::min(recipient.rfind('@'), recipient.size()));
+    if (!delimiters.empty()) {
+        size_t cut = local.find_first_of(delimiters);
+        if (cut != std::string_view::npos && cut > 0) local = local.substr(0, cut);
+    }
+    std::string name = std::string(local) + "@" + std::string(nexthop);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    return name;
 }
 
 std::vector<std::vector<size_t>> batch_recipients(const std::vector<size_t>& rcpts, long limit) {

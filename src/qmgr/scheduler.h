@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -67,6 +68,11 @@ private:
     long active_ = 0;
     size_t queued_ = 0;
 };
+
+// The per-recipient destination name "localpart@nexthop" (lower case, without the
+// address extension after a recipient_delimiter character).
+std::string recipient_queue_name(std::string_view recipient, std::string_view nexthop,
+                                 std::string_view delimiters);
 
 // Splits the recipients of one message for one destination into requests of at most
 // `limit` recipients (0: all in one).

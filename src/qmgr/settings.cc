@@ -35,6 +35,8 @@ Settings Settings::from(const config::Config& config) {
     s.agent_idle_time = config.get_time("max_idle");
     s.active_limit = config.get_int("qmgr_message_active_limit");
     s.defer_transports = config.get_list("defer_transports");
+    s.double_bounce_sender = config.get("double_bounce_sender");
+    s.recipient_delimiter = config.get("recipient_delimiter");
     return s;
 }
 

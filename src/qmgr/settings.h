@@ -42,6 +42,8 @@ public:
     long agent_idle_time = 100;     // max_idle: an unused agent connection is closed
     long active_limit = 20000;      // qmgr_message_active_limit
     std::vector<std::string> defer_transports;
+    std::string double_bounce_sender = "double-bounce";
+    std::string recipient_delimiter;
 
 private:
     const config::Config* config_ = nullptr;

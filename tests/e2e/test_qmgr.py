@@ -398,3 +398,14 @@ def test_stopping_qmgr_waits_for_running_deliveries(world):
     # delivery after the restart.
     w.inst.wait_log(f"{qid}: removed")
     assert find_file(w.inst, "active", qid) is None
+
+
+def test_mail_to_the_local_double_bounce_address_is_discarded(world):
+    w = world()
+    w.start()
+    qid = w.message("", ["double-bounce@localhost"])
+    w.trigger()
+    log = w.inst.wait_log(f"{qid}: removed")
+    assert (f"{qid}: to=<double-bounce@localhost>, relay=none, delay=") in log
+    assert "dsn=2.0.0, status=sent (undeliverable postmaster notification discarded)" in log
+    assert not w.local.requests
