@@ -91,13 +91,15 @@ int cmd_status(Instance& inst) {
     return 0;
 }
 
-// Postfix runs "postqueue -f"; the trigger is the same: forget dead destinations, then
-// scan every queue, deferred included.
+// Postfix runs "postqueue -f", which sends mail_flush_deferred()'s trigger: forget dead
+// destinations, ignore the deferred files' time stamps, scan deferred, scan incoming.
 int cmd_flush(Instance& inst) {
     namespace mail = ipc::mail;
     if (running_master(inst) == 0) log::fatal("Cannot flush mail queue - mail system is down");
-    const char bytes[] = {mail::kTriggerFlushDead, mail::kTriggerScanAll};
-    Status s = mail::send_trigger(inst.queue_directory, mail::kQmgrSocket, std::string_view(bytes, 2));
+    const char bytes[] = {mail::kTriggerFlushDead, mail::kTriggerScanAll,
+                          mail::kTriggerScanDeferred, mail::kTriggerScanIncoming};
+    Status s = mail::send_trigger(inst.queue_directory, mail::kQmgrSocket,
+                                  std::string_view(bytes, sizeof bytes));
     if (!s) log::fatal("Cannot flush mail queue: %s (is the qmgr service in master.cf?)", s.error().c_str());
     return 0;
 }

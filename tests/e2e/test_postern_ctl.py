@@ -266,8 +266,8 @@ def test_reload_abort_and_flush(make_ctl):
     assert r.returncode == 0 and "refreshing the Postern mail system" in r.stderr
     wait_for(lambda: "reload -- version" in c.log())
     assert "master[%d]: reload -- version" % pid in c.log()
-    # flush: the qmgr trigger bytes (flush dead destinations, scan all queues) on
-    # public/qmgr; a stand-in qmgr listens there.
+    # flush: Postfix's mail_flush_deferred() trigger bytes on public/qmgr (flush dead
+    # destinations, all time stamps, deferred, incoming); a stand-in qmgr listens there.
     qmgr = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     qmgr.bind(str(c.queue / "public" / "qmgr"))
     qmgr.listen(1)
@@ -278,7 +278,7 @@ def test_reload_abort_and_flush(make_ctl):
     data = b""
     while chunk := conn.recv(16):
         data += chunk
-    assert data == b"FA"
+    assert data == b"FADI"
     qmgr.close()
     r = c("abort")
     assert r.returncode == 0 and "aborting the Postern mail system" in r.stderr
