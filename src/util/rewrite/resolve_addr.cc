@@ -252,7 +252,9 @@ ResolveReply Resolver::resolve(std::string_view sender, std::string_view address
             if (m == Match::Error) return ResolveReply{mail::kResolveFlagFail, {}, {}, {}};
             if (m == Match::Yes) o.remote = false;
         } else {
-            r.flags |= mail::kResolveFlagError;
+            // Postfix stops here: the default class, no transport or nexthop.
+            r.flags |= mail::kResolveFlagError | mail::kResolveClassDefault;
+            return r;
         }
     }
     // Routing operators left in the local part: a next hop would route them on.

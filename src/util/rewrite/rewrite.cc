@@ -100,9 +100,24 @@ TokenList tokens_of(std::string_view internal) {
     return tok::scan(address::to_external(internal), 0);
 }
 
+// Postfix internalizes these tokens as a top-level list: a space follows a comma and
+// separates adjacent words ("@a, @b:user@c").
 std::string internal_of(const TokenList& tokens) {
-    tok::Token addr{tok::kAddr, {}, tokens};
-    return tok::internalize_addr(addr);
+    std::string out;
+    auto word = [](int type) {
+        return type == tok::kAtom || type == tok::kQuoted || type == tok::kDomainLit ||
+               type == tok::kComment || type == tok::kAddr;
+    };
+    for (auto it = tokens.begin(); it != tokens.end(); ++it) {
+        tok::Token one{tok::kAddr, {}, {}};
+        one.children.push_back(*it);
+        out += it->type == tok::kComment ? it->text : tok::internalize_addr(one);
+        auto next = std::next(it);
+        if (next != tokens.end() &&
+            (it->type == ',' || next->type == '<' || (word(it->type) && word(next->type))))
+            out += ' ';
+    }
+    return out;
 }
 
 std::string rewrite_address(const RewriteContext& ctx, std::string_view address) {
