@@ -123,29 +123,47 @@ DelStat deliver_token_string(RequestContext& ctx, const MessageAttr& attr, const
 
 DelStat deliver_include(RequestContext& ctx, MessageAttr attr, UserAttr usr, const std::string& path) {
     attr.level++;
-    if (ctx.been_here("include " + path)) return DelStat::Sent;
-    if (path.empty() || path[0] != '/')
-        return bounce(ctx, attr, "5.3.5", ":include: file must have absolute pathname");
-    // Read with the rights of whoever the expansion acts for (root for a root-owned
-    // alias database, as Postfix opens include files).
-    std::ifstream in;
+    if (attr.level > 100) {
+        log::warn(":include: nesting limit exceeded for %s", path.c_str());
+        return bounce(ctx, attr, "5.4.6", ":include: nesting limit exceeded");
+    }
+    if (ctx.been_here(strprintf("include %ld %s", static_cast<long>(usr.set ? usr.uid : 0), path.c_str())))
+        return DelStat::Sent;
+    attr.exp_from = attr.local;
+    const std::string config_error = "mail system configuration error";
     struct stat st {};
+    if (path.empty() || path[0] != '/') {
+        log::warn(":include:%s uses a relative path", path.c_str());
+        return bounce(ctx, attr, "5.3.5", config_error);
+    }
+    if (::stat(path.c_str(), &st) < 0) {
+        log::warn("unable to lookup :include: file %s: %s", path.c_str(), std::strerror(errno));
+        return bounce(ctx, attr, "5.3.5", config_error);
+    }
+    if (!S_ISREG(st.st_mode) || (st.st_mode & S_IWOTH)) {
+        log::warn(S_ISREG(st.st_mode) ? ":include: file %s is world writable"
+                                      : ":include: file %s is not a regular file", path.c_str());
+        return bounce(ctx, attr, "5.3.5", config_error);
+    }
+    attr.exp_type = kExpandInclude;
+    // From a root-owned alias, a user's include file acts with that user's rights, so
+    // its owner cannot take over the default account.
+    if ((!usr.set || usr.uid == 0) && st.st_uid != 0 && !rights_for_owner(st.st_uid, usr)) {
+        log::warn("%s: cannot find :include: file owner username", path.c_str());
+        return defer(ctx, attr, "4.3.5", config_error);
+    }
+    // Local addresses in an include file are resubmitted, never delivered directly.
+    if (attr.owner.empty()) attr.owner = attr.recipient;
+    std::ifstream in;
     {
         mailbox::EffectiveIds ids(usr.set ? usr.uid : 0, usr.set ? usr.gid : 0, ctx.cfg.owner_uid,
                                   ctx.cfg.owner_gid);
         in.open(path);
     }
-    if (!in || ::stat(path.c_str(), &st) < 0) {
-        int err = errno;
-        log::warn("cannot open include file %s: %s", path.c_str(), std::strerror(err));
-        return defer(ctx, attr, "4.3.0", "mail system configuration error");
+    if (!in) {
+        log::warn("cannot open include file %s: %s", path.c_str(), std::strerror(errno));
+        return bounce(ctx, attr, "5.3.5", config_error);
     }
-    // A root-owned include file keeps the rights it was reached with; another owner's
-    // file runs its commands as that owner, so it cannot act as the default account.
-    if (st.st_uid != 0 && !rights_for_owner(st.st_uid, usr))
-        return defer(ctx, attr, "4.3.0", "cannot find :include: file owner");
-    attr.exp_type = kExpandInclude;
-    attr.exp_from = attr.local;
     DelStat worst = DelStat::Sent;
     int count = 0;
     std::string line;

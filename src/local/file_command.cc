@@ -68,10 +68,10 @@ std::vector<std::pair<std::string, std::string>> command_env(const RequestContex
 }  // namespace
 
 DelStat deliver_file(RequestContext& ctx, const MessageAttr& attr, UserAttr usr, const std::string& path) {
-    if (ctx.request.flags & ipc::mail::kDeliveryFlagVerify) return sent(ctx, attr, "delivers to file: " + path);
     if (ctx.been_here(strprintf("file %ld %s", static_cast<long>(usr.uid), path.c_str()))) return DelStat::Sent;
     if (attr.exp_type && !(ctx.cfg.allow_files & attr.exp_type))
         return bounce(ctx, attr, "5.7.1", "mail to file is restricted");
+    if (ctx.request.flags & ipc::mail::kDeliveryFlagVerify) return sent(ctx, attr, "delivers to file: " + path);
     if (!unprivileged_rights(ctx.cfg, usr)) return defer(ctx, attr, "4.3.0", "mail system configuration error");
     if (path.back() == '/') return deliver_maildir(ctx, attr, usr, path);
     mailbox::CopyAttr copy;
@@ -87,6 +87,8 @@ DelStat deliver_file(RequestContext& ctx, const MessageAttr& attr, UserAttr usr,
         auto file = mailbox::LockedFile::open(path, 0600, lock, "5.2.0", why);
         if (!file) {
             result = why;
+        } else if (file->is_regular() && (file->st().st_mode & (S_IXUSR | S_IXGRP | S_IXOTH))) {
+            result = mailbox::Failure{"5.7.1", "file is executable"};
         } else {
             if (!file->is_regular()) copy.flags &= ~mailbox::kCopyToFile;
             result = file->append(copy, ctx.message.lines(),
@@ -99,12 +101,12 @@ DelStat deliver_file(RequestContext& ctx, const MessageAttr& attr, UserAttr usr,
 
 DelStat deliver_command(RequestContext& ctx, const MessageAttr& attr, UserAttr usr,
                        const std::string& command) {
-    if (ctx.request.flags & ipc::mail::kDeliveryFlagVerify)
-        return sent(ctx, attr, "delivers to command: " + command);
     if (ctx.been_here(strprintf("command %ld %s", static_cast<long>(usr.uid), command.c_str())))
         return DelStat::Sent;
     if (attr.exp_type && !(ctx.cfg.allow_commands & attr.exp_type))
         return bounce(ctx, attr, "5.7.1", "mail to command is restricted");
+    if (ctx.request.flags & ipc::mail::kDeliveryFlagVerify)
+        return sent(ctx, attr, "delivers to command: " + command);
     if (!unprivileged_rights(ctx.cfg, usr)) return defer(ctx, attr, "4.3.0", "mail system configuration error");
     mailbox::PipeCommand cmd;
     cmd.command = command;
