@@ -546,3 +546,45 @@ def test_sendmail_to_incoming_through_pickup_and_cleanup(tmp_path):
     finally:
         inst.stop()
         rewrite.close()
+
+
+@pytest.mark.skipif(not all(Path(postern("postdrop")).parent.parent.joinpath(
+    "libexec", "postern", d).exists() for d in ("cleanup", "qmgr", "local", "trivial-rewrite")),
+    reason="the mail flow is not built")
+def test_real_callers_reach_the_mailbox(tmp_path):
+    """mailutils' mail, sendmail -bs and a cron-style -t -oi call, delivered to a Maildir."""
+    import email
+    from mailsystem import MailInstance, wait_for
+    inst = MailInstance(tmp_path / "i", main_cf=f"mail_spool_directory = {tmp_path}/i/mail/\n")
+    inst.start()
+    try:
+        user = inst.user
+        r = subprocess.run(["mail", "-E", f"set sendmail=sendmail://{postern('sendmail')}",
+                            "-s", "via mailutils", user], input=b"mailutils body\n",
+                           capture_output=True, timeout=60,
+                           env=dict(os.environ, MAIL_CONFIG=str(inst.conf), HOME=str(tmp_path)))
+        assert r.returncode == 0, r.stderr
+        ours, theirs = socket.socketpair()
+        proc = subprocess.Popen([postern("sendmail"), "-C", str(inst.conf), "-bs"],
+                                stdin=theirs, stdout=theirs)
+        theirs.close()
+        client = smtplib.SMTP()
+        client.sock = ours
+        client.getreply()
+        client.ehlo("localhost")
+        client.sendmail("me@example.test", [user], "Subject: via -bs\r\n\r\nsmtp body\r\n")
+        client.quit()
+        proc.wait(timeout=10)
+        r = inst.sendmail(["-t", "-oi"], f"To: {user}\nSubject: via cron\n\ncron body\n")
+        assert r.returncode == 0, r.stderr
+        new = inst.root / "mail" / user / "new"
+        assert wait_for(lambda: new.is_dir() and len(list(new.iterdir())) == 3, timeout=30), inst.log()
+        msgs = [email.message_from_bytes(f.read_bytes()) for f in new.iterdir()]
+        assert sorted(m["Subject"] for m in msgs) == ["via -bs", "via cron", "via mailutils"]
+        for m in msgs:
+            assert m["Received"].startswith("by host.example.test (")
+            assert m["Delivered-To"] == f"{user}@host.example.test"
+        assert inst.log().count(f": uid={os.getuid()} from=<") == 3
+        assert inst.queue_files("maildrop") == []
+    finally:
+        inst.stop()
