@@ -2,7 +2,7 @@
 // local, as Postfix's trivial-rewrite. Requests and replies are the Rewrite*/Resolve*
 // records of util/ipc/mail_proto.h; the rules live in util/rewrite/ (rewrite.h for
 // "rewrite", resolve.h for "resolve" and "verify"). Tables are opened once, before the
-// jail; when one is rebuilt the process leaves so that master starts a fresh one.
+// jail and opened again when postmap rebuilds one.
 #include <memory>
 
 #include "util/daemon/server.h"
@@ -29,18 +29,27 @@ public:
         resolver_ = std::move(*r);
     }
 
-    // Postfix checks its tables between clients: a rebuilt table means a restart.
-    void check_tables(daemon::ServerContext& ctx) {
+    // A rebuilt table (postmap) is opened again before the request is answered, so
+    // the answer always reflects the table on disk (Postfix restarts the process).
+    void refresh(daemon::ServerContext& ctx) {
         if (!resolver_ || !resolver_->changed()) return;
-        log::info("lookup table has changed -- restarting");
-        ctx.request_exit();
+        auto r = rewrite::Resolver::create(ctx.config());
+        if (!r) {
+            log::warn("%s; keeping the tables opened before", r.error().c_str());
+            return;
+        }
+        log::info("lookup table has changed -- reopening");
+        resolver_ = std::move(*r);
     }
 
     ipc::AttrRecord serve(daemon::Connection& conn, const ipc::AttrRecord& record) {
         auto name = record.find("request");
         std::string request = name ? std::string(*name) : std::string();
         if (request == "rewrite") return rewrite(conn, record);
-        if (request == "resolve" || request == "verify") return resolve(conn, record);
+        if (request == "resolve" || request == "verify") {
+            refresh(conn.context());
+            return resolve(conn, record);
+        }
         log::warn("unrecognized request: \"%s\", ignored", request.c_str());
         conn.close_after_write();
         return {};
@@ -87,7 +96,6 @@ int main(int argc, char** argv) {
     trivial_rewrite::RewriteService service;
     daemon::DaemonHooks hooks;
     hooks.pre_jail_init = [&](daemon::ServerContext& ctx) { service.pre_jail_init(ctx); };
-    hooks.on_pre_accept = [&](daemon::ServerContext& ctx) { service.check_tables(ctx); };
     hooks.on_request = [&](daemon::Connection& c, const ipc::AttrRecord& r) { return service.serve(c, r); };
     hooks.max_input = 64 * 1024;  // requests are a few short attributes
     return daemon::run_multi_server(argc, argv, hooks);

@@ -167,64 +167,82 @@ def instance(tmp_path, extra):
     return m
 
 
+@pytest.fixture
+def start(tmp_path):
+    """Starts an instance with the rewrite service (extra main.cf text); stops it after."""
+    made = []
+
+    def go(extra=""):
+        made.append(instance(tmp_path, extra))
+        return made[-1]
+    yield go
+    for m in made:
+        m.stop()
+
+
 @pytest.mark.parametrize("variant", ["defaults", "variant"])
-def test_same_answers_as_postfix(tmp_path, variant):
+def test_same_answers_as_postfix(tmp_path, start, variant):
     extra = VARIANT if variant == "variant" else ""
-    inst = instance(tmp_path, extra)
-    try:
-        pf = PostfixRewrite(tmp_path, COMMON + extra)
-        reqs = requests()
-        with ThreadPoolExecutor(8) as pool:
-            theirs = list(pool.map(lambda r: postfix_answer(pf, r), reqs))
-        ours = [postern_answer(inst, r) for r in reqs]
-        diffs = [(r, o, t) for r, o, t in zip(reqs, ours, theirs) if o != t]
-        assert not diffs, "\n".join(f"{r}\n  postern {o}\n  postfix {t}" for r, o, t in diffs)
-    finally:
-        inst.stop()
+    inst = start(extra)
+    pf = PostfixRewrite(tmp_path, COMMON + extra)
+    reqs = requests()
+    with ThreadPoolExecutor(8) as pool:
+        theirs = list(pool.map(lambda r: postfix_answer(pf, r), reqs))
+    ours = [postern_answer(inst, r) for r in reqs]
+    diffs = [(r, o, t) for r, o, t in zip(reqs, ours, theirs) if o != t]
+    assert not diffs, "\n".join(f"{r}\n  postern {o}\n  postfix {t}" for r, o, t in diffs)
 
 
-def test_classes_and_flags(tmp_path):
-    inst = instance(tmp_path, "")
-    try:
-        def resolve(addr, sender=""):
-            return postern_answer(inst, dict(request="resolve", sender=sender, address=addr))
-        joe = attr_call(inst.socket_path("private/rewrite"), request="resolve", sender="", address="joe")
-        assert joe["transport"] == ["local"] and joe["nexthop"] == ["host.example.test"]
-        assert joe["recipient"] == ["joe@host.example.test"]
-        assert int(joe["flags"][0]) == (1 << 8) | FLAG_FINAL
-        alias = resolve("x@alias.example")
-        assert (alias["transport"], alias["nexthop"]) == ("error", "5.1.1 User unknown in virtual alias table")
-        assert resolve("x@sub.relay.example")["transport"] == "relay"
-        assert resolve("joe@remote.example")["nexthop"] == "[mx.remote.example]:2525"
-        assert resolve("joe@other.example", "a@sender.example")["nexthop"] == "[sd.example]"
-        routed = resolve("a@b@remote.example")
-        assert routed["flags"] & (1 << 1)
-        assert resolve("old")["nexthop"] == "5.1.6 User has moved to new@else.example"
-        rw = attr_call(inst.socket_path("private/rewrite"), request="rewrite", rule="local", address="joe")
-        assert rw["address"] == ["joe@host.example.test"]
-    finally:
-        inst.stop()
+def test_classes_and_flags(start):
+    inst = start()
+    def resolve(addr, sender=""):
+        return postern_answer(inst, dict(request="resolve", sender=sender, address=addr))
+    joe = attr_call(inst.socket_path("private/rewrite"), request="resolve", sender="", address="joe")
+    assert joe["transport"] == ["local"] and joe["nexthop"] == ["host.example.test"]
+    assert joe["recipient"] == ["joe@host.example.test"]
+    assert int(joe["flags"][0]) == (1 << 8) | FLAG_FINAL
+    alias = resolve("x@alias.example")
+    assert (alias["transport"], alias["nexthop"]) == ("error", "5.1.1 User unknown in virtual alias table")
+    assert resolve("x@sub.relay.example")["transport"] == "relay"
+    assert resolve("joe@remote.example")["nexthop"] == "[mx.remote.example]:2525"
+    assert resolve("joe@other.example", "a@sender.example")["nexthop"] == "[sd.example]"
+    routed = resolve("a@b@remote.example")
+    assert routed["flags"] & (1 << 1)
+    assert resolve("old")["nexthop"] == "5.1.6 User has moved to new@else.example"
+    rw = attr_call(inst.socket_path("private/rewrite"), request="rewrite", rule="local", address="joe")
+    assert rw["address"] == ["joe@host.example.test"]
 
 
-def test_bad_requests_are_refused_without_killing_the_service(tmp_path):
-    inst = instance(tmp_path, "")
-    try:
-        bad = attr_call(inst.socket_path("private/rewrite"), request="rewrite", rule="bogus", address="x")
-        assert bad == {}
-        inst.wait_log("warning: unknown context: bogus")
-        assert attr_call(inst.socket_path("private/rewrite"), request="nonsense") == {}
-        inst.wait_log('unrecognized request: "nonsense"')
-        ok = attr_call(inst.socket_path("private/rewrite"), request="rewrite", rule="local", address="a!b")
-        assert ok["address"] == ["b@a"]
-    finally:
-        inst.stop()
+def test_bad_requests_are_refused_without_killing_the_service(start):
+    inst = start()
+    bad = attr_call(inst.socket_path("private/rewrite"), request="rewrite", rule="bogus", address="x")
+    assert bad == {}
+    inst.wait_log("warning: unknown context: bogus")
+    assert attr_call(inst.socket_path("private/rewrite"), request="nonsense") == {}
+    inst.wait_log('unrecognized request: "nonsense"')
+    ok = attr_call(inst.socket_path("private/rewrite"), request="rewrite", rule="local", address="a!b")
+    assert ok["address"] == ["b@a"]
 
 
-def test_warns_about_a_domain_in_two_classes(tmp_path):
-    inst = instance(tmp_path, "virtual_mailbox_domains = vbox.example, localhost\n")
-    try:
-        attr_call(inst.socket_path("private/rewrite"), request="resolve", sender="", address="a@localhost")
-        inst.wait_log("warning: do not list domain localhost in BOTH mydestination and "
-                      "virtual_mailbox_domains")
-    finally:
-        inst.stop()
+def test_warns_about_a_domain_in_two_classes(start):
+    inst = start("virtual_mailbox_domains = vbox.example, localhost\n")
+    attr_call(inst.socket_path("private/rewrite"), request="resolve", sender="", address="a@localhost")
+    inst.wait_log("warning: do not list domain localhost in BOTH mydestination and "
+                  "virtual_mailbox_domains")
+
+
+def test_a_rebuilt_transport_table_is_used_at_once(tmp_path, start):
+    table = tmp_path / "transport"
+    table.write_text("t.example smtp:[one.example]\n")
+    inst = start(f"transport_maps = hash:{table}\n")
+    inst.command("postmap", str(table))
+
+    def nexthop():
+        rep = attr_call(inst.socket_path("private/rewrite"), request="resolve", sender="",
+                        address="a@t.example")
+        return rep["nexthop"][0]
+    assert nexthop() == "[one.example]"
+    table.write_text("t.example smtp:[two.example]\n")
+    assert inst.command("postmap", str(table)).returncode == 0
+    assert nexthop() == "[two.example]"
+    inst.wait_log("lookup table has changed -- reopening")
