@@ -11,6 +11,10 @@ import pytest
 from conftest import BUILD, TOP, run
 
 STARTS = (BUILD / "sbin" / "postern").exists() and (BUILD / "libexec" / "postern" / "master").exists()
+# What the local mail flow needs, so that the instructions make run prints can be followed.
+PIPELINE = STARTS and all((BUILD / "sbin" / p).exists() for p in ("sendmail", "postdrop")) and \
+    all((BUILD / "libexec" / "postern" / d).exists()
+        for d in ("pickup", "cleanup", "trivial-rewrite", "qmgr", "local"))
 
 
 def run_script(tmp_path):
@@ -73,3 +77,31 @@ def check_runs_twice(tmp_path):
         assert "the Postern mail system is running: PID:" in second.stderr
         assert postern_ctl(tmp_path, "status").returncode == 0
     assert f"sendmail -C {etc} " in second.stdout
+    if PIPELINE:
+        follow_the_printed_instructions(tmp_path, second.stdout)
+
+
+def follow_the_printed_instructions(tmp_path, stdout):
+    """Sends a message the way make run says, and finds it where make run says."""
+    import pwd
+    import time
+    me = pwd.getpwuid(os.getuid()).pw_name
+    etc = tmp_path / "run" / "etc"
+    assert f"{BUILD}/sbin/sendmail -C {etc} {me}@localhost" in stdout
+    mailbox = tmp_path / "run" / "mail" / me
+    assert f"cat {mailbox}" in stdout
+    r = run([str(BUILD / "sbin" / "sendmail"), "-C", str(etc), f"{me}@localhost"],
+            input="Subject: hello from make run\n\nhi\n")
+    assert r.returncode == 0, r.stderr
+    maillog = tmp_path / "run" / "log" / "maillog"
+
+    def delivered():
+        # local(8) logs after it has written the mailbox.
+        return mailbox.exists() and "hello from make run" in mailbox.read_text() and \
+            "status=sent (delivered to mailbox)" in maillog.read_text()
+    end = time.time() + 30
+    while time.time() < end and not delivered():
+        time.sleep(0.1)
+    log = maillog.read_text()
+    assert mailbox.exists() and "Subject: hello from make run" in mailbox.read_text(), log
+    assert "status=sent (delivered to mailbox)" in log
