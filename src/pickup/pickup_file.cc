@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "pickup/pickup.h"
+#include "util/address/address.h"
 #include "util/base/strings.h"
 #include "util/ipc/cleanup_client.h"
 #include "util/log/log.h"
@@ -141,7 +142,8 @@ Outcome submit(const Settings& s, const Info& info, const Parsed& parsed, int fd
         log::warn("%s: %s", info.path.c_str(), st.error().c_str());
         return Outcome::Kept;
     }
-    const std::string& sender = parsed.env.sender;
+    // info_log_address_format = external (Postfix's default): quoted where needed.
+    std::string sender = parsed.env.sender.empty() ? "" : address::to_external(parsed.env.sender);
     if (info.requeued)
         log::info("%s: uid=%d from=<%s> orig_id=%s", queue_id->c_str(), static_cast<int>(info.st.st_uid),
                   sender.c_str(), info.id.c_str());
