@@ -19,29 +19,45 @@ namespace postern::local {
 
 namespace {
 
-// Reads the file as the user; ENOENT gives nullopt (try the next name).
+// The first forward_path entry that expands fully and exists (lstat as the user).
+std::optional<std::string> find_forward_file(const RequestContext& ctx, const MessageAttr& attr,
+                                             const UserAttr& usr, struct stat& st) {
+    mailbox::EffectiveIds as_user(usr.uid, usr.gid, ctx.cfg.owner_uid, ctx.cfg.owner_gid);
+    for (auto entry : split_tokens(ctx.cfg.forward_path, ", \t\r\n")) {
+        bool undefined = false;
+        std::string path = local_expand(ctx.cfg, std::string(entry), attr, usr, ctx.cfg.forward_filter,
+                                        &undefined);
+        if (!undefined && ::lstat(path.c_str(), &st) == 0) return path;
+    }
+    return std::nullopt;
+}
+
+// Reads the file as the user, after Postfix's checks: a regular file, owned by the
+// user (or root), not world-writable. Anything else is ignored with a warning.
 std::optional<std::string> read_forward_file(const Settings& cfg, const UserAttr& usr,
-                                             const std::string& path, bool& failed) {
-    mailbox::EffectiveIds as_user(usr.uid, usr.gid, cfg.owner_uid, cfg.owner_gid);
-    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        if (errno != ENOENT) {
-            log::warn("cannot open %s: %s", path.c_str(), std::strerror(errno));
-            failed = errno != EACCES && errno != ELOOP && errno != ENOTDIR;
-        }
+                                             const std::string& path, const struct stat& st) {
+    if (!S_ISREG(st.st_mode)) {
+        log::warn("file %s is not a regular file", path.c_str());
         return std::nullopt;
     }
-    UniqueFd guard(fd);
-    struct stat st {};
-    if (::fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) return std::nullopt;
     if (st.st_uid != 0 && st.st_uid != usr.uid) {
         log::warn("file %s has bad owner uid %ld", path.c_str(), static_cast<long>(st.st_uid));
+        return std::nullopt;
+    }
+    if (st.st_mode & S_IWOTH) {
+        log::warn("file %s is world writable", path.c_str());
+        return std::nullopt;
+    }
+    mailbox::EffectiveIds as_user(usr.uid, usr.gid, cfg.owner_uid, cfg.owner_gid);
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    if (!fd) {
+        log::warn("cannot open file %s: %s", path.c_str(), std::strerror(errno));
         return std::nullopt;
     }
     std::string text;
     char buf[8192];
     ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+    while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
     return text;
 }
 
@@ -50,37 +66,37 @@ std::optional<std::string> read_forward_file(const Settings& cfg, const UserAttr
 bool deliver_dotforward(RequestContext& ctx, MessageAttr attr, UserAttr usr, DelStat* status) {
     attr.level++;
     if (ctx.cfg.forward_path.empty()) return false;
-    if (ctx.been_here("forward " + attr.local)) return false;
     UserAttr pw;
     if (!lookup_user(attr.user, pw)) return false;
-    // Never act as root on a user's behalf (root's own .forward is read as default_privs).
+    // The recipient's own rights, never the file owner's (root's become default_privs
+    // in the file and command deliveries).
     usr = pw;
     attr.exp_type = kExpandForward;
+    // Local addresses in the file are resubmitted; the user's own name means the mailbox.
     attr.owner = attr.user;
-    std::string paths = local_expand(ctx.cfg, ctx.cfg.forward_path, attr, usr, ctx.cfg.forward_filter);
-    for (auto path_view : split_tokens(paths, ", \t\r\n")) {
-        std::string path(path_view);
-        if (ctx.been_here("forward_path " + path)) continue;
-        bool failed = false;
-        auto text = read_forward_file(ctx.cfg, usr, path, failed);
-        if (failed) {
-            *status = defer(ctx, attr, "4.3.0", "mail system configuration error");
-            return true;
-        }
-        if (!text) continue;
-        DelStat worst = DelStat::Sent;
-        int count = 0;
-        for (auto line : split_tokens(*text, "\n")) {
-            std::string_view t = trim(line);
-            if (t.empty() || t[0] == '#') continue;
-            DelStat s = deliver_token_string(ctx, attr, usr, t, &count);
-            if (s == DelStat::Deferred || (s == DelStat::Bounced && worst == DelStat::Sent)) worst = s;
-        }
-        if (count == 0) return false;  // an empty .forward: deliver to the mailbox
-        *status = worst;
+    struct stat st {};
+    auto path = find_forward_file(ctx, attr, usr, st);
+    if (!path) return false;
+    if (ctx.request.flags & ipc::mail::kDeliveryFlagVerify) {
+        *status = sent(ctx, attr, "forward via file: " + *path);
         return true;
     }
-    return false;
+    // A user who lists herself comes back here while the file is being expanded.
+    if (ctx.been_here("forward " + *path)) return false;
+    attr.exp_from = attr.local;
+    auto text = read_forward_file(ctx.cfg, usr, *path, st);
+    if (!text) return false;
+    DelStat worst = DelStat::Sent;
+    int count = 0;
+    for (auto line : split_tokens(*text, "\n")) {
+        std::string_view t = trim(line);
+        if (t.empty() || t[0] == '#') continue;
+        DelStat s = deliver_token_string(ctx, attr, usr, t, &count);
+        if (s == DelStat::Deferred || (s == DelStat::Bounced && worst == DelStat::Sent)) worst = s;
+    }
+    if (count == 0) return false;  // an empty .forward: deliver to the mailbox
+    *status = worst;
+    return true;
 }
 
 }  // namespace postern::local

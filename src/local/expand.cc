@@ -20,7 +20,7 @@ std::string filtered(std::string value, const std::string& filter) {
 }  // namespace
 
 std::string local_expand(const Settings& cfg, const std::string& pattern, const MessageAttr& attr,
-                         const UserAttr& usr, const std::string& filter) {
+                         const UserAttr& usr, const std::string& filter, bool* undefined) {
     auto lookup = [&](std::string_view name) -> std::optional<std::string> {
         auto opt = [&](const std::string& v) -> std::optional<std::string> {
             if (v.empty()) return std::nullopt;
@@ -37,7 +37,9 @@ std::string local_expand(const Settings& cfg, const std::string& pattern, const 
         if (cfg.config && cfg.config->raw(name)) return cfg.config->get(name);
         return std::nullopt;
     };
-    return config::expand_macros(pattern, lookup, false).text;
+    config::ExpandOutcome out = config::expand_macros(pattern, lookup, false);
+    if (undefined) *undefined = out.error || !out.undefined.empty();
+    return out.text;
 }
 
 }  // namespace postern::local

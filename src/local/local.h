@@ -164,8 +164,10 @@ DelStat deliver_unknown(RequestContext& ctx, MessageAttr attr, UserAttr usr);
 // getpwnam() into a UserAttr; false when there is no such user.
 bool lookup_user(const std::string& name, UserAttr& out);
 // $user, $home, ... as in local_expand(): values outside `filter` become '_'.
+// `undefined` (if given) is set when a name had no value or the pattern was malformed.
 std::string local_expand(const Settings& cfg, const std::string& pattern,
-                         const MessageAttr& attr, const UserAttr& usr, const std::string& filter);
+                         const MessageAttr& attr, const UserAttr& usr, const std::string& filter,
+                         bool* undefined = nullptr);
 // "user@domain" with @myorigin appended to a bare name (canon_addr_internal).
 std::string canonical_address(const Settings& cfg, std::string_view address);
 

@@ -309,6 +309,20 @@ def test_dot_forward_through_forward_path(tmp_path, world_dir):
         inst.stop()
 
 
+def test_user_named_in_own_forward_gets_the_mailbox(tmp_path, world_dir):
+    fwd = tmp_path / "forward"
+    fwd.mkdir()
+    (fwd / f"fwd.{USER}").write_text(f"# keep a copy\n{USER}\n{world_dir}/copy.mbox\n")
+    inst = start(tmp_path, f"forward_path = {fwd}/nonexistent.$user, {fwd}/fwd.$user\n")
+    try:
+        qid, reply = deliver(inst, [f"{USER}@{DOMAIN}"], MESSAGE)
+        assert reply["result_status"] == ["2.0.0"], reply
+        assert (inst.mail / USER).read_text().count("Subject: test") == 1
+        assert (world_dir / "copy.mbox").exists()
+    finally:
+        inst.stop()
+
+
 def test_empty_forward_file_means_mailbox(tmp_path):
     fwd = tmp_path / "forward"
     fwd.mkdir()
