@@ -2,7 +2,8 @@
 Debian's Postfix trivial-rewrite: the same main.cf settings, the same requests; Postfix's
 daemon runs in stand-alone mode (-S: one request on stdin, the reply on stdout, in
 Postfix's attr_print0 encoding). Transport, nexthop, recipient and flags must agree
-(Postern also sets RESOLVE_FLAG_FINAL, which Postfix defines but never sets)."""
+(Postern also sets RESOLVE_FLAG_FINAL, which Postfix defines but never sets, and swaps
+the meanings of flags 4 and 8 as mail_proto.h defines them)."""
 import os
 import pwd
 import re
@@ -134,10 +135,18 @@ def requests():
     return reqs
 
 
+def postern_flags(postfix_flags):
+    """Postfix's ERROR (4, bad domain syntax) and FAIL (8, lookup failed) are Postern's
+    kResolveFlagFail (8) and kResolveFlagError (4): mail_proto.h names them the other
+    way round."""
+    swapped = (4 if postfix_flags & 8 else 0) | (8 if postfix_flags & 4 else 0)
+    return (postfix_flags & ~12) | swapped
+
+
 def without_placeholders(answer):
-    """With a bad domain (flag 4) Postfix returns its unset placeholders ("CHANNEL NOT
+    """With a bad domain Postfix returns its unset placeholders ("CHANNEL NOT
     UPDATED"); Postern leaves transport and nexthop empty."""
-    if answer.get("flags", 0) & 4:
+    if answer["flags"] & 8:
         answer["transport"] = answer["nexthop"] = ""
     return answer
 
@@ -156,7 +165,7 @@ def postfix_answer(pf, req):
         return {"address": unquote_local(rep["address"][-1])}
     rep = pf.call(**req)
     return without_placeholders({"transport": rep["transport"][0], "nexthop": rep["nexthop"][0],
-            "recipient": rep["recipient"][0], "flags": int(rep["flags"][-1])})
+            "recipient": rep["recipient"][0], "flags": postern_flags(int(rep["flags"][-1]))})
 
 
 def instance(tmp_path, extra):

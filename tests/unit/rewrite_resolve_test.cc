@@ -128,11 +128,11 @@ TEST_CASE("resolve: default class, relayhost, bad domains", "[rewrite]") {
     CHECK(a.nexthop == "remote.example");
     CHECK(a.flags == mail::kResolveClassDefault);
     a = r->resolve("", "joe@");
-    CHECK((a.flags & mail::kResolveFlagError) != 0);
+    CHECK((a.flags & mail::kResolveFlagFail) != 0);
     a = r->resolve("", "joe@1.2.3.4");
-    CHECK((a.flags & mail::kResolveFlagError) != 0);
+    CHECK((a.flags & mail::kResolveFlagFail) != 0);
     a = r->resolve("", "joe@bad_-.example");
-    CHECK((a.flags & mail::kResolveFlagError) != 0);
+    CHECK((a.flags & mail::kResolveFlagFail) != 0);
     auto rh = make_resolver("relayhost = [relay.example.net]\n");
     a = rh->resolve("", "joe@remote.example");
     CHECK(a.nexthop == "[relay.example.net]");
@@ -236,7 +236,7 @@ TEST_CASE("resolve: relocated users, sender-dependent routes, verify", "[rewrite
 
 TEST_CASE("resolve: a null transport fails the request", "[rewrite]") {
     auto r = make_resolver("default_transport =\n");
-    CHECK(r->resolve("", "x@remote.example").flags == mail::kResolveFlagFail);
+    CHECK(r->resolve("", "x@remote.example").flags == mail::kResolveFlagError);
 }
 
 TEST_CASE("hostname syntax as valid_hostname", "[rewrite]") {

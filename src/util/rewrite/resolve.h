@@ -13,6 +13,8 @@
 // override both, and relocated_maps turn a moved user into an error. Local domains are
 // stripped first so that user%remote@local and remote!user@local route onwards (and
 // get the ROUTED flag). "verify" uses the address_verify_* variants of each parameter.
+// Flags follow mail_proto.h: kResolveFlagFail for a bad domain (permanent),
+// kResolveFlagError when a table lookup failed (try again later).
 #pragma once
 
 #include <memory>

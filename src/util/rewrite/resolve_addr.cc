@@ -235,7 +235,7 @@ ResolveReply Resolver::resolve(std::string_view sender, std::string_view address
     ResolveReply r;
     Outcome o = strip_local(address);
     if (o.fail) {
-        r.flags = mail::kResolveFlagFail;
+        r.flags = mail::kResolveFlagError;
         return r;
     }
     r.recipient = o.recipient;
@@ -249,11 +249,13 @@ ResolveReply Resolver::resolve(std::string_view sender, std::string_view address
             r.recipient += "]";
             domain = "[" + domain + "]";
             Match m = is_local(domain);
-            if (m == Match::Error) return ResolveReply{mail::kResolveFlagFail, {}, {}, {}};
+            if (m == Match::Error) return ResolveReply{mail::kResolveFlagError, {}, {}, {}};
             if (m == Match::Yes) o.remote = false;
         } else {
-            // Postfix stops here: the default class, no transport or nexthop.
-            r.flags |= mail::kResolveFlagError | mail::kResolveClassDefault;
+            // Postfix stops here: the default class, no transport or nexthop. (Postfix
+            // calls this bit ERROR and a failed lookup FAIL; mail_proto.h has them the
+            // other way round, and its readers act on that.)
+            r.flags |= mail::kResolveFlagFail | mail::kResolveClassDefault;
             return r;
         }
     }
@@ -263,7 +265,7 @@ ResolveReply Resolver::resolve(std::string_view sender, std::string_view address
 
     std::string blame;
     if (o.remote) {
-        if (!classify(p, sender, domain, r, blame)) return ResolveReply{mail::kResolveFlagFail, {}, {}, {}};
+        if (!classify(p, sender, domain, r, blame)) return ResolveReply{mail::kResolveFlagError, {}, {}, {}};
     } else {
         warn_overlap(domain, true);
         r.transport = p.local_transport;
@@ -275,16 +277,16 @@ ResolveReply Resolver::resolve(std::string_view sender, std::string_view address
     if (r.transport.empty()) {
         log::warn("file %s/main.cf: parameter %s: null transport is not allowed",
                   config_dir_.c_str(), blame.c_str());
-        return ResolveReply{mail::kResolveFlagFail, {}, {}, {}};
+        return ResolveReply{mail::kResolveFlagError, {}, {}, {}};
     }
     if (!p.transport.empty() && !(r.flags & mail::kResolveClassAlias) &&
         !apply_transport_maps(p, domain, r))
-        return ResolveReply{mail::kResolveFlagFail, {}, {}, {}};
+        return ResolveReply{mail::kResolveFlagError, {}, {}, {}};
     if (!relocated_.empty()) {
         auto hit = find_in(relocated_, address_probes(r.recipient, delimiters_, !o.remote));
         if (hit.status == table::LookupResult::Status::Error) {
             log::warn("relocated_maps lookup failure");
-            return ResolveReply{mail::kResolveFlagFail, {}, {}, {}};
+            return ResolveReply{mail::kResolveFlagError, {}, {}, {}};
         }
         if (hit.found()) {
             r.transport = "error";
