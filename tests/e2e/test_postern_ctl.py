@@ -502,3 +502,48 @@ def test_check_world_writable_queue_directory(make_ctl):
                               "be 0755 (run 'postern set-permissions')"]
     assert c("set-permissions").returncode == 0
     assert os.stat(c.queue).st_mode & 0o7777 == 0o755
+
+
+STUCK_MASTER = """#!/usr/bin/python3
+# A master that never stops on SIGTERM: it holds the pid file lock as master does.
+import fcntl, os, signal, sys, time
+conf = sys.argv[sys.argv.index("-c") + 1]
+qdir = [l.split("=", 1)[1].strip() for l in open(conf + "/main.cf")
+        if l.startswith("queue_directory")][-1]
+r, w = os.pipe()
+if os.fork():
+    os.close(w)
+    os._exit(0 if os.read(r, 1) else 1)      # -w: exit once the child is ready
+os.setsid()
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+fd = os.open(qdir + "/pid/master.pid", os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+os.write(fd, b"%d\\n" % os.getpid())
+null = os.open("/dev/null", os.O_RDWR)
+for i in (0, 1, 2):
+    os.dup2(null, i)
+os.write(w, b"r")
+time.sleep(600)
+"""
+
+
+def test_stop_kills_a_master_that_does_not_terminate(make_ctl):
+    c = make_ctl(master_cf="")
+    libexec = c.root / "libexec"
+    libexec.mkdir()
+    (libexec / "master").write_text(STUCK_MASTER)
+    os.chmod(libexec / "master", 0o755)
+    cf = c.conf / "main.cf"
+    cf.write_text(cf.read_text().replace(f"daemon_directory = {BUILD / 'libexec' / 'postern'}",
+                                         f"daemon_directory = {libexec}"))
+    assert c("start").returncode == 0
+    pid = c.master_pid()
+    assert pid
+    r = c("stop")
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert lines[0] == "postern/postern-script: stopping the Postern mail system"
+    assert lines.count("postern/postern-script: waiting for the Postern mail system to terminate") == 7
+    assert lines[-1] == "postern/postern-script: warning: stopping the Postern mail system with force"
+    assert c("status").returncode == 1
+    assert not Path(f"/proc/{pid}").exists() or " Z " in Path(f"/proc/{pid}/stat").read_text()
