@@ -384,3 +384,40 @@ def test_user_acls_as_postfix(param, flag, what):
                             "the mail queue\n")
     finally:
         shutil.rmtree(top)
+
+
+def test_with_a_running_postern_instance(tmp_path):
+    """The whole loop: mail deferred by qmgr (Postern's defer log) is listed with its
+    reason, held and released by postsuper, retried at once by postqueue -i, deleted."""
+    inst = MailInstance(tmp_path, main_cf=f"transport_maps = texthash:{tmp_path}/transport\n")
+    (tmp_path / "transport").write_text("retry.example retry:4.4.1 remote server said no\n")
+    inst.start()
+    try:
+        r = inst.sendmail(["-f", "me@example.test", "x@retry.example",
+                           '"odd user"@retry.example'], "Subject: q\n\nbody\n")
+        assert r.returncode == 0, r.stderr
+        inst.wait_log("status=deferred", count=2)
+        assert wait_for(lambda: inst.queue_files("deferred"), 10)
+        qid = inst.queue_files("deferred")[0]
+        out = inst.command("postqueue", "-p").stdout
+        # mailq (a link to sendmail) runs postqueue -p.
+        assert run([postern("mailq")], env={"MAIL_CONFIG": str(inst.conf)}).stdout == out
+        assert out.startswith("-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient")
+        assert " " * 53 + "(remote server said no)\n" in out
+        assert " " * 41 + '"odd user"@retry.example\n' in out
+        assert out.count("\n" + " " * 41 + "x@retry.example\n") == 1
+        js = inst.command("postqueue", "-j").stdout
+        assert f'"queue_name": "deferred", "queue_id": "{qid}"' in js
+        assert '"address": "\\"odd user\\"@retry.example", "delay_reason": ' in js
+        assert inst.command("postsuper", "-h", qid).returncode == 0
+        assert f"\n{qid}!" in inst.command("postqueue", "-p").stdout
+        assert inst.command("postsuper", "-H", qid).returncode == 0
+        assert not inst.queue_files("hold")
+        r = inst.command("postqueue", "-i", qid)
+        assert (r.returncode, r.stderr) == (0, "")
+        inst.wait_log("status=deferred", count=4)
+        r = inst.command("postsuper", "-d", qid)
+        assert r.stderr.endswith("postsuper: Deleted: 1 message\n"), r.stderr
+        assert inst.command("postqueue", "-p").stdout == "Mail queue is empty\n"
+    finally:
+        inst.stop()
