@@ -95,6 +95,11 @@ std::vector<uint64_t> ActiveMessage::done_offsets() const {
     return out;
 }
 
+std::string ActiveMessage::attribute(std::string_view name) const {
+    const std::string* v = env_.attribute(name);
+    return v ? *v : std::string();
+}
+
 mail::DeliveryRequest ActiveMessage::make_request(std::string_view nexthop,
                                                   const std::vector<size_t>& file_indexes) const {
     mail::DeliveryRequest req;
@@ -103,17 +108,17 @@ mail::DeliveryRequest ActiveMessage::make_request(std::string_view nexthop,
     req.data_offset = env_.size.data_offset;
     req.data_size = env_.size.content_size;
     req.nexthop = nexthop;
-    if (const std::string* v = env_.attribute(queue::attr::kEncoding)) req.encoding = *v;
+    req.encoding = attribute(queue::attr::kEncoding);
     req.smtputf8 = env_.size.smtputf8;
     req.sender = env_.sender;
-    if (const std::string* v = env_.attribute(queue::attr::kEnvid)) req.envid = *v;
-    if (const std::string* v = env_.attribute(queue::attr::kRet)) req.ret = std::strtol(v->c_str(), nullptr, 10);
+    req.envid = attribute(queue::attr::kEnvid);
+    req.ret = std::strtol(attribute(queue::attr::kRet).c_str(), nullptr, 10);
     req.arrival_sec = env_.arrival_sec;
     req.arrival_usec = env_.arrival_usec;
-    if (const std::string* v = env_.attribute(queue::attr::kClientName)) req.client_name = *v;
-    if (const std::string* v = env_.attribute(queue::attr::kClientAddress)) req.client_address = *v;
-    if (const std::string* v = env_.attribute(queue::attr::kProtocol)) req.client_protocol = *v;
-    if (const std::string* v = env_.attribute(queue::attr::kHeloName)) req.client_helo = *v;
+    req.client_name = attribute(queue::attr::kClientName);
+    req.client_address = attribute(queue::attr::kClientAddress);
+    req.client_protocol = attribute(queue::attr::kProtocol);
+    req.client_helo = attribute(queue::attr::kHeloName);
     for (size_t i : file_indexes) {
         const queue::Recipient& r = env_.recipients[i];
         const RecipientState* state = find(i);
@@ -128,11 +133,11 @@ mail::BounceRequest ActiveMessage::make_bounce(mail::BounceCommand command) cons
     b.command = command;
     b.queue_name = "active";
     b.queue_id = id_;
-    if (const std::string* v = env_.attribute(queue::attr::kEncoding)) b.encoding = *v;
+    b.encoding = attribute(queue::attr::kEncoding);
     b.smtputf8 = env_.size.smtputf8;
     b.sender = env_.sender;
-    if (const std::string* v = env_.attribute(queue::attr::kEnvid)) b.envid = *v;
-    if (const std::string* v = env_.attribute(queue::attr::kRet)) b.ret = std::strtol(v->c_str(), nullptr, 10);
+    b.envid = attribute(queue::attr::kEnvid);
+    b.ret = std::strtol(attribute(queue::attr::kRet).c_str(), nullptr, 10);
     return b;
 }
 

@@ -61,6 +61,7 @@ public:
 private:
     RecipientState* find(size_t file_index);
     const RecipientState* find(size_t file_index) const;
+    std::string attribute(std::string_view name) const;  // "" when absent
     ipc::mail::DeliveryLogEntry entry(const queue::Recipient& r,
                                       const ipc::mail::RecipientResult& result, long now) const;
 

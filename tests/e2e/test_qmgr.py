@@ -284,13 +284,17 @@ def test_mixed_outcomes_bounce_now_and_defer_the_rest(world):
     assert find_file(w.inst, "defer", qid) is None
 
 
-def test_expired_message_is_returned_to_sender(world):
-    w = world(main_cf="maximal_queue_lifetime = 0\nbounce_queue_lifetime = 0\n")
+@pytest.mark.parametrize("sender, main_cf", [
+    ("sender@example.test", "maximal_queue_lifetime = 0\n"),
+    ("", "bounce_queue_lifetime = 0\n"),  # bounces give up after their own lifetime
+])
+def test_expired_message_is_returned_to_sender(world, sender, main_cf):
+    w = world(main_cf=main_cf)
     w.start()
-    qid = w.message("sender@example.test", ["soft@localhost"])
+    qid = w.message(sender, ["soft@localhost"])
     w.trigger()
     log = w.inst.wait_log(f"{qid}: removed")
-    assert f"{qid}: from=<sender@example.test>, status=expired, returned to sender" in log
+    assert f"{qid}: from=<{sender}>, status=expired, returned to sender" in log
     assert w.bounce_requests(qid) == ["defer_flush"]
 
 
@@ -303,15 +307,6 @@ def test_delay_warning_is_sent_once(world):
     assert w.bounce_requests(qid) == ["warn"]
     recs = parse_records(open(find_file(w.inst, "deferred", qid), "rb").read())
     assert [int(d) for t, d in recs if t == "W"] == [0]
-
-
-def test_null_sender_uses_bounce_queue_lifetime(world):
-    w = world(main_cf="bounce_queue_lifetime = 0\n")
-    w.start()
-    qid = w.message("", ["soft@localhost"])
-    w.trigger()
-    log = w.inst.wait_log(f"{qid}: removed")
-    assert f"{qid}: from=<>, status=expired, returned to sender" in log
 
 
 def test_active_files_are_requeued_at_start_and_corrupt_ones_quarantined(world):

@@ -151,3 +151,10 @@ TEST_CASE("transport limits come from <transport>_* parameters, else the default
     CHECK(s.limits("other").rcpt_limit == 50);
     CHECK_FALSE(s.limits("other").per_recipient());
 }
+
+TEST_CASE("per-recipient destinations ignore case and address extensions", "[qmgr]") {
+    CHECK(recipient_queue_name("John+list@Example.COM", "example.com", "+") == "john@example.com");
+    CHECK(recipient_queue_name("john-x@example.com", "example.com", "+-") == "john@example.com");
+    CHECK(recipient_queue_name("+x@example.com", "example.com", "+") == "+x@example.com");
+    CHECK(recipient_queue_name("root", "host.example", "") == "root@host.example");
+}
