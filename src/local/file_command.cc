@@ -116,6 +116,7 @@ DelStat deliver_command(RequestContext& ctx, const MessageAttr& attr, UserAttr u
     cmd.uid = usr.uid, cmd.gid = usr.gid;
     cmd.shell = ctx.cfg.local_command_shell;
     cmd.time_limit = ctx.cfg.command_time_limit;
+    cmd.file_limit = ctx.cfg.mailbox_size_limit;
     if (!ctx.cfg.command_execution_directory.empty())
         cmd.cwd = local_expand(ctx.cfg, ctx.cfg.command_execution_directory, attr, usr,
                                ctx.cfg.exec_dir_filter);

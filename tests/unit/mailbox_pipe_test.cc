@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -109,4 +110,17 @@ TEST_CASE("pipe command killed by a signal is deferred; a missing program bounce
                       "Command output: execvp /nonexistent/program: No such file or directory");
     r = run("exit 75");  // a shell built-in without shell syntax
     CHECK(r.status == PipeStatus::Defer);
+}
+
+TEST_CASE("pipe command runs under the file size limit", "[mailbox]") {
+    std::string out = temp_path();
+    PipeCommand cmd;
+    cmd.command = "/bin/sh -c 'head -c 5000 /dev/zero > " + out + "'";
+    cmd.file_limit = 1000;
+    PipeResult r = run_pipe_command(cmd, command_attr(), from_lines({"x"}));
+    CHECK(r.status != PipeStatus::Ok);  // SIGXFSZ or a failed write
+    struct stat st {};
+    REQUIRE(::stat(out.c_str(), &st) == 0);
+    CHECK(st.st_size <= 1000);
+    unlink(out.c_str());
 }

@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -62,6 +63,10 @@ void exec_words(std::vector<std::string>& words) {
         ::dup2(out_fd, STDERR_FILENO) < 0)
         _exit(kExOserr);
     for (int sig : {SIGPIPE, SIGCHLD, SIGTERM, SIGHUP, SIGINT, SIGALRM}) ::signal(sig, SIG_DFL);
+    if (cmd.file_limit > 0) {
+        struct rlimit rl {static_cast<rlim_t>(cmd.file_limit), static_cast<rlim_t>(cmd.file_limit)};
+        ::setrlimit(RLIMIT_FSIZE, &rl);
+    }
     std::vector<std::pair<std::string, std::string>> keep;
     for (const auto& name : cmd.exported)
         if (const char* v = ::getenv(name.c_str())) keep.emplace_back(name, v);

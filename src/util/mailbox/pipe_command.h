@@ -28,6 +28,9 @@ struct PipeCommand {
     std::string cwd;       // "" = stay where we are
     std::string shell;     // local_command_shell ("" = direct exec or /bin/sh -c)
     long time_limit = 1000;
+    // RLIMIT_FSIZE for the command (mailbox_size_limit, as the local(8) process Postfix
+    // forks it from has that limit); 0 = unchanged.
+    long file_limit = 0;
 };
 
 enum class PipeStatus { Ok, Defer, Bounce, Corrupt };
