@@ -73,6 +73,14 @@ def start(tmp_path, main_cf="", aliases="", extra=()):
     return inst
 
 
+def start_with_forward(tmp_path, text, forward_path="{dir}/fwd.$user"):
+    """An instance whose forward_path finds `text` as the user's .forward."""
+    fwd = tmp_path / "forward"
+    fwd.mkdir()
+    (fwd / f"fwd.{USER}").write_text(text)
+    return start(tmp_path, "forward_path = %s\n" % forward_path.format(dir=fwd))
+
+
 def deliver(inst, recipients, lines, sender="sender@example.com", flags=0):
     _counter[0] += 1
     qid = "%X%05X" % (os.getpid() & 0xFFFF, _counter[0])
@@ -294,10 +302,7 @@ def test_alias_include_and_self_reference(tmp_path, world_dir):
 
 
 def test_dot_forward_through_forward_path(tmp_path, world_dir):
-    fwd = tmp_path / "forward"
-    fwd.mkdir()
-    (fwd / f"fwd.{USER}").write_text(f"{world_dir}/fwd.mbox, \\{USER}\n")
-    inst = start(tmp_path, f"forward_path = {fwd}/fwd.$user\n")
+    inst = start_with_forward(tmp_path, f"{world_dir}/fwd.mbox, \\{USER}\n")
     try:
         qid, reply = deliver(inst, [f"{USER}@{DOMAIN}"], MESSAGE)
         assert reply["result_status"] == ["2.0.0"], reply
@@ -310,10 +315,8 @@ def test_dot_forward_through_forward_path(tmp_path, world_dir):
 
 
 def test_user_named_in_own_forward_gets_the_mailbox(tmp_path, world_dir):
-    fwd = tmp_path / "forward"
-    fwd.mkdir()
-    (fwd / f"fwd.{USER}").write_text(f"# keep a copy\n{USER}\n{world_dir}/copy.mbox\n")
-    inst = start(tmp_path, f"forward_path = {fwd}/nonexistent.$user, {fwd}/fwd.$user\n")
+    inst = start_with_forward(tmp_path, f"# keep a copy\n{USER}\n{world_dir}/copy.mbox\n",
+                              "{dir}/nonexistent.$user, {dir}/fwd.$user")
     try:
         qid, reply = deliver(inst, [f"{USER}@{DOMAIN}"], MESSAGE)
         assert reply["result_status"] == ["2.0.0"], reply
@@ -324,10 +327,7 @@ def test_user_named_in_own_forward_gets_the_mailbox(tmp_path, world_dir):
 
 
 def test_empty_forward_file_means_mailbox(tmp_path):
-    fwd = tmp_path / "forward"
-    fwd.mkdir()
-    (fwd / f"fwd.{USER}").write_text("\n")
-    inst = start(tmp_path, f"forward_path = {fwd}/fwd.$user\n")
+    inst = start_with_forward(tmp_path, "\n")
     try:
         _, reply = deliver(inst, [f"{USER}@{DOMAIN}"], MESSAGE)
         assert reply["result_reason"] == ["delivered to mailbox"]
