@@ -175,7 +175,7 @@ void CleanupMessage::add_missing_headers() {
         out(resent + "Date: " + message::mail_date(when));
     }
     if (add && !(headers_seen_ & bit(resent_ ? HeaderType::ResentFrom : HeaderType::From)))
-        out(message::from_header(resent, sender_, env_.fullname));
+        out(message::from_header(resent, sender_, env_.fullname, settings_.standard_from_format));
     uint64_t visible = bit(HeaderType::To) | bit(HeaderType::ResentTo) | bit(HeaderType::Cc) | bit(HeaderType::ResentCc);
     const std::string& witheld = settings_.undisclosed_recipients_header;
     if (add && !(headers_seen_ & visible) && !witheld.empty()) {

@@ -60,6 +60,10 @@ std::unique_ptr<Settings> Settings::load(const config::Config& c) {
     s->ipc_timeout = c.get_time("ipc_timeout");
     s->always_add_missing_headers = c.get_bool("always_add_missing_headers");
     s->enable_original_recipient = c.get_bool("enable_original_recipient");
+    std::string from_format = lowercase(c.get("header_from_format"));
+    if (from_format != "standard" && from_format != "obsolete")
+        log::fatal("invalid setting: \"header_from_format = %s\"", from_format.c_str());
+    s->standard_from_format = from_format == "standard";
     s->undisclosed_recipients_header = c.get("undisclosed_recipients_header");
     s->remote_header_rewrite_domain = c.get("remote_header_rewrite_domain");
     s->recipient_delimiter = c.get("recipient_delimiter");

@@ -51,6 +51,7 @@ struct Settings {
     long duplicate_filter_limit = 0;
     long ipc_timeout = 0;
     bool always_add_missing_headers = false;
+    bool standard_from_format = true;  // header_from_format = standard
     bool enable_original_recipient = true;
     std::string undisclosed_recipients_header;
     std::string remote_header_rewrite_domain;

@@ -171,7 +171,7 @@ def test_local_submission_gets_missing_headers_and_rewritten_addresses(make):
     msgid = re.search(rf"^Message-Id: <(\d{{14}})\.{qid}@host\.example\.test>$", body, re.M)
     assert msgid, body
     assert re.search(r"^Date: ", body, re.M)
-    assert "From: joe@host.example.test (Joe User)\n" in body
+    assert "From: Joe User <joe@host.example.test>\n" in body
     assert "\n\nbody line\n" in body
     inst.wait_log(f"{qid}: message-id=<{msgid.group(1)}.{qid}@host.example.test>")
     mode = os.stat(inst.queue / "incoming" / qid).st_mode

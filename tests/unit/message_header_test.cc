@@ -59,8 +59,12 @@ TEST_CASE("added headers have Postfix's forms") {
     CHECK(message_id_header("", t, "4Fx1yZ", "host.example") ==
           "Message-Id: <20261121132244.4Fx1yZ@host.example>");
     CHECK(message_id_header("Resent-", t, "ABC", "h") == "Resent-Message-Id: <20261121132244.ABC@h>");
-    CHECK(from_header("", "joe@example.com", std::string("Joe (The) User")) ==
+    CHECK(from_header("", "joe@example.com", std::string("Joe (The) User"), false) ==
           "From: joe@example.com (Joe \\(The\\) User)");
+    CHECK(from_header("", "joe@example.com", std::string("Joe  User")) == "From: Joe User <joe@example.com>");
+    CHECK(from_header("", "joe@example.com", std::string("Joe Q. \"X\" User")) ==
+          "From: \"Joe Q. \\\"X\\\" User\" <joe@example.com>");
+    CHECK(from_header("", "joe@example.com", std::string("")) == "From: joe@example.com");
     CHECK(from_header("", "", std::string("x")) == "From: MAILER-DAEMON");
     CHECK(from_header("Resent-", "a b@example.com", std::nullopt) == "Resent-From: \"a b\"@example.com");
     CHECK(received_header("host", "Postern", 1000, "ABC", t) ==

@@ -57,14 +57,45 @@ std::string comment_text(std::string_view name) {
     return out;
 }
 
+// The full name as an RFC 5322 phrase: words with whitespace runs collapsed, or a
+// quoted string when it holds specials or Postfix's legacy "%!" operators.
+std::string phrase_text(std::string_view name) {
+    static constexpr std::string_view kSpecials = "%!()<>@,;:\\\".[]";
+    std::string clean;
+    for (char c : name) clean += (c == '\r' || c == '\n') ? ' ' : c;
+    if (clean.find_first_of(kSpecials) != std::string::npos) {
+        std::string out = "\"";
+        for (char c : clean) {
+            if (c == '"' || c == '\\') out += '\\';
+            out += c;
+        }
+        return out + "\"";
+    }
+    std::string out;
+    bool space = false;
+    for (char c : clean) {
+        if (c == ' ' || c == '\t') {
+            space = !out.empty();
+            continue;
+        }
+        if (space) out += ' ';
+        space = false;
+        out += c;
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string from_header(std::string_view resent, std::string_view sender,
-                        const std::optional<std::string>& fullname) {
+                        const std::optional<std::string>& fullname, bool standard) {
     std::string out = std::string(resent) + "From: ";
-    out += address::to_external(sender.empty() ? std::string_view("MAILER-DAEMON") : sender);
-    if (!sender.empty() && fullname && !fullname->empty()) out += " (" + comment_text(*fullname) + ")";
-    return out;
+    std::string addr = address::to_external(sender.empty() ? std::string_view("MAILER-DAEMON") : sender);
+    if (sender.empty() || !fullname || fullname->empty()) return out + addr;
+    if (!standard) return out + addr + " (" + comment_text(*fullname) + ")";
+    std::string phrase = phrase_text(*fullname);
+    if (!phrase.empty()) out += phrase + " ";
+    return out + "<" + addr + ">";
 }
 
 std::string received_header(std::string_view myhostname, std::string_view mail_name, long uid,

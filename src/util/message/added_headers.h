@@ -20,10 +20,12 @@ std::string message_id_header(std::string_view resent, time_t created, std::stri
 // The value alone: "<20261123132244.ABC123@host.example>".
 std::string message_id_value(time_t created, std::string_view queue_id, std::string_view myhostname);
 
-// Postfix 3.7's From: for a missing sender header: "From: user@example (Full Name)";
-// the null sender becomes MAILER-DAEMON. `sender` is in internal form.
+// The From: for a missing sender header, per header_from_format: "standard" gives
+// "From: Full Name <user@example>" (the name quoted when it has specials or % !),
+// "obsolete" gives "From: user@example (Full Name)". Without a full name, or for the
+// null sender (MAILER-DAEMON): "From: user@example". `sender` is in internal form.
 std::string from_header(std::string_view resent, std::string_view sender,
-                        const std::optional<std::string>& fullname);
+                        const std::optional<std::string>& fullname, bool standard = true);
 
 // What local submission gets as its first header (Postfix's pickup adds it):
 // "Received: by host (Postern, from userid 1000)\n\tid ID; <mail_date>".
