@@ -11,6 +11,7 @@
 #include "postsuper/postsuper.h"
 #include "util/config/config.h"
 #include "util/daemon/privileges.h"
+#include "util/ipc/mail_proto.h"
 #include "util/log/log.h"
 #include "util/log/log_config.h"
 
@@ -158,6 +159,13 @@ int run(int argc, char** argv) {
     if (action & kExpireReleaseOne)
         by_id(ctx, o, o.expire_release_ids, expire_release_one, kDefaultQueues, c.expired);
     report(c, requested);
+    // Requeued mail need not wait for pickup's next scan (Postfix leaves it waiting);
+    // a pickup that is down finds the files when it starts.
+    if (c.requeued > 0) {
+        const char wakeup[] = {ipc::mail::kTriggerWakeup};
+        (void)ipc::mail::send_trigger(layout->queue_directory(), ipc::mail::kPickupSocket,
+                                      std::string_view(wakeup, 1), 2);
+    }
     return 0;
 }
 

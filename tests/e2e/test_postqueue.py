@@ -416,6 +416,12 @@ def test_with_a_running_postern_instance(tmp_path):
         r = inst.command("postqueue", "-i", qid)
         assert (r.returncode, r.stderr) == (0, "")
         inst.wait_log("status=deferred", count=4)
+        # Requeued: pickup and cleanup make a new queue file of it, which defers again.
+        r = inst.command("postsuper", "-r", qid)
+        assert r.stderr == f"postsuper: {qid}: requeued\npostsuper: Requeued: 1 message\n"
+        inst.wait_log("status=deferred", count=6)
+        assert wait_for(lambda: inst.queue_files("deferred"), 10)
+        qid = inst.queue_files("deferred")[0]
         r = inst.command("postsuper", "-d", qid)
         assert r.stderr.endswith("postsuper: Deleted: 1 message\n"), r.stderr
         assert inst.command("postqueue", "-p").stdout == "Mail queue is empty\n"
