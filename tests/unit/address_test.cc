@@ -191,3 +191,16 @@ TEST_CASE("rewrite_address_list sees each address's addr-spec", "[address]") {
     rewrite_address_list("A <@r:a@b>, \"c d\"@e, g: h;", record);
     CHECK(seen == List{"a@b", "c d@e", "h"});
 }
+
+TEST_CASE("rewrite_address_header folds as cleanup does", "[address]") {
+    CHECK_FALSE(rewrite_address_header("To", "a@b, c@d", qualify).has_value());
+    CHECK(rewrite_address_header("To", "joe, Ann <ann>", qualify) ==
+          std::optional<std::string>("To: joe@example.com, Ann <ann@example.com>"));
+    std::string many;
+    for (int i = 0; i < 6; ++i) many += (i ? ", user" : "user") + std::to_string(i);
+    // "user0@example.com," is 18 bytes: "To: " and three stay under 70, the fourth
+    // would make 79 and starts the next line (the tab not counted).
+    CHECK(rewrite_address_header("To", many, qualify) ==
+          std::optional<std::string>("To: user0@example.com, user1@example.com, user2@example.com,\n"
+                                     "\tuser3@example.com, user4@example.com, user5@example.com"));
+}

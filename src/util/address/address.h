@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,14 @@ std::vector<std::string> parse_address_list(std::string_view header_value);
 // rewriting of From:/To:/Cc: ...).
 std::string rewrite_address_list(std::string_view header_value,
                                  const std::function<std::string(std::string_view)>& fn);
+
+// The same for cleanup(8)'s header output: nullopt when no address changed (keep the
+// header as it was); otherwise "Name: value" folded as Postfix's cleanup_fold_header:
+// addresses joined with spaces while a line stays under 70 bytes, then a new line
+// that starts with a tab.
+std::optional<std::string> rewrite_address_header(
+    std::string_view name, std::string_view header_value,
+    const std::function<std::string(std::string_view)>& fn);
 
 // Lower-cases the domain part only (lookups fold the domain; the local part may be
 // case-sensitive in mailboxes).

@@ -1,6 +1,7 @@
 // Address-list headers on top of the tok822 parse tree: extracting the addresses and
 // rewriting them in place while display names, groups and comments stay as they were.
 #include <iterator>
+#include <optional>
 
 #include "util/address/address.h"
 #include "util/address/tok822.h"
@@ -35,9 +36,10 @@ std::vector<std::string> parse_address_list(std::string_view header_value) {
     return out;
 }
 
-std::string rewrite_address_list(std::string_view header_value,
-                                 const std::function<std::string(std::string_view)>& fn) {
-    tok822::TokenList tree = tok822::parse(header_value);
+namespace {
+
+// Rewrites every address of the tree in place; false when none changed.
+bool rewrite_tree(tok822::TokenList& tree, const std::function<std::string(std::string_view)>& fn) {
     bool changed = false;
     for (Token& t : tree) {
         if (t.type != tok822::kAddr) continue;
@@ -49,8 +51,46 @@ std::string rewrite_address_list(std::string_view header_value,
         t.children.clear();
         t.children.push_back(Token{tok822::kAtom, std::move(after), {}});
     }
+    return changed;
+}
+
+}  // namespace
+
+std::string rewrite_address_list(std::string_view header_value,
+                                 const std::function<std::string(std::string_view)>& fn) {
+    tok822::TokenList tree = tok822::parse(header_value);
     // Like cleanup(8), a header whose addresses all stay the same is kept byte for byte.
-    return changed ? tok822::externalize(tree) : std::string(header_value);
+    return rewrite_tree(tree, fn) ? tok822::externalize(tree) : std::string(header_value);
+}
+
+std::optional<std::string> rewrite_address_header(
+    std::string_view name, std::string_view header_value,
+    const std::function<std::string(std::string_view)>& fn) {
+    tok822::TokenList tree = tok822::parse(header_value);
+    if (!rewrite_tree(tree, fn)) return std::nullopt;
+    std::string text = std::string(name) + ": " + tok822::externalize(tree, true);
+    // One address per line from externalize(); join lines while the output line,
+    // counted from its start, stays under 70 bytes.
+    std::string out;
+    size_t line_start = 0;
+    size_t pos = 0;
+    while (pos <= text.size()) {
+        size_t end = text.find('\n', pos);
+        if (end == std::string::npos) end = text.size();
+        std::string_view piece(text.data() + pos, end - pos);
+        if (pos == 0) {
+            out += piece;
+        } else if (out.size() - line_start + 1 + piece.size() < 70) {
+            out += ' ';
+            out += piece;
+        } else {
+            out += "\n\t";  // the tab is cleanup's continuation, not counted
+            line_start = out.size();
+            out += piece;
+        }
+        pos = end + 1;
+    }
+    return out;
 }
 
 }  // namespace postern::address

@@ -223,7 +223,7 @@ bool space_after(const Token& t, const Token& next) {
 
 }  // namespace
 
-std::string externalize(const TokenList& tree) {
+std::string externalize(const TokenList& tree, bool line_breaks) {
     std::string out;
     for (auto it = tree.begin(); it != tree.end(); ++it) {
         const Token& t = *it;
@@ -249,7 +249,10 @@ std::string externalize(const TokenList& tree) {
         default: out += static_cast<char>(t.type);
         }
         auto next = std::next(it);
-        if (next != tree.end() && space_after(t, *next)) out += ' ';
+        if (line_breaks && t.type == ',')
+            out += '\n';
+        else if (next != tree.end() && space_after(t, *next))
+            out += ' ';
     }
     return out;
 }

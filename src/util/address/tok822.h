@@ -41,7 +41,8 @@ TokenList parse(std::string_view text, size_t limit = kDefaultTokenLimit);
 // between tokens, comments left out.
 std::string internalize_addr(const Token& addr);
 // Top-level tree as header text (tok822_externalize): addresses quoted with
-// quote_822_local, spaces where Postfix puts them.
-std::string externalize(const TokenList& tree);
+// quote_822_local, spaces where Postfix puts them; line_breaks: a newline instead of
+// the space after each comma (TOK822_STR_LINE, for header folding).
+std::string externalize(const TokenList& tree, bool line_breaks = false);
 
 }  // namespace postern::address::tok822
