@@ -62,7 +62,7 @@ struct Settings {
     long ipc_timeout = 3600;
     int delay_max_digits = 2;
     bool owner_request_special = true, expand_owner_alias = false, reset_owner_alias = false;
-    bool strict_mailbox_ownership = true, require_home_directory = false;
+    bool strict_mailbox_ownership = true, require_home_directory = false, biff = true;
     bool enable_original_recipient = true;
     std::string default_privs = "nobody";
     uid_t owner_uid = 0;  // mail_owner: the identity between deliveries (root instances)

@@ -1,13 +1,19 @@
 // Mailbox delivery (Postfix's mailbox.c and maildir.c): mailbox_transport(_maps),
 // mailbox_command(_maps), home_mailbox, mail_spool_directory — a UNIX-style mailbox,
 // locked and appended to, or a Maildir when the name ends in '/'.
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <map>
 
 #include "local/local.h"
 #include "local/message.h"
 #include "util/base/strings.h"
+#include "util/base/unique_fd.h"
 #include "util/daemon/ipc_client.h"
 #include "util/log/log.h"
 #include "util/mailbox/maildir.h"
@@ -49,6 +55,23 @@ std::optional<std::string> map_lookup(const std::string& spec, const std::string
     return r.value;
 }
 
+// Tells comsat (the "biff" UDP service on localhost) where the new mail starts, as
+// Postfix's biff_notify: "user@offset" with its NUL. Best effort, no reply.
+void biff_notify(const std::string& text) {
+    static int port = [] {
+        struct servent* se = ::getservbyname("biff", "udp");
+        return se ? se->s_port : static_cast<int>(htons(512));
+    }();
+    UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd) return;
+    struct sockaddr_in sin {};
+    sin.sin_family = AF_INET;
+    sin.sin_port = static_cast<in_port_t>(port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    (void)::sendto(fd.get(), text.c_str(), text.size() + 1, MSG_DONTWAIT,
+                   reinterpret_cast<struct sockaddr*>(&sin), sizeof sin);
+}
+
 mailbox::CopyAttr copy_attr(const RequestContext& ctx, const MessageAttr& attr, unsigned flags) {
     mailbox::CopyAttr c;
     c.flags = flags;
@@ -76,6 +99,7 @@ DelStat deliver_mailbox_file(RequestContext& ctx, const MessageAttr& attr, const
     }
     mailbox::Failure why;
     mailbox::Outcome result;
+    off_t end = 0;
     {
         mailbox::EffectiveIds ids(spool_uid, spool_gid, cfg.owner_uid, cfg.owner_gid);
         auto box = mailbox::LockedFile::open(path, 0600, cfg.lock, "5.2.0", why);
@@ -92,6 +116,7 @@ DelStat deliver_mailbox_file(RequestContext& ctx, const MessageAttr& attr, const
             result = mailbox::Failure{"4.2.0", "destination " + path + " is not owned by recipient"};
         } else {
             mailbox::EffectiveIds as_user(usr.uid, usr.gid, spool_uid, spool_gid);
+            end = ::lseek(box->fd(), 0, SEEK_END);
             result = box->append(copy_attr(ctx, attr, mailbox::kCopyMbox), ctx.message.lines(),
                                  static_cast<uint64_t>(cfg.mailbox_size_limit), "5.2.0");
         }
@@ -99,6 +124,7 @@ DelStat deliver_mailbox_file(RequestContext& ctx, const MessageAttr& attr, const
     if (result)
         return from_failure(ctx, attr, *result,
                             "cannot update mailbox " + path + " for user " + attr.user + ". ");
+    if (cfg.biff) biff_notify(strprintf("%s@%ld", usr.logname.c_str(), static_cast<long>(end)));
     return sent(ctx, attr, "delivered to mailbox");
 }
 

@@ -80,6 +80,7 @@ Settings load_settings(const config::Config& config) {
     s.expand_owner_alias = config.get_bool("expand_owner_alias");
     s.reset_owner_alias = config.get_bool("reset_owner_alias");
     s.strict_mailbox_ownership = config.get_bool("strict_mailbox_ownership");
+    s.biff = config.get_bool("biff");
     s.require_home_directory = config.get_bool("require_home_directory");
     s.enable_original_recipient = config.get_bool("enable_original_recipient");
     s.default_privs = config.get("default_privs");

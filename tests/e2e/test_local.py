@@ -438,3 +438,25 @@ def test_mailbox_transport_hands_the_recipient_to_another_service(tmp_path):
         assert log.count(f"{qid}: to=<{USER}@{DOMAIN}>") == 1  # logged once, by local2
     finally:
         inst.stop()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the biff port (512) needs root to listen on")
+def test_biff_tells_comsat_where_the_new_mail_starts(tmp_path):
+    import socket
+    comsat = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    comsat.bind(("127.0.0.1", socket.getservbyname("biff", "udp")))
+    comsat.settimeout(10)
+    inst = start(tmp_path)
+    try:
+        (inst.mail / USER).write_text("From x  Mon Jan  1 00:00:00 2024\n\nold\n\n")
+        size = (inst.mail / USER).stat().st_size
+        _, reply = deliver(inst, [f"{USER}@{DOMAIN}"], MESSAGE)
+        assert reply["result_status"] == ["2.0.0"]
+        # Other instances of a parallel test run may notify too: look for ours.
+        want = f"{USER}@{size}\0".encode()
+        got = []
+        while want not in got:
+            got.append(comsat.recv(1024))
+    finally:
+        inst.stop()
+        comsat.close()
