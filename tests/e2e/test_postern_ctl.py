@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BUILD, postern, run
-from mailsystem import MAIL_SERVICES, attr_call, wait_for
+from mailsystem import MAIL_SERVICES, MailInstance, attr_call, wait_for
 
 ROOT = os.geteuid() == 0
 ANVIL = "anvil     unix  -       -       n       -       1       anvil\n"
@@ -33,16 +33,7 @@ def proc_uids(pid):
 
 
 def children_of(pid):
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z":
-                out.append(int(entry.name))
-    return out
+    return MailInstance.descendants(pid)
 
 
 class Ctl:
