@@ -12,9 +12,8 @@ import time
 
 import pytest
 
-from conftest import BUILD, postern, postfix, run
-from mailsystem import (MAIL_SERVICES, MailInstance, RecordServer, attr_call, attr_decode,
-                        attr_encode, wait_for)
+from conftest import postern, postfix, run
+from mailsystem import MAIL_SERVICES, MailInstance, attr_call, attr_decode, attr_encode, wait_for
 
 HOST = "host.example.test"
 NOTIFY_NEVER, NOTIFY_SUCCESS, NOTIFY_FAILURE, NOTIFY_DELAY = 1, 2, 4, 8
@@ -28,23 +27,6 @@ def services(without=("qmgr", "pickup")):
     return [s for s in MAIL_SERVICES if s[0] not in without]
 
 
-def start_rewrite_stand_in(inst):
-    """Until trivial-rewrite is built, cleanup's address rewriting is answered here
-    (addresses without a domain get @myhostname), so bounce can be tested on its own."""
-    if (BUILD / "libexec" / "postern" / "trivial-rewrite").exists():
-        return None
-
-    def answer(req):
-        addr = req["address"][0]
-        if addr and "@" not in addr:
-            addr += "@" + HOST
-        if req["request"][0] == "rewrite":
-            return dict(flags=0, address=addr)
-        return dict(flags=0, transport="local", nexthop=HOST, recipient=addr)
-
-    return RecordServer(inst.queue / "private" / "rewrite", answer)
-
-
 class Bouncer:
     """A running instance plus helpers to queue originals, write logs and read notices."""
 
@@ -54,11 +36,8 @@ class Bouncer:
         main_cf = "hash_queue_names = deferred\n" + main_cf
         self.inst = MailInstance(root, main_cf=main_cf, services=services(without))
         self.inst.start()
-        self.rewrite = start_rewrite_stand_in(self.inst)
 
     def stop(self):
-        if self.rewrite:
-            self.rewrite.close()
         self.inst.stop()
 
     def submit(self, sender="alice@example.test", message=ORIGINAL, rcpt="bob@remote.test"):
