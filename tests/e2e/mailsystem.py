@@ -190,6 +190,16 @@ class MailInstance:
             out.extend(files)
         return sorted(out)
 
+    def queue_file_complete(self, queue, queue_id):
+        """True when the file's writer committed it (owner-execute bit, as Postfix)."""
+        for dirpath, _dirs, files in os.walk(self.queue / queue):
+            if queue_id in files:
+                try:
+                    return bool(os.stat(os.path.join(dirpath, queue_id)).st_mode & 0o100)
+                except OSError:
+                    return False
+        return False
+
     def stop(self):
         if self.proc is None:
             return
