@@ -177,7 +177,11 @@ struct RewriteReply {
     static Result<RewriteReply> from_record(const AttrRecord& r);
 };
 
-// resolve: where a recipient goes (Postfix's resolve_clnt.h flag values).
+// resolve: where a recipient goes. The bit values are Postfix's resolve_clnt.h ones, but
+// the two failure bits are named by what the caller does: kResolveFlagError (Postfix's
+// bit 2, RESOLVE_FLAG_ERROR) here means "try again later" and kResolveFlagFail (bit 3)
+// "bad address, bounce" -- the opposite of Postfix's names. The differential test of
+// trivial-rewrite swaps them before comparing; nothing outside Postern reads them.
 inline constexpr long kResolveFlagFinal = 1 << 0;   // the address is final (no relaying)
 inline constexpr long kResolveFlagRouted = 1 << 1;  // user@domain had a route (%, !, @x:)
 inline constexpr long kResolveFlagError = 1 << 2;   // the lookup had a temporary error
