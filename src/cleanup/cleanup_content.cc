@@ -135,20 +135,19 @@ void CleanupMessage::header(std::string& h) {
     if (!(info->flags & message::kHeaderDrop)) out(h);
 }
 
-// Rewrites the addresses of a sender or recipient header; the header is replaced only
-// when an address changed, so untouched headers keep their exact form.
+// Rewrites the addresses of a sender or recipient header; the header is replaced (and
+// folded as Postfix's cleanup_fold_header) only when an address changed, so untouched
+// headers keep their exact form.
 void CleanupMessage::rewrite_header(std::string& h, const message::HeaderInfo& info) {
     unsigned cls = (info.flags & message::kHeaderSender) ? kHeaderSender : kHeaderRecipient;
     bool map_ok = (flags_ & proto::kCleanupMapOk) != 0;
-    bool changed = false;
     size_t colon = h.find(':');
-    std::string value = h.substr(colon + 1);
-    std::string rewritten = address::rewrite_address_list(value, [&](std::string_view a) {
-        std::string r = rewriter_.rewrite(a, header_context_, cls, map_ok, address_error_);
-        if (r != a) changed = true;
-        return r;
+    std::string name = std::string(trim(std::string_view(h).substr(0, colon)));
+    auto rewritten = address::rewrite_address_header(name, std::string_view(h).substr(colon + 1),
+                                                     [&](std::string_view a) {
+        return rewriter_.rewrite(a, header_context_, cls, map_ok, address_error_);
     });
-    if (changed) h = h.substr(0, colon) + ": " + std::string(trim(rewritten));
+    if (rewritten) h = std::move(*rewritten);
 }
 
 void CleanupMessage::headers_done() {

@@ -418,3 +418,15 @@ def test_masquerading_and_header_canonical_rewriting(make, tmp_path):
     assert "To: \"Old Name\" <new@example.com>, other@example.com\n" in body
     assert "Cc: root@box.example.org\n" in body
     assert "Subject: m\n" in body
+
+
+def test_rewritten_long_address_header_is_folded(make):
+    inst = make()
+    to = ", ".join(f"user{i}" for i in range(8))
+    r = Client(inst).submit("a@example.com", ["b@example.com"], f"To: {to}\nSubject: fold\n\nx\n")
+    assert r["status"] == "0"
+    body = content(inst, r["queue_id"])
+    header = body.split("\nSubject:", 1)[0]
+    assert header.startswith("To: user0@host.example.test,")
+    assert "\n\t" in header and all(f"user{i}@host.example.test" in header for i in range(8))
+    assert all(len(line) < 80 for line in header.split("\n"))
