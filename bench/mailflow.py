@@ -81,7 +81,8 @@ class System:
         os.chmod(self.mail, 0o1777)
 
     def common_main_cf(self):
-        return (f"queue_directory = {self.root / 'queue'}\n"
+        return ("compatibility_level = 3.6\n"
+                f"queue_directory = {self.root / 'queue'}\n"
                 f"data_directory = {self.root / 'data'}\n"
                 "mail_owner = postfix\nsetgid_group = postdrop\n"
                 "myhostname = bench.example.test\nmydomain = example.test\n"
@@ -110,7 +111,7 @@ class Postfix(System):
     name = "Postfix"
 
     def configure(self):
-        (self.etc / "main.cf").write_text("compatibility_level = 3.6\n" + self.common_main_cf())
+        (self.etc / "main.cf").write_text(self.common_main_cf())
         master = Path("/etc/postfix/master.cf").read_text()
         # No SMTP listener: the benchmark is the local path only.
         lines = [l for l in master.splitlines() if not l.startswith("smtp      inet")]

@@ -430,6 +430,8 @@ int run_daemon(ServerMode mode, const DaemonHooks& hooks, config::Config& config
     // Checked before libevent opens descriptors of its own, which could take number 5.
     bool under_master = !args.stdin_mode && fcntl(kStatusFd, F_GETFD) != -1;
     Server server(mode, hooks, config, args, under_master);
+    // The maillog is root's (0600): open it while we still may, as postlogd does.
+    if (Status st = log::open_maillog_now(); !st) log::fatal("%s", st.error().c_str());
     if (hooks.pre_jail_init) hooks.pre_jail_init(server.context());
     if (args.chroot) {
         if (Status st = enter_jail(queue_dir); !st) log::fatal("%s", st.error().c_str());
