@@ -224,6 +224,10 @@ void Master::child_exited(Service& s, pid_t pid, int status) {
         throttle(s);
     }
     update_listening(s);
+    // A wakeup service (qmgr, pickup) that died abnormally may have left work behind
+    // (qmgr's active queue); wake its successor now rather than at the next timer tick.
+    // The request waits in the socket backlog while the service is throttled.
+    if (!normal && s.entry.wakeup_seconds > 0 && !s.entry.wakeup_conditional) send_wakeup(s);
 }
 
 void Master::throttle(Service& s) {
