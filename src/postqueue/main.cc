@@ -23,16 +23,6 @@
 
 namespace postern::postqueue {
 
-void fatal(const char* fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char buf[4096];
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    log::emit(log::Level::Fatal, buf);
-    std::exit(69);
-}
-
 bool valid_hostname(std::string_view name) {
     if (name.empty() || name.size() > 255) return false;
     size_t label = 0;

@@ -15,13 +15,17 @@
 
 #include "util/queue/queue_layout.h"
 #include "util/rewrite/match_list.h"
+#include "util/log/log.h"
 
 namespace postern::postqueue {
 
 // "postqueue: fatal: text" on stderr and in the log, then exit 69 (EX_UNAVAILABLE):
 // Postfix's postqueue installs a cleanup hook that turns every fatal exit, usage errors
 // included, into that status.
-[[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+template <class... Args>
+[[noreturn]] void fatal(const char* fmt, Args... args) {
+    log::fatal_status(69, fmt, args...);
+}
 
 // What showq(8) reports about one queue file (its attribute stream to postqueue).
 struct ListedRecipient {

@@ -137,16 +137,6 @@ void check_conflicts(Options& o) {
 
 }  // namespace
 
-void fatal_status(int status, const char* fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char buf[4096];
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    log::emit(log::Level::Fatal, buf);
-    exit(status);
-}
-
 std::string config_dir_from_args(int argc, char** argv) {
     std::string dir;
     for (int i = 1; i < argc && argv[i][0] == '-'; ++i) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "util/config/config.h"
+#include "util/log/log.h"
 
 namespace postern::sendmail {
 
@@ -41,10 +42,8 @@ struct Options {
     std::vector<std::string> recipients;    // the arguments after the options
 };
 
-// Exits with a sysexits status after logging "fatal: text" (Postfix's
-// msg_fatal_status).
-[[noreturn]] void fatal_status(int status, const char* fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+// Exits with a sysexits status after logging "fatal: text".
+using log::fatal_status;
 
 // Pre-scans argv for -C (config file or directory) as Postfix does before main.cf is read.
 std::string config_dir_from_args(int argc, char** argv);

@@ -294,6 +294,14 @@ void fatal(const char* fmt, ...) {
     std::exit(1);
 }
 
+void fatal_status(int status, const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vemit(Level::Fatal, fmt, ap);
+    va_end(ap);
+    std::exit(status);
+}
+
 void panic(const char* fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -66,6 +66,9 @@ void debug(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void warn(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void error(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 [[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+// fatal with a chosen exit status (Postfix's msg_fatal_status: sendmail's sysexits,
+// postqueue's EX_UNAVAILABLE).
+[[noreturn]] void fatal_status(int status, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 [[noreturn]] void panic(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // Writes one already-formatted line at `level` to every enabled sink. It does not exit,
