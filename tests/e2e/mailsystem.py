@@ -51,6 +51,21 @@ def wait_for(cond, timeout=20.0, step=0.05):
     return cond()
 
 
+def queue_record(rtype, data=b""):
+    """One queue-file record (util/queue/record.h): type byte, length in 7-bit groups
+    (low group first, high bit = more), data."""
+    data = data.encode() if isinstance(data, str) else data
+    out = bytearray(rtype.encode())
+    n = len(data)
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            break
+    return bytes(out) + data
+
+
 def attr_encode(**attrs):
     """One record of Postern's attribute protocol (values with control bytes %XX)."""
     def esc(v):

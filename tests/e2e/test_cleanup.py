@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import BUILD, postern, run
-from mailsystem import MAIL_SERVICES, MailInstance, wait_for
+from mailsystem import MAIL_SERVICES, MailInstance, RecordServer, wait_for
 
 FILTER, BCC_OK, MAP_OK, EXTRACT, LOCAL = 2, 16, 32, 64, 128
 DEFAULT = FILTER | BCC_OK | MAP_OK
@@ -87,37 +87,12 @@ class Client:
         self.sock.close()
 
 
-class FakeRewrite(threading.Thread):
+def fake_rewrite(path, origin="host.example.test"):
     """trivial-rewrite's "rewrite" for builds without it: append @myorigin."""
-
-    def __init__(self, path, origin="host.example.test"):
-        super().__init__(daemon=True)
-        self.origin = origin
-        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.srv.bind(str(path))
-        self.srv.listen(16)
-
-    def run(self):
-        while True:
-            try:
-                conn, _ = self.srv.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
-
-    def serve(self, conn):
-        buf = b""
-        while True:
-            data = conn.recv(65536)
-            if not data:
-                return
-            buf += data
-            while b"\n\n" in buf:
-                rec, buf = buf.split(b"\n\n", 1)
-                addr = decode(rec)["address"]
-                if "@" not in addr:
-                    addr += "@" + self.origin
-                conn.sendall(encode([("flags", 0), ("address", addr)]))
+    def handle(rec):
+        addr = rec["address"][0]
+        return {"flags": 0, "address": addr if "@" in addr else addr + "@" + origin}
+    return RecordServer(path, handle)
 
 
 @pytest.fixture
@@ -129,7 +104,7 @@ def make(tmp_path):
         inst = MailInstance(tmp_path / f"i{len(made)}", main_cf=main_cf, services=services)
         inst.start()
         if rewrite and not HAVE_REWRITE:
-            FakeRewrite(inst.queue / "private" / "rewrite").start()
+            fake_rewrite(inst.queue / "private" / "rewrite")
         assert wait_for(lambda: (inst.queue / "public" / "cleanup").exists())
         made.append(inst)
         return inst

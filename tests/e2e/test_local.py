@@ -12,24 +12,14 @@ from pathlib import Path
 import pytest
 
 from conftest import BUILD, run, postern
-from mailsystem import MAIL_SERVICES, MailInstance, RecordServer, attr_call, wait_for
+from mailsystem import MAIL_SERVICES, MailInstance, RecordServer, attr_call, queue_record, wait_for
 
 USER = pwd.getpwuid(os.getuid()).pw_name
 DOMAIN = "host.example.test"
 _counter = [0]
 
 
-def record(rtype, data):
-    data = data.encode() if isinstance(data, str) else data
-    out = bytearray(rtype.encode())
-    n = len(data)
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | 0x80 if n else b)
-        if not n:
-            break
-    return bytes(out) + data
+record = queue_record
 
 
 def queue_file(sender, recipients, lines):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import postern, run
+from mailsystem import wait_for
 
 CRASHER = """#!/bin/sh
 echo run >> {count}
@@ -64,16 +65,6 @@ def alive(pid):
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def wait_for(cond, timeout=10.0, step=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        value = cond()
-        if value:
-            return value
-        time.sleep(step)
-    return cond()
 
 
 class Instance:

@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from mailsystem import MailInstance, RecordServer, wait_for
+from mailsystem import MailInstance, RecordServer, queue_record, wait_for
 
 PICKUP = [("pickup", "unix", "n", "-", "n", "60", "1", "pickup")]
 
@@ -131,17 +131,7 @@ def test_pickup_leaves_incomplete_file_alone(pickup_system):
     assert len(fake.messages) == 1
 
 
-def record(rtype, data):
-    """One queue-file record: type byte, length in 7-bit groups, data."""
-    data = data.encode() if isinstance(data, str) else data
-    n, head = len(data), b""
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        head += bytes([byte | (0x80 if n else 0)])
-        if not n:
-            break
-    return rtype.encode() + head + data
+record = queue_record
 
 
 def test_pickup_drops_forged_attributes(pickup_system):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import postern, postfix, run
-from mailsystem import MailInstance, attr_encode, wait_for
+from mailsystem import MailInstance, attr_encode, wait_for, queue_record
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="a private Postfix instance needs root")
@@ -276,16 +276,7 @@ class TriggerListener:
 
 def write_queue_file(qdir_queue, sender, rcpts, hashed=True):
     """A minimal Postfix-layout queue file, named like a short queue ID from its inode."""
-    def rec(t, data):
-        data = data.encode()
-        n, length = len(data), b""
-        while True:
-            b = n & 0x7f
-            n >>= 7
-            length += bytes([b | (0x80 if n else 0)])
-            if not n:
-                break
-        return t.encode() + length + data
+    rec = queue_record
     body = rec("N", "Subject: test") + rec("N", "") + rec("N", "hello")
     head = (rec("T", "%d 0" % time.time()) + rec("S", sender) +
             b"".join(rec("R", r) for r in rcpts) + rec("M", ""))

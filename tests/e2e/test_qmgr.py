@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import BUILD
-from mailsystem import MAIL_SERVICES, MailInstance, attr_decode, attr_encode, wait_for
+from mailsystem import MAIL_SERVICES, MailInstance, attr_decode, attr_encode, queue_record, wait_for
 
 pytestmark = pytest.mark.skipif(not (BUILD / "libexec" / "postern" / "qmgr").exists(),
                                 reason="qmgr is not built")
@@ -27,18 +27,7 @@ QMGR_ONLY = [s for s in MAIL_SERVICES if s[0] == "qmgr"]
 
 # ---- queue files ------------------------------------------------------------------
 
-def record(rtype, data=b""):
-    if isinstance(data, str):
-        data = data.encode()
-    out = bytearray(rtype.encode())
-    n = len(data)
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            break
-    return bytes(out) + data
+record = queue_record
 
 
 _seq = [0]

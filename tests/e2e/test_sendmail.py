@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import postern, postfix, run
+from mailsystem import queue_record
 
 EX_USAGE, EX_DATAERR, EX_SOFTWARE, EX_UNAVAILABLE, EX_TEMPFAIL = 64, 65, 70, 69, 75
 
@@ -387,16 +388,7 @@ def test_authorized_submit_users(tmp_path):
 
 # ---- postdrop on its own -----------------------------------------------------------
 
-def rec(rtype, data=b""):
-    data = data.encode() if isinstance(data, str) else data
-    n, head = len(data), b""
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        head += bytes([byte | (0x80 if n else 0)])
-        if not n:
-            break
-    return rtype.encode() + head + data
+rec = queue_record
 
 
 def postdrop(drop, data):
