@@ -59,6 +59,7 @@ private:
     void trigger_ready(int fd);
     void add_client(int fd);
     void handle_input(Connection& c);
+    void schedule_input(uint64_t id);
     void serve_records(Connection& c);
     void after_callback(Connection& c);
     void drop(Connection& c);
@@ -107,6 +108,25 @@ void Connection::write(std::string_view data) {
 }
 
 void Connection::close_after_write() { closing_ = true; }
+
+void Connection::pause_input() {
+    paused_ = true;
+    bufferevent_disable(bev_, EV_READ);
+}
+
+void Connection::resume_input() {
+    if (!paused_) return;
+    paused_ = false;
+    bufferevent_enable(bev_, EV_READ);
+    // Input that arrived before the pause is handled from the loop, not from inside the
+    // caller (which is usually the connection's own handler).
+    if (!input_.empty()) server_.schedule_input(id_);
+}
+
+void Connection::set_timeout(long seconds) {
+    timeval tv{seconds, 0};
+    bufferevent_set_timeouts(bev_, &tv, &tv);
+}
 
 // --- Server setup -----------------------------------------------------------------
 
@@ -346,7 +366,24 @@ void Server::event_cb(bufferevent*, short what, void* arg) {
     self.drop(c);
 }
 
+void Server::schedule_input(uint64_t id) {
+    struct Pending {
+        Server* self;
+        uint64_t id;
+    };
+    auto* p = new Pending{this, id};
+    event_base_once(
+        base_, -1, EV_TIMEOUT,
+        [](evutil_socket_t, short, void* arg) {
+            std::unique_ptr<Pending> p(static_cast<Pending*>(arg));
+            auto it = p->self->clients_.find(p->id);
+            if (it != p->self->clients_.end() && !it->second->paused_) p->self->handle_input(*it->second);
+        },
+        p, nullptr);
+}
+
 void Server::handle_input(Connection& c) {
+    if (c.paused_) return;
     if (c.input_.size() > hooks_.max_input) {
         log::warn("%s client sent more than %zu bytes -- disconnecting",
                   ctx_.args().service_name.c_str(), hooks_.max_input);

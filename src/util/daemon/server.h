@@ -17,12 +17,14 @@
 #include <string>
 #include <string_view>
 
+#include "util/base/result.h"
 #include "util/config/config.h"
 #include "util/daemon/daemon_args.h"
 #include "util/ipc/attr.h"
 
 struct event_base;
 struct bufferevent;
+typedef struct ssl_st SSL;
 
 namespace postern::daemon {
 
@@ -67,6 +69,8 @@ struct DaemonHooks {
     // Request/response clients: one attribute record in, one reply out.
     std::function<ipc::AttrRecord(Connection&, const ipc::AttrRecord&)> on_request;
     std::function<void(Connection&)> on_disconnect;
+    // The TLS handshake that Connection::start_tls began has completed.
+    std::function<void(Connection&)> on_tls_handshake;
     // Trigger server: the bytes of one wake-up request.
     std::function<void(ServerContext&, std::string_view)> on_trigger;
     // Before the loop waits for the next event.
@@ -98,6 +102,21 @@ public:
     void write(std::string_view data);
     // Closes once everything written has been sent.
     void close_after_write();
+    // Stops delivering input to on_data until resume_input() (a session waiting for
+    // cleanup or DNS must not read ahead without bound); resume re-runs on_data on input
+    // already buffered.
+    void pause_input();
+    void resume_input();
+    // Idle read/write timeout of this connection in seconds (smtpd_timeout).
+    void set_timeout(long seconds);
+    // Wraps the connection in TLS as a server (STARTTLS, wrapper mode). Takes ownership of
+    // `ssl`. Input already received and not consumed is discarded first (plaintext
+    // pipelined after STARTTLS is an injection attempt, RFC 3207 section 6), output
+    // already written goes out in plaintext before the handshake. hooks.on_tls_handshake
+    // runs when the handshake completes; a failed handshake drops the connection.
+    Status start_tls(SSL* ssl);
+    bool tls_active() const { return tls_; }
+    SSL* ssl() const;
 
 private:
     friend class Server;
@@ -108,6 +127,8 @@ private:
     std::unique_ptr<ipc::AttrDecoder> decoder_;
     bool closing_ = false;
     bool eof_ = false;
+    bool paused_ = false;
+    bool tls_ = false;
 };
 
 enum class ServerMode { Multi, Single, Trigger };

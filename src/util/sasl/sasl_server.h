@@ -1,0 +1,60 @@
+// Server-side SASL for smtpd AUTH (RFC 4954): Cyrus SASL (smtpd_sasl_type = cyrus) with
+// smtpd_sasl_path (the application name, "smtpd" -> smtpd.conf), cyrus_sasl_config_path,
+// smtpd_sasl_local_domain, smtpd_sasl_security_options and
+// smtpd_sasl_tls_security_options. The interface leaves room for
+// smtpd_sasl_type = dovecot (a second implementation of SaslServer).
+//
+// Challenges and responses cross this interface decoded (raw bytes); the SMTP session
+// does the base64 of RFC 4954 (util/base/base64.h).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "util/base/result.h"
+#include "util/config/config.h"
+
+namespace postern::sasl {
+
+struct SaslStep {
+    enum class State { Continue, Success, Failure };
+    State state = State::Failure;
+    std::string challenge;  // Continue: the next server challenge (raw)
+    std::string username;   // Success: the authenticated (canonical) user name
+    std::string reason;     // Failure: for the log ("authentication failure", ...)
+    // Failure: whether the failure is temporary (saslauthd down: 454 4.7.0) rather than
+    // bad credentials (535 5.7.8).
+    bool temporary = false;
+};
+
+struct SaslConnectionInfo {
+    std::string local_address, local_port, remote_address, remote_port;
+    bool tls_active = false;  // selects smtpd_sasl_tls_security_options
+};
+
+class SaslServer {
+public:
+    virtual ~SaslServer() = default;
+    // Space-separated mechanism list for the EHLO "AUTH" keyword, filtered by the
+    // security options in force for this connection.
+    virtual std::string mechanisms() const = 0;
+    // initial_response: the optional second argument of AUTH, decoded ("=" -> empty).
+    virtual SaslStep start(std::string_view mechanism,
+                           const std::optional<std::string>& initial_response) = 0;
+    virtual SaslStep step(std::string_view response) = 0;
+};
+
+// One per process: reads the configuration and initialises the library (call before the
+// jail: Cyrus reads its config and may open sasldb there).
+class SaslServerFactory {
+public:
+    virtual ~SaslServerFactory() = default;
+    // "fatal: ..." and exit for an unsupported smtpd_sasl_type or a broken library setup.
+    static std::unique_ptr<SaslServerFactory> create(const config::Config& config);
+    // A new server for one SMTP connection (after STARTTLS create a new one).
+    virtual Result<std::unique_ptr<SaslServer>> new_server(const SaslConnectionInfo& info) = 0;
+};
+
+}  // namespace postern::sasl
