@@ -37,6 +37,8 @@ public:
     ServerContext& context() { return ctx_; }
     event_base* base() { return base_; }
     void add_timer(long seconds, bool repeat, std::function<void()> fn);
+    // Runs a connection's input handler from the loop (after resume_input).
+    void schedule_input(uint64_t id);
     void request_exit() {
         exiting_ = true;
         event_base_loopbreak(base_);
@@ -59,7 +61,6 @@ private:
     void trigger_ready(int fd);
     void add_client(int fd);
     void handle_input(Connection& c);
-    void schedule_input(uint64_t id);
     void serve_records(Connection& c);
     void after_callback(Connection& c);
     void drop(Connection& c);
