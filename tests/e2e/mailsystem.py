@@ -117,6 +117,36 @@ def attr_call(path, timeout=10.0, **attrs):
         s.close()
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that is free now (bind port 0, close)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def smtpd_service(port, options=None, command="smtpd", maxproc="-"):
+    """A master.cf line for an smtpd listening on 127.0.0.1:port, with -o overrides:
+        MailInstance(tmp, master_cf=smtpd_service(port, {"smtpd_timeout": "5s"}))"""
+    line = f"127.0.0.1:{port} inet n - n - {maxproc} {command}"
+    for name, value in (options or {}).items():
+        line += f"\n  -o {name}={value}"
+    return line + "\n"
+
+
+def smtp_connect(port, timeout=10.0):
+    """A raw socket to 127.0.0.1:port (retries briefly: master may still be binding)."""
+    end = time.time() + timeout
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        except OSError:
+            if time.time() >= end:
+                raise
+            time.sleep(0.05)
+
+
 class MailInstance:
     def __init__(self, root, main_cf="", master_cf="", services=None):
         self.root = Path(root)
