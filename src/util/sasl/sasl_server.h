@@ -22,7 +22,9 @@ struct SaslStep {
     enum class State { Continue, Success, Failure };
     State state = State::Failure;
     std::string challenge;  // Continue: the next server challenge (raw)
-    std::string username;   // Success: the authenticated (canonical) user name
+    // Success: the authenticated (canonical) user name. Failure: the name the client
+    // gave, when the mechanism got that far (for the log), else empty.
+    std::string username;
     std::string reason;     // Failure: for the log ("authentication failure", ...)
     // Failure: whether the failure is temporary (saslauthd down: 454 4.7.0) rather than
     // bad credentials (535 5.7.8).
@@ -56,5 +58,15 @@ public:
     // A new server for one SMTP connection (after STARTTLS create a new one).
     virtual Result<std::unique_ptr<SaslServer>> new_server(const SaslConnectionInfo& info) = 0;
 };
+
+// Postfix's warning for a failed AUTH, without "warning: " (the session logs it with
+// log::warn): "host[addr]: SASL PLAIN authentication failed: authentication failure,
+// sasl_username=name" ("(unavailable)" when the name is not known).
+std::string failure_log_text(std::string_view namaddr, std::string_view mechanism,
+                             const SaslStep& step);
+// The reply to a Failure step (RFC 4954 section 6, Postfix's texts):
+// "454 4.7.0 Temporary authentication failure: reason" or
+// "535 5.7.8 Error: authentication failed: reason".
+std::string failure_reply(const SaslStep& step);
 
 }  // namespace postern::sasl

@@ -1,0 +1,231 @@
+#include "util/sasl/cyrus_sasl_server.h"
+
+#include <sasl/sasl.h>
+
+#include <string>
+#include <utility>
+
+#include "util/base/strings.h"
+#include "util/log/log.h"
+#include "util/sasl/sasl_options.h"
+
+namespace postern::sasl {
+namespace {
+
+// Cyrus keeps the callback array and the configuration path for the life of the
+// library, and sasl_server_init/sasl_server_done are per process: a count lets tests
+// create and drop factories one after another.
+int g_library_users = 0;
+std::string g_config_path;
+
+// Cyrus's own diagnostics, with Postfix's prefixes (xsasl_cyrus_log).
+int log_callback(void*, int priority, const char* message) {
+    switch (priority) {
+        case SASL_LOG_ERR:
+        case SASL_LOG_WARN:
+            log::warn("SASL authentication problem: %s", message);
+            break;
+        case SASL_LOG_FAIL:
+            log::warn("SASL authentication failure: %s", message);
+            break;
+        case SASL_LOG_NOTE:
+            if (log::verbose()) log::info("SASL authentication info: %s", message);
+            break;
+        case SASL_LOG_DEBUG:
+            if (log::verbose() > 1) log::info("SASL authentication debug: %s", message);
+            break;
+        case SASL_LOG_TRACE:
+        case SASL_LOG_PASS:
+            if (log::verbose() > 2) log::info("SASL authentication trace: %s", message);
+            break;
+        default:
+            break;
+    }
+    return SASL_OK;
+}
+
+// Cyrus's callback slot is a generic int(*)(); the detour through void(*)() is the
+// cast GCC accepts for "any function type".
+sasl_callback_t g_callbacks[] = {
+    {SASL_CB_LOG,
+     reinterpret_cast<int (*)()>(reinterpret_cast<void (*)()>(&log_callback)), nullptr},
+    {SASL_CB_LIST_END, nullptr, nullptr},
+};
+
+struct ConnDeleter {
+    void operator()(sasl_conn_t* conn) const { sasl_dispose(&conn); }
+};
+using ConnPtr = std::unique_ptr<sasl_conn_t, ConnDeleter>;
+
+// Postfix's classification (xsasl_cyrus_server_auth_response): a broken back end is
+// temporary (454), anything else is the client's fault (535). "user not found" reads
+// as "authentication failure" so that a client cannot probe for user names.
+SaslStep failure_step(int status) {
+    if (status == SASL_NOUSER) status = SASL_BADAUTH;
+    SaslStep step;
+    step.state = SaslStep::State::Failure;
+    step.reason = sasl_errstring(status, nullptr, nullptr);
+    step.temporary = status == SASL_FAIL || status == SASL_NOMEM || status == SASL_TRYAGAIN ||
+                     status == SASL_UNAVAIL;
+    return step;
+}
+
+std::string address_port(const std::string& address, const std::string& port) {
+    if (address.empty()) return "";
+    return address + ";" + (port.empty() ? "0" : port);
+}
+
+class CyrusSaslServer final : public SaslServer {
+public:
+    CyrusSaslServer(ConnPtr conn, std::string mechanisms)
+        : conn_(std::move(conn)), mechanisms_(std::move(mechanisms)) {}
+
+    std::string mechanisms() const override { return mechanisms_; }
+
+    SaslStep start(std::string_view mechanism,
+                   const std::optional<std::string>& initial_response) override {
+        // Cyrus would refuse a mechanism its security properties exclude, but not one
+        // that only smtpd_sasl_mechanism_filter hides.
+        if (!mechanism_listed(mechanisms_, mechanism)) return failure_step(SASL_NOMECH);
+        const char* out = nullptr;
+        unsigned out_len = 0;
+        std::string name(mechanism);
+        int status = sasl_server_start(
+            conn_.get(), name.c_str(), initial_response ? initial_response->data() : nullptr,
+            initial_response ? unsigned(initial_response->size()) : 0, &out, &out_len);
+        return outcome(status, out, out_len);
+    }
+
+    SaslStep step(std::string_view response) override {
+        const char* out = nullptr;
+        unsigned out_len = 0;
+        int status = sasl_server_step(conn_.get(), response.data(), unsigned(response.size()),
+                                      &out, &out_len);
+        return outcome(status, out, out_len);
+    }
+
+private:
+    SaslStep outcome(int status, const char* out, unsigned out_len) {
+        SaslStep step;
+        if (status == SASL_CONTINUE) {
+            step.state = SaslStep::State::Continue;
+            if (out) step.challenge.assign(out, out_len);
+            return step;
+        }
+        if (status != SASL_OK) {
+            step = failure_step(status);
+            step.username = username();
+            return step;
+        }
+        step.username = username();
+        if (step.username.empty()) {
+            log::warn("cannot look up the authenticated SASL username");
+            return failure_step(SASL_FAIL);
+        }
+        step.state = SaslStep::State::Success;
+        return step;
+    }
+
+    std::string username() const {
+        const void* value = nullptr;
+        if (sasl_getprop(conn_.get(), SASL_USERNAME, &value) != SASL_OK || value == nullptr)
+            return "";
+        return static_cast<const char*>(value);
+    }
+
+    ConnPtr conn_;
+    std::string mechanisms_;
+};
+
+class CyrusSaslServerFactory final : public SaslServerFactory {
+public:
+    explicit CyrusSaslServerFactory(const config::Config& config)
+        : service_(config.get("smtpd_sasl_service")),
+          hostname_(config.get("myhostname")),
+          realm_(config.get("smtpd_sasl_local_domain")),
+          plain_flags_(security_flags(config, "smtpd_sasl_security_options")),
+          tls_flags_(security_flags(config, "smtpd_sasl_tls_security_options")),
+          filter_(config.get_list("smtpd_sasl_mechanism_filter")) {}
+
+    ~CyrusSaslServerFactory() override {
+        if (--g_library_users == 0) sasl_server_done();
+    }
+
+    Result<std::unique_ptr<SaslServer>> new_server(const SaslConnectionInfo& info) override {
+        std::string local = address_port(info.local_address, info.local_port);
+        std::string remote = address_port(info.remote_address, info.remote_port);
+        sasl_conn_t* raw = nullptr;
+        int status = sasl_server_new(service_.c_str(), hostname_.c_str(),
+                                     realm_.empty() ? nullptr : realm_.c_str(),
+                                     local.empty() ? nullptr : local.c_str(),
+                                     remote.empty() ? nullptr : remote.c_str(), nullptr, 0, &raw);
+        if (status != SASL_OK)
+            return make_error(strprintf("SASL per-connection server initialization: %s",
+                                        sasl_errstring(status, nullptr, nullptr)));
+        ConnPtr conn(raw);
+        sasl_security_properties_t props{};
+        props.min_ssf = 0;
+        props.max_ssf = 0;  // no SASL security layer: TLS is the one for SMTP
+        props.maxbufsize = 0;
+        props.security_flags = info.tls_active ? tls_flags_ : plain_flags_;
+        status = sasl_setprop(conn.get(), SASL_SEC_PROPS, &props);
+        if (status != SASL_OK)
+            return make_error(strprintf("SASL per-connection security setup; %s",
+                                        sasl_errdetail(conn.get())));
+        Result<std::string> mechanisms = list_mechanisms(conn.get());
+        if (!mechanisms) return make_error(mechanisms.error());
+        return std::unique_ptr<SaslServer>(
+            std::make_unique<CyrusSaslServer>(std::move(conn), std::move(*mechanisms)));
+    }
+
+private:
+    static unsigned security_flags(const config::Config& config, std::string_view name) {
+        Result<unsigned> flags = parse_security_options(config.get_list(name), config.get(name));
+        if (!flags) {
+            log::warn("%s", flags.error().c_str());
+            log::fatal("SASL per-connection initialization failed");
+        }
+        return *flags;
+    }
+
+    Result<std::string> list_mechanisms(sasl_conn_t* conn) const {
+        const char* list = nullptr;
+        int count = 0;
+        if (sasl_listmech(conn, nullptr, "", " ", "", &list, nullptr, &count) != SASL_OK ||
+            count == 0 || list == nullptr)
+            return make_error("no applicable SASL mechanisms");
+        std::string kept = filter_.apply(list);
+        if (kept.empty())
+            return make_error(strprintf("smtpd_sasl_mechanism_filter discards all mechanisms in '%s'",
+                                        list));
+        return kept;
+    }
+
+    std::string service_, hostname_, realm_;
+    unsigned plain_flags_, tls_flags_;
+    MechanismFilter filter_;
+};
+
+}  // namespace
+
+std::unique_ptr<SaslServerFactory> create_cyrus_factory(const config::Config& config) {
+    if (g_library_users == 0) {
+        g_config_path = config.get("cyrus_sasl_config_path");
+        if (!g_config_path.empty() &&
+            sasl_set_path(SASL_PATH_TYPE_CONFIG, g_config_path.data()) != SASL_OK) {
+            log::warn("failed to set Cyrus SASL configuration path: \"%s\"", g_config_path.c_str());
+            log::fatal("SASL per-process initialization failed");
+        }
+        std::string app = config.get("smtpd_sasl_path");
+        int status = sasl_server_init(g_callbacks, app.c_str());
+        if (status != SASL_OK) {
+            log::warn("SASL per-process initialization failed: %s",
+                      sasl_errstring(status, nullptr, nullptr));
+            log::fatal("SASL per-process initialization failed");
+        }
+    }
+    ++g_library_users;
+    return std::make_unique<CyrusSaslServerFactory>(config);
+}
+
+}  // namespace postern::sasl

@@ -1,0 +1,47 @@
+// Parsing of the Postfix SASL parameters that do not depend on the SASL library:
+// smtpd_sasl_security_options (noplaintext, noactive, ...) and
+// smtpd_sasl_mechanism_filter (which of the library's mechanisms smtpd offers).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/base/result.h"
+
+namespace postern::sasl {
+
+// Bits with Cyrus's SASL_SEC_* values, so the Cyrus code can pass them straight on.
+enum SecurityFlag : unsigned {
+    kNoPlaintext = 0x0001,
+    kNoActive = 0x0002,
+    kNoDictionary = 0x0004,
+    kForwardSecrecy = 0x0008,
+    kNoAnonymous = 0x0010,
+    kMutualAuth = 0x0040,
+};
+
+// "noanonymous, noplaintext" -> flags; an unknown word is an error worded as Postfix's
+// ("unknown SASL security options value \"x\" in \"...\"").
+Result<unsigned> parse_security_options(const std::vector<std::string>& words,
+                                        std::string_view whole_value);
+
+// smtpd_sasl_mechanism_filter (Postfix 3.6): a list of patterns, matched
+// case-insensitively against each mechanism, first match wins, no match drops it.
+// A pattern is a mechanism name, "!name" (drop), or "static:..." (matches anything).
+class MechanismFilter {
+public:
+    MechanismFilter() = default;  // empty filter: keep everything
+    explicit MechanismFilter(std::vector<std::string> patterns);
+    bool keeps(std::string_view mechanism) const;
+    // The mechanisms of a space-separated list that the filter keeps, space-separated.
+    std::string apply(std::string_view mechanism_list) const;
+
+private:
+    std::vector<std::string> patterns_;
+};
+
+// True when `mechanism` is one of the space-separated `mechanism_list` (any case).
+bool mechanism_listed(std::string_view mechanism_list, std::string_view mechanism);
+
+}  // namespace postern::sasl

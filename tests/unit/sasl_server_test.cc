@@ -1,0 +1,172 @@
+#include <catch2/catch.hpp>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "util/base/base64.h"
+#include "util/sasl/sasl_options.h"
+#include "util/sasl/sasl_server.h"
+
+using namespace postern;
+using State = sasl::SaslStep::State;
+
+namespace {
+
+constexpr const char* kHost = "mail.example.com";
+
+// Runs saslpasswd2 with the password on stdin (fork/exec: no shell).
+bool run_saslpasswd(const std::string& db, const std::string& user, const std::string& password) {
+    int in[2];
+    if (pipe(in) != 0) return false;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(in[0], 0);
+        close(in[0]);
+        close(in[1]);
+        execl("/usr/sbin/saslpasswd2", "saslpasswd2", "-p", "-c", "-f", db.c_str(), "-u", kHost,
+              user.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    close(in[0]);
+    std::string line = password + "\n";
+    ssize_t written = write(in[1], line.data(), line.size());
+    close(in[1]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return written == ssize_t(line.size()) && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// A Cyrus configuration directory with smtpd.conf and a sasldb holding "test"/"secret".
+struct SaslDir {
+    std::string dir;
+    explicit SaslDir(const std::string& mech_list = "PLAIN LOGIN CRAM-MD5 DIGEST-MD5") {
+        char tmpl[] = "/tmp/sasl-test.XXXXXX";
+        dir = mkdtemp(tmpl);
+        std::ofstream(dir + "/smtpd.conf") << "pwcheck_method: auxprop\n"
+                                              "auxprop_plugin: sasldb\n"
+                                              "sasldb_path: " << dir << "/sasldb2\n"
+                                           << "mech_list: " << mech_list << "\n";
+        REQUIRE(run_saslpasswd(dir + "/sasldb2", "test", "secret"));
+    }
+    ~SaslDir() { std::filesystem::remove_all(dir); }
+
+    config::Config config(const std::string& extra = "") const {
+        std::string text = "myhostname = " + std::string(kHost) +
+                           "\ncyrus_sasl_config_path = " + dir + "\n" + extra;
+        auto config = config::Config::from_text(text, dir + "/main.cf");
+        REQUIRE(config.ok());
+        return *config;
+    }
+};
+
+std::unique_ptr<sasl::SaslServer> new_server(sasl::SaslServerFactory& factory, bool tls = false) {
+    sasl::SaslConnectionInfo info{"127.0.0.1", "25", "127.0.0.1", "40000", tls};
+    auto server = factory.new_server(info);
+    REQUIRE(server.ok());
+    return std::move(*server);
+}
+
+}  // namespace
+
+TEST_CASE("SASL security options parse as Postfix names them", "[sasl]") {
+    auto flags = sasl::parse_security_options({"noanonymous", "NOPLAINTEXT"}, "");
+    REQUIRE(flags.ok());
+    CHECK(*flags == (sasl::kNoAnonymous | sasl::kNoPlaintext));
+    auto bad = sasl::parse_security_options({"noanonymous", "bogus"}, "noanonymous, bogus");
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error() == "unknown SASL security options value \"bogus\" in \"noanonymous, bogus\"");
+}
+
+TEST_CASE("SASL mechanism filter: first match wins, no match drops", "[sasl]") {
+    sasl::MechanismFilter postfix_default({"!external", "static:rest"});
+    CHECK(postfix_default.apply("EXTERNAL PLAIN LOGIN") == "PLAIN LOGIN");
+    sasl::MechanismFilter only({"plain", "login"});
+    CHECK(only.apply("CRAM-MD5 PLAIN LOGIN DIGEST-MD5") == "PLAIN LOGIN");
+    CHECK(sasl::MechanismFilter().apply("PLAIN LOGIN") == "PLAIN LOGIN");
+    CHECK(sasl::mechanism_listed("PLAIN LOGIN", "login"));
+    CHECK_FALSE(sasl::mechanism_listed("PLAIN LOGIN", "CRAM-MD5"));
+}
+
+TEST_CASE("SASL PLAIN against a sasldb: good and bad password", "[sasl]") {
+    SaslDir dir;
+    auto factory = sasl::SaslServerFactory::create(dir.config());
+    auto server = new_server(*factory);
+    auto good = server->start("PLAIN", std::string("\0test\0secret", 12));
+    CHECK(good.state == State::Success);
+    CHECK(good.username == "test");
+
+    auto server2 = new_server(*factory);
+    auto bad = server2->start("PLAIN", std::string("\0test\0wrong", 11));
+    CHECK(bad.state == State::Failure);
+    CHECK(bad.reason == "authentication failure");
+    CHECK_FALSE(bad.temporary);
+    CHECK(sasl::failure_reply(bad) == "535 5.7.8 Error: authentication failed: authentication failure");
+    CHECK(sasl::failure_log_text("unknown[127.0.0.1]", "PLAIN", bad) ==
+          "unknown[127.0.0.1]: SASL PLAIN authentication failed: authentication failure, "
+          "sasl_username=" + (bad.username.empty() ? std::string("(unavailable)") : bad.username));
+
+    auto server3 = new_server(*factory);
+    auto nouser = server3->start("PLAIN", std::string("\0nobody\0secret", 14));
+    CHECK(nouser.state == State::Failure);
+    CHECK(nouser.reason == "authentication failure");  // not "user not found"
+}
+
+TEST_CASE("SASL PLAIN without initial response, then LOGIN's two challenges", "[sasl]") {
+    SaslDir dir;
+    auto factory = sasl::SaslServerFactory::create(dir.config());
+    auto plain = new_server(*factory);
+    auto first = plain->start("plain", std::nullopt);
+    REQUIRE(first.state == State::Continue);
+    CHECK(first.challenge.empty());
+    CHECK(plain->step(std::string("\0test\0secret", 12)).state == State::Success);
+
+    auto login = new_server(*factory);
+    auto user_prompt = login->start("LOGIN", std::nullopt);
+    REQUIRE(user_prompt.state == State::Continue);
+    CHECK(base64::encode(user_prompt.challenge) == "VXNlcm5hbWU6");  // "Username:"
+    auto password_prompt = login->step("test");
+    REQUIRE(password_prompt.state == State::Continue);
+    CHECK(base64::encode(password_prompt.challenge) == "UGFzc3dvcmQ6");  // "Password:"
+    auto done = login->step("secret");
+    CHECK(done.state == State::Success);
+    CHECK(done.username == "test");
+}
+
+TEST_CASE("SASL security options hide plaintext mechanisms until TLS", "[sasl]") {
+    SaslDir dir;
+    auto factory = sasl::SaslServerFactory::create(dir.config(
+        "smtpd_sasl_security_options = noanonymous, noplaintext\n"
+        "smtpd_sasl_tls_security_options = noanonymous\n"));
+    auto clear = new_server(*factory, false);
+    CHECK(clear->mechanisms() == "CRAM-MD5 DIGEST-MD5");  // mech_list order
+    auto refused = clear->start("PLAIN", std::string("\0test\0secret", 12));
+    CHECK(refused.state == State::Failure);
+    CHECK(refused.reason == "no mechanism available");
+    auto tls = new_server(*factory, true);
+    CHECK(tls->mechanisms() == "PLAIN LOGIN CRAM-MD5 DIGEST-MD5");
+}
+
+TEST_CASE("SASL mechanism filter applies to the offered list and to AUTH", "[sasl]") {
+    SaslDir dir;
+    auto factory =
+        sasl::SaslServerFactory::create(dir.config("smtpd_sasl_mechanism_filter = login\n"));
+    auto server = new_server(*factory);
+    CHECK(server->mechanisms() == "LOGIN");
+    auto refused = server->start("PLAIN", std::string("\0test\0secret", 12));
+    CHECK(refused.state == State::Failure);
+    CHECK(refused.reason == "no mechanism available");
+}
+
+TEST_CASE("SASL failure reply is 454 for a temporary failure", "[sasl]") {
+    sasl::SaslStep step;
+    step.reason = "generic failure";
+    step.temporary = true;
+    CHECK(sasl::failure_reply(step) == "454 4.7.0 Temporary authentication failure: generic failure");
+    CHECK(sasl::failure_log_text("h[1.2.3.4]", "LOGIN", step) ==
+          "h[1.2.3.4]: SASL LOGIN authentication failed: generic failure, sasl_username=(unavailable)");
+}
