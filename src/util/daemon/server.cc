@@ -2,8 +2,11 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,6 +21,7 @@
 #include "util/daemon/privileges.h"
 #include "util/log/log.h"
 #include "util/log/log_config.h"
+#include "util/tls/tls_server.h"
 
 namespace postern::daemon {
 
@@ -86,6 +90,23 @@ private:
     bool exiting_ = false;
 };
 
+namespace {
+
+// Writes what the socket bufferevent still holds straight to the socket (best effort: the
+// loop is over or the connection is going away). Under TLS that is the encrypted stream;
+// the filter's unencrypted output is never written raw.
+void flush_socket(bufferevent* bev) {
+    bufferevent* sock = bufferevent_get_underlying(bev);
+    if (sock == nullptr) sock = bev;
+    // The bufferevent keeps the front of its output frozen; take it back.
+    evbuffer* out = bufferevent_get_output(sock);
+    if (evbuffer_get_length(out) == 0) return;
+    evbuffer_unfreeze(out, 1);
+    evbuffer_write(out, bufferevent_getfd(sock));
+}
+
+}  // namespace
+
 // --- ServerContext and Connection -------------------------------------------------
 
 event_base* ServerContext::base() { return server_.base(); }
@@ -95,13 +116,13 @@ void ServerContext::add_timer(long seconds, bool repeat, std::function<void()> f
 void ServerContext::request_exit() { server_.request_exit(); }
 
 Connection::Connection(Server& server, uint64_t id, bufferevent* bev)
-    : server_(server), id_(id), bev_(bev) {}
+    : server_(server), id_(id), bev_(bev), fd_(static_cast<int>(bufferevent_getfd(bev))) {}
 
 Connection::~Connection() {
     if (bev_ != nullptr) bufferevent_free(bev_);
 }
 
-int Connection::fd() const { return static_cast<int>(bufferevent_getfd(bev_)); }
+int Connection::fd() const { return fd_; }
 ServerContext& Connection::context() { return server_.context(); }
 
 void Connection::write(std::string_view data) {
@@ -125,9 +146,43 @@ void Connection::resume_input() {
 }
 
 void Connection::set_timeout(long seconds) {
+    timeout_ = seconds;
     timeval tv{seconds, 0};
     bufferevent_set_timeouts(bev_, &tv, &tv);
 }
+
+Status Connection::start_tls(SSL* ssl) {
+    if (tls_) {
+        SSL_free(ssl);
+        return make_error("TLS already active");
+    }
+    // Plaintext the client sent after the command that started TLS must not be read as if
+    // it came through TLS (RFC 3207 section 6): drop what we hold and what libevent holds.
+    input_.clear();
+    evbuffer* pending = bufferevent_get_input(bev_);
+    evbuffer_drain(pending, evbuffer_get_length(pending));
+    // The filter reads and writes through the socket bufferevent, whose output (the
+    // "220 Ready to start TLS") still goes out in plaintext first. Timeouts move to the
+    // filter: the socket bufferevent's own would fire unseen.
+    bufferevent_set_timeouts(bev_, nullptr, nullptr);
+    bufferevent* filter =
+        bufferevent_openssl_filter_new(server_.base(), bev_, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (filter == nullptr) {
+        SSL_free(ssl);
+        return make_error("cannot set up TLS on the connection");
+    }
+    bev_ = filter;
+    tls_ = true;
+    // A client that closes without close_notify ends the session as an EOF, not an error.
+    bufferevent_openssl_set_allow_dirty_shutdown(filter, 1);
+    bufferevent_setcb(filter, &Server::read_cb, &Server::write_cb, &Server::event_cb, this);
+    timeval tv{timeout_, 0};
+    bufferevent_set_timeouts(filter, &tv, &tv);
+    bufferevent_enable(filter, paused_ ? EV_WRITE : EV_READ | EV_WRITE);
+    return {};
+}
+
+SSL* Connection::ssl() const { return tls_ ? bufferevent_openssl_get_ssl(bev_) : nullptr; }
 
 // --- Server setup -----------------------------------------------------------------
 
@@ -229,14 +284,7 @@ int Server::run() {
         if (event_base_loop(base_, EVLOOP_ONCE) < 0) break;
     }
     // Replies already made still go out (best effort: one write per client).
-    for (auto& [id, c] : clients_) {
-        // The bufferevent keeps the front of its output frozen; the loop is over, so
-        // take it back and write what is there.
-        evbuffer* out = bufferevent_get_output(c->bev_);
-        if (evbuffer_get_length(out) == 0) continue;
-        evbuffer_unfreeze(out, 1);
-        evbuffer_write(out, bufferevent_getfd(c->bev_));
-    }
+    for (auto& [id, c] : clients_) flush_socket(c->bev_);
     if (hooks_.on_exit) hooks_.on_exit(ctx_);
     return 0;
 }
@@ -325,9 +373,7 @@ void Server::add_client(int fd) {
     clients_.emplace(id, std::move(conn));
     if (hooks_.on_request) c.decoder_ = std::make_unique<ipc::AttrDecoder>();
     bufferevent_setcb(bev, &Server::read_cb, &Server::write_cb, &Server::event_cb, &c);
-    long timeout = hooks_.read_timeout > 0 ? hooks_.read_timeout : ctx_.config().get_time("ipc_timeout");
-    timeval tv{timeout, 0};
-    bufferevent_set_timeouts(bev, &tv, &tv);
+    c.set_timeout(hooks_.read_timeout > 0 ? hooks_.read_timeout : ctx_.config().get_time("ipc_timeout"));
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     update_idle_timer();
     if (hooks_.on_connection) hooks_.on_connection(c);
@@ -356,6 +402,22 @@ void Server::event_cb(bufferevent*, short what, void* arg) {
         log::warn("timeout on %s client fd %d", self.ctx_.args().service_name.c_str(), c.fd());
         self.drop(c);
         return;
+    }
+    if ((what & BEV_EVENT_CONNECTED) && c.tls_) {
+        // The TLS handshake that start_tls began is complete.
+        c.tls_handshake_done_ = true;
+        if (self.hooks_.on_tls_handshake) self.hooks_.on_tls_handshake(c);
+        self.after_callback(c);
+        return;
+    }
+    if ((what & BEV_EVENT_ERROR) && c.tls_) {
+        // OpenSSL's reasons (handshake failure, bad record) as Postfix logs them.
+        tls::log_library_errors();
+        for (unsigned long e; (e = bufferevent_get_openssl_error(c.bev_)) != 0;) {
+            char buf[256];
+            ERR_error_string_n(e, buf, sizeof buf);
+            log::warn("TLS library problem: %s", buf);
+        }
     }
     if (what & BEV_EVENT_EOF) {
         c.eof_ = true;
@@ -424,6 +486,13 @@ void Server::after_callback(Connection& c) {
 
 void Server::drop(Connection& c) {
     if (hooks_.on_disconnect) hooks_.on_disconnect(c);
+    if (c.tls_handshake_done_ && !c.eof_) {
+        // The last reply (221, 421) and close_notify are encrypted into the socket
+        // bufferevent by now, but it is freed with the connection: send them first.
+        SSL_shutdown(bufferevent_openssl_get_ssl(c.bev_));
+        ERR_clear_error();
+        flush_socket(c.bev_);
+    }
     clients_.erase(c.id_);  // destroys c and frees its bufferevent
     if (mode_ != ServerMode::Multi) report(Availability::Available);
     if (clients_.empty() && draining_) {

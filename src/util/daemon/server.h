@@ -129,6 +129,9 @@ private:
     bool eof_ = false;
     bool paused_ = false;
     bool tls_ = false;
+    bool tls_handshake_done_ = false;
+    int fd_ = -1;        // the socket, still known once a TLS filter sits on top
+    long timeout_ = 0;   // moved from the socket bufferevent to the TLS filter
 };
 
 enum class ServerMode { Multi, Single, Trigger };
