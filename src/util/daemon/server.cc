@@ -51,6 +51,7 @@ public:
     static void read_cb(bufferevent* bev, void* arg);
     static void write_cb(bufferevent* bev, void* arg);
     static void event_cb(bufferevent* bev, short what, void* arg);
+    static void log_tls_failure(const Connection& c, short what);
 
 private:
     struct Timer {
@@ -106,6 +107,20 @@ void flush_socket(bufferevent* bev) {
 }
 
 }  // namespace
+
+// A handshake that failed or a TLS stream that broke, in Postfix's words. libevent has
+// taken OpenSSL's errors off the queue by now, so file and line are not known.
+void Server::log_tls_failure(const Connection& c, short what) {
+    std::string name = c.peer_name_.empty() ? "fd " + std::to_string(c.fd()) : c.peer_name_;
+    if (!c.tls_handshake_done_ && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)))
+        log::info("SSL_accept error from %s: %s", name.c_str(), (what & BEV_EVENT_EOF) ? "lost connection" : "-1");
+    for (unsigned long e; (e = bufferevent_get_openssl_error(c.bev_)) != 0;) {
+        char buf[256];
+        ERR_error_string_n(e, buf, sizeof buf);
+        log::warn("TLS library problem: %s:", buf);
+    }
+    ERR_clear_error();
+}
 
 // --- ServerContext and Connection -------------------------------------------------
 
@@ -410,15 +425,7 @@ void Server::event_cb(bufferevent*, short what, void* arg) {
         self.after_callback(c);
         return;
     }
-    if ((what & BEV_EVENT_ERROR) && c.tls_) {
-        // OpenSSL's reasons (handshake failure, bad record) as Postfix logs them.
-        tls::log_library_errors();
-        for (unsigned long e; (e = bufferevent_get_openssl_error(c.bev_)) != 0;) {
-            char buf[256];
-            ERR_error_string_n(e, buf, sizeof buf);
-            log::warn("TLS library problem: %s", buf);
-        }
-    }
+    if (c.tls_) self.log_tls_failure(c, what);
     if (what & BEV_EVENT_EOF) {
         c.eof_ = true;
         if (self.mode_ == ServerMode::Trigger && self.hooks_.on_trigger)

@@ -117,6 +117,9 @@ public:
     Status start_tls(SSL* ssl);
     bool tls_active() const { return tls_; }
     SSL* ssl() const;
+    // The client as "host[addr]", for the skeleton's own lines about it (Postfix's
+    // "SSL_accept error from host[addr]: -1" when a handshake fails); the session sets it.
+    void set_peer_name(std::string namaddr) { peer_name_ = std::move(namaddr); }
 
 private:
     friend class Server;
@@ -132,6 +135,7 @@ private:
     bool tls_handshake_done_ = false;
     int fd_ = -1;        // the socket, still known once a TLS filter sits on top
     long timeout_ = 0;   // moved from the socket bufferevent to the TLS filter
+    std::string peer_name_;
 };
 
 enum class ServerMode { Multi, Single, Trigger };

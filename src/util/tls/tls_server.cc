@@ -35,10 +35,8 @@ std::string library_error() {
     return buf;
 }
 
-Error load_error(std::string text) {
-    log_library_errors();
-    return make_error(std::move(text) + ": disabling TLS support");
-}
+// The OpenSSL error queue is left for from_config() to log after the message.
+Error load_error(std::string text) { return make_error(std::move(text) + ": disabling TLS support"); }
 
 // One key + certificate pair from separate files (smtpd_tls_cert_file/key_file and the
 // ECDSA pair); the certificate file may carry the chain after the leaf.
@@ -110,8 +108,8 @@ Status setup_key_exchange(SSL_CTX* ctx, const config::Config& config, const std:
         BIO_free(bio);
         if (dh == nullptr || !SSL_CTX_set0_tmp_dh_pkey(ctx, dh)) {
             EVP_PKEY_free(dh);
-            log_library_errors();
             log::warn("cannot load DH parameters from file %s: using compiled-in defaults", dhfile.c_str());
+            log_library_errors();
             SSL_CTX_set_dh_auto(ctx, 1);
         }
     }
@@ -144,12 +142,12 @@ int accept_any_client_cert(int, X509_STORE_CTX*) { return 1; }
 
 void log_library_errors() {
     unsigned long e;
-    const char* file;
-    int line;
-    while ((e = ERR_get_error_all(&file, &line, nullptr, nullptr, nullptr)) != 0) {
+    const char *file, *data;
+    int line, flags;
+    while ((e = ERR_get_error_all(&file, &line, nullptr, &data, &flags)) != 0) {
         char buf[256];
         ERR_error_string_n(e, buf, sizeof buf);
-        log::warn("TLS library problem: %s:%s:%d:", buf, file, line);
+        log::warn("TLS library problem: %s:%s:%d:%s:", buf, file, line, (flags & ERR_TXT_STRING) ? data : "");
     }
 }
 
@@ -161,6 +159,18 @@ TlsServerContext::~TlsServerContext() {
 
 Result<std::unique_ptr<TlsServerContext>> TlsServerContext::from_config(const config::Config& config,
                                                                          std::string_view prefix) {
+    ERR_clear_error();
+    auto result = build(config, prefix);
+    if (!result) {
+        // Postfix's order: what failed, then OpenSSL's reasons.
+        log::warn("%s", result.error().c_str());
+        log_library_errors();
+    }
+    return result;
+}
+
+Result<std::unique_ptr<TlsServerContext>> TlsServerContext::build(const config::Config& config,
+                                                                   std::string_view prefix) {
     std::string p(prefix);
     std::unique_ptr<TlsServerContext> self(new TlsServerContext());
     self->ctx_ = SSL_CTX_new(TLS_server_method());

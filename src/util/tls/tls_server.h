@@ -42,7 +42,10 @@ struct TlsSessionInfo {
 
 class TlsServerContext {
 public:
-    // prefix: "smtpd" (smtpd_tls_*). An error names the parameter and the file.
+    // prefix: "smtpd" (smtpd_tls_*). An error names the file or parameter in Postfix's
+    // words ("cannot get RSA certificate from file \"/x\": disabling TLS support") and is
+    // already logged, followed by OpenSSL's "TLS library problem" lines, as Postfix does:
+    // the caller only goes on without TLS (no STARTTLS offered).
     static Result<std::unique_ptr<TlsServerContext>> from_config(const config::Config& config,
                                                                  std::string_view prefix);
     ~TlsServerContext();
@@ -65,6 +68,8 @@ public:
 private:
     struct Policy;  // protocols and ciphers for one of the two modes
     TlsServerContext();
+    static Result<std::unique_ptr<TlsServerContext>> build(const config::Config& config,
+                                                           std::string_view prefix);
     SSL_CTX* ctx_ = nullptr;
     int log_level_ = 0;
     bool ask_ccert_ = false;
@@ -81,8 +86,10 @@ TlsSessionInfo session_info(SSL* ssl);
 void log_library_errors();
 
 // Postfix's log line after the handshake, e.g. "Anonymous TLS connection established
-// from host[addr]: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)" ("Untrusted"
-// / "Trusted" when the client presented a certificate).
+// from host[addr]: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange
+// X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256" ("Untrusted" /
+// "Trusted" when the client presented a certificate). Postfix logs it when
+// <prefix>_tls_loglevel >= 1 (TlsServerContext::log_level()).
 std::string established_log_line(const TlsSessionInfo& info, std::string_view namaddr);
 
 // The Received: header's TLS comment (smtpd_tls_received_header = yes), Postfix 3.7's

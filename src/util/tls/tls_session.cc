@@ -148,7 +148,8 @@ TlsSessionInfo session_info(SSL* ssl) {
 
 std::string established_log_line(const TlsSessionInfo& info, std::string_view namaddr) {
     const char* trust = !info.peer_cert_present ? "Anonymous" : info.peer_cert_verified ? "Trusted" : "Untrusted";
-    return std::string(trust) + " TLS connection " + (info.reused ? "reused" : "established") + " from " +
+    // A resumed session is "established" too (Postfix 3.7 server side).
+    return std::string(trust) + " TLS connection established from " +
            std::string(namaddr) + ": " + cipher_summary(info) + kex_and_signatures(info);
 }
 
