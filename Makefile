@@ -29,7 +29,7 @@ COMMANDS  := postconf postmap postalias postern sendmail postdrop postqueue post
 LINKS     := newaliases:postalias mailq:sendmail
 
 PKG_CFLAGS := $(shell pkg-config --cflags libmariadb 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs libmariadb libevent openssl libpcre2-8 2>/dev/null) \
+PKG_LIBS   := $(shell pkg-config --libs libmariadb libevent openssl libpcre2-8 libcares 2>/dev/null) \
               -levent_openssl -ldb -lsasl2 -lcrypt
 
 CXXFLAGS  := -std=c++20 -Wall -Wextra -Werror $(OPTFLAGS) $(SANITIZE) -MMD -MP \
