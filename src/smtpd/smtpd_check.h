@@ -47,6 +47,7 @@ struct MessageActions {
     std::optional<std::string> discard;        // DISCARD reason
     std::optional<std::string> filter;         // FILTER transport:destination
     std::optional<std::string> redirect;       // REDIRECT address
+    std::optional<std::string> bcc;            // BCC address (the last one wins, as Postfix 3.0+)
 };
 
 struct CheckOutcome {
