@@ -1,0 +1,127 @@
+#include "smtpd/smtpd_params.h"
+
+#include "util/address/address.h"
+#include "util/base/strings.h"
+
+namespace postern::smtpd {
+
+namespace {
+
+std::string uppercase(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    return out;
+}
+
+// The address part: "<...>" (quotes and brackets inside quotes respected) or, when not
+// strict, a bare word up to the first space.
+std::optional<std::string_view> take_address(std::string_view& s, bool strict, bool& brackets) {
+    s = trim_left(s);
+    if (s.empty()) return std::nullopt;
+    if (s.front() != '<') {
+        if (strict) return std::nullopt;
+        size_t end = s.find(' ');
+        std::string_view word = s.substr(0, end);
+        s.remove_prefix(word.size());
+        brackets = false;
+        return word;
+    }
+    bool quoted = false;
+    for (size_t i = 1; i < s.size(); ++i) {
+        char c = s[i];
+        if (c == '\\' && quoted) {
+            ++i;
+        } else if (c == '"') {
+            quoted = !quoted;
+        } else if (c == '>' && !quoted) {
+            std::string_view inner = s.substr(1, i - 1);
+            s.remove_prefix(i + 1);
+            brackets = true;
+            return inner;
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<PathArgs> parse_path(std::string_view arg, std::string_view keyword, bool strict) {
+    if (!istarts_with(arg, keyword)) return std::nullopt;
+    arg.remove_prefix(keyword.size());
+    PathArgs out;
+    auto addr = take_address(arg, strict, out.had_brackets);
+    if (!addr) return std::nullopt;
+    out.address.assign(*addr);
+    if (!arg.empty() && arg.front() != ' ') return std::nullopt;
+    for (std::string_view tok : split_tokens(arg, " ")) {
+        size_t eq = tok.find('=');
+        std::string name = uppercase(tok.substr(0, eq));
+        if (name.empty()) return std::nullopt;
+        std::string value = eq == std::string_view::npos ? "" : std::string(tok.substr(eq + 1));
+        out.params.emplace_back(std::move(name), std::move(value));
+    }
+    return out;
+}
+
+std::optional<std::string> xtext_decode(std::string_view text) {
+    std::string out;
+    for (size_t i = 0; i < text.size(); ++i) {
+        unsigned char c = static_cast<unsigned char>(text[i]);
+        if (c < 33 || c > 126 || c == '=') return std::nullopt;
+        if (c != '+') {
+            out.push_back(static_cast<char>(c));
+            continue;
+        }
+        if (i + 2 >= text.size()) return std::nullopt;
+        auto hex = [](char h) -> int {
+            if (h >= '0' && h <= '9') return h - '0';
+            if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+            return -1;
+        };
+        int hi = hex(text[i + 1]), lo = hex(text[i + 2]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+    }
+    return out;
+}
+
+std::string xtext_encode(std::string_view text) {
+    std::string out;
+    for (unsigned char c : text) {
+        if (c < 33 || c > 126 || c == '+' || c == '=')
+            out += strprintf("+%02X", c);
+        else
+            out.push_back(static_cast<char>(c));
+    }
+    return out;
+}
+
+std::string internal_address(std::string_view quoted) {
+    // "@relay1,@relay2:user@domain": the source route is ignored (RFC 5321 C).
+    if (!quoted.empty() && quoted.front() == '@') {
+        size_t colon = quoted.find(':');
+        if (colon != std::string_view::npos) quoted.remove_prefix(colon + 1);
+    }
+    return address::to_internal(quoted);
+}
+
+bool valid_mailbox(std::string_view quoted) {
+    bool in_quote = false;
+    for (size_t i = 0; i < quoted.size(); ++i) {
+        unsigned char c = static_cast<unsigned char>(quoted[i]);
+        if (c < 32 || c == 127) return false;
+        if (in_quote) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_quote = false;
+            continue;
+        }
+        if (c == '"') in_quote = true;
+        else if (c == ' ' || c == '<' || c == '>' || c == '(' || c == ')' || c == ',' || c == ';')
+            return false;
+    }
+    return !in_quote;
+}
+
+}  // namespace postern::smtpd

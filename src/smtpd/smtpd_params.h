@@ -1,0 +1,35 @@
+// Parsing of the arguments of MAIL FROM and RCPT TO (RFC 5321 4.1.2, ESMTP parameters
+// of RFC 1870, 6152, 3461, 4954, 6531), pure functions so they are unit-tested and
+// fuzzed. Errors come back as Postfix's exact reply lines.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace postern::smtpd {
+
+struct PathArgs {
+    std::string address;   // as written inside <> (quoted form), "" for <>
+    bool had_brackets = false;
+    std::vector<std::pair<std::string, std::string>> params;  // NAME uppercased, value
+};
+
+// Splits "FROM:<a@b> SIZE=10 BODY=8BITMIME" after the "FROM:"/"TO:" keyword. `strict`:
+// strict_rfc821_envelopes (the address must be in <> and nothing but parameters may
+// follow). Returns nullopt on a syntax error.
+std::optional<PathArgs> parse_path(std::string_view arg, std::string_view keyword, bool strict);
+
+// RFC 3461 xtext ("+2B" escapes); nullopt when malformed.
+std::optional<std::string> xtext_decode(std::string_view text);
+std::string xtext_encode(std::string_view text);
+
+// RFC 5321 address (in quoted form, as inside <>) to Postfix's internal form: drops a
+// source route ("@a,@b:user@d") and unquotes the local part.
+std::string internal_address(std::string_view quoted);
+// A crude RFC 5321 mailbox syntax check: printable, at most one unquoted @, no spaces
+// outside quotes, no control characters.
+bool valid_mailbox(std::string_view quoted);
+
+}  // namespace postern::smtpd

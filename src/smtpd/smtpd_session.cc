@@ -1,0 +1,283 @@
+// The session loop: input -> reader events -> command table; replies, error counting
+// and the error sleep, the idle timeout, and the log lines of connect and disconnect.
+#include "smtpd/smtpd_session.h"
+
+#include <event2/event.h>
+
+#include <cstring>
+
+#include "util/base/strings.h"
+#include "util/daemon/server.h"
+#include "util/log/log.h"
+
+namespace postern::smtpd {
+
+// In Postfix's order: the disconnect line lists counters in this order.
+const Session::Command Session::kCommands[] = {
+    {"HELO", &Session::cmd_helo, Session::kLimit | Session::kPreTls | Session::kLast | Session::kPreHelo},
+    {"EHLO", &Session::cmd_ehlo, Session::kLimit | Session::kPreTls | Session::kLast | Session::kPreHelo},
+    {"STARTTLS", &Session::cmd_starttls, Session::kPreTls | Session::kLast},
+    {"AUTH", &Session::cmd_auth, 0},
+    {"MAIL", &Session::cmd_mail, 0},
+    {"RCPT", &Session::cmd_rcpt, 0},
+    {"DATA", &Session::cmd_data, Session::kLast},
+    {"BDAT", &Session::cmd_bdat, Session::kLast},
+    {"RSET", &Session::cmd_rset, Session::kLimit | Session::kPreHelo},
+    {"NOOP", &Session::cmd_noop, Session::kLimit | Session::kPreTls | Session::kLast | Session::kPreHelo},
+    {"VRFY", &Session::cmd_vrfy, Session::kLimit | Session::kLast},
+    {"ETRN", &Session::cmd_etrn, Session::kLimit},
+    {"QUIT", &Session::cmd_quit, Session::kPreTls | Session::kPreHelo},
+};
+const int Session::kCommandCount = sizeof kCommands / sizeof kCommands[0];
+
+Session::Session(daemon::Connection& conn, const Services& services)
+    : conn_(conn),
+      svc_(services),
+      cfg_(*services.settings),
+      reader_(static_cast<size_t>(cfg_.line_length_limit), cfg_.bare_lf) {
+    if (svc_.checks != nullptr) check_ = svc_.checks->new_session();
+}
+
+Session::~Session() {
+    *alive_ = false;
+    if (timer_ != nullptr) event_free(timer_);
+    if (sleep_timer_ != nullptr) event_free(sleep_timer_);
+}
+
+void Session::start() {
+    set_client_facts();
+    facts_.service_name = cfg_.service_name;
+    log::info("connect from %s", facts_.client.namaddr().c_str());
+    timer_ = event_new(svc_.base, -1, 0, [](evutil_socket_t, short, void* arg) {
+        static_cast<Session*>(arg)->on_timeout();
+    }, this);
+    // A backstop for writes to a client that does not read; reads use our own timer.
+    conn_.set_timeout(cfg_.timeout + 10);
+    arm_timer();
+    if (cfg_.tls_wrappermode) {
+        start_wrapper_tls();
+        return;
+    }
+    auto greet = [this] {
+        reply("220 " + cfg_.banner);
+        flush();
+    };
+    if (check_ != nullptr) {
+        wait_begin();
+        check(CheckPoint::Connect, [this, greet](CheckOutcome outcome) {
+            wait_end();
+            if (outcome.rejected()) {
+                // Postfix answers every command with the rejection; we say it at once.
+                reply(outcome.reply);
+                flush();
+                close("");
+                return;
+            }
+            greet();
+            pump();
+        });
+        return;
+    }
+    greet();
+}
+
+void Session::on_input() {
+    std::string& in = conn_.input();
+    if (!in.empty()) {
+        reader_.feed(in);
+        conn_.consume(in.size());
+        arm_timer();
+    }
+    pump();
+}
+
+// Handles reader events until input runs out or something asynchronous is pending.
+void Session::pump() {
+    std::weak_ptr<bool> alive = alive_;
+    while (!waiting_ && !closing_) {
+        ReaderEvent ev = reader_.next();
+        switch (ev.kind) {
+            case ReaderEvent::Kind::None:
+                flush();
+                return;
+            case ReaderEvent::Kind::LineTooLong:
+                // Postfix truncates the command; the command is then malformed anyway.
+                reply("500 5.5.0 Error: line too long");
+                break;
+            case ReaderEvent::Kind::Command:
+                if (in_auth_)
+                    auth_response(ev.text);
+                else
+                    dispatch(ev.text, ev.bare_lf);
+                break;
+            case ReaderEvent::Kind::Content:
+                message_content(ev.text, ev.bare_lf);
+                break;
+            case ReaderEvent::Kind::EndOfData:
+            case ReaderEvent::Kind::ChunkEnd:
+                end_of_message();
+                break;
+        }
+        if (alive.expired()) return;
+    }
+    if (!waiting_) flush();
+}
+
+void Session::dispatch(const std::string& line, bool bare_lf) {
+    std::string_view text = trim(line);
+    std::string_view name = text.substr(0, text.find(' '));
+    std::string_view args = trim(text.substr(name.size()));
+    int index = kUnknown;
+    for (int i = 0; i < kCommandCount; ++i)
+        if (iequals(name, kCommands[i].name)) index = i;
+    // The final reply to this command decides whether it counts as ok (reply()).
+    counts_[index].second++;
+    pending_index_ = index;
+    if (bare_lf && cfg_.bare_lf == BareLf::Reject) {
+        log::info("bare <LF> received after %s from %s", where_.c_str(), facts_.client.namaddr().c_str());
+        reply("550 5.5.2 " + cfg_.myhostname + " Error: bare <LF> received");
+        return;
+    }
+    if (index == kUnknown) {
+        where_ = "UNKNOWN";
+        reply(text.empty() ? "500 5.5.2 Error: bad syntax" : "500 5.5.2 Error: command not recognized");
+        return;
+    }
+    const Command& cmd = kCommands[index];
+    where_ = cmd.name;
+    if ((cmd.flags & kLast) && reader_.buffered() > 0 && !ehlo_) facts_.improper_pipelining = true;
+    if ((cmd.flags & kLimit) && ++junk_count_ > cfg_.junk_command_limit) ++error_count_;
+    if (!(cmd.flags & kPreTls) && tls_required_first()) {
+        reply("530 5.7.0 Must issue a STARTTLS command first");
+        return;
+    }
+    if (!(cmd.flags & kPreHelo) && cfg_.helo_required && facts_.helo_name.empty()) {
+        reply("503 5.5.1 Error: send HELO/EHLO first");
+        return;
+    }
+    (this->*cmd.handler)(args);
+}
+
+std::string Session::counters() const {
+    std::string out;
+    int total_ok = 0, total = 0;
+    for (int i = 0; i <= kCommandCount; ++i) {
+        auto [ok, n] = counts_[i];
+        if (n == 0) continue;
+        std::string name = i == kUnknown ? "unknown" : lowercase(kCommands[i].name);
+        out += " " + name + "=" + std::to_string(ok);
+        if (ok != n) out += "/" + std::to_string(n);
+        total_ok += ok;
+        total += n;
+    }
+    out += " commands=" + std::to_string(total_ok);
+    if (total_ok != total) out += "/" + std::to_string(total);
+    return out;
+}
+
+// Every reply goes through here: error counting, the final reply of a command decides
+// whether it counts as ok, and a 4xx/5xx over the hard limit ends the session.
+void Session::reply(std::string_view text) {
+    // Multi-line replies (EHLO, restriction texts) come as lines joined by "\n".
+    std::string_view last = text;
+    while (!text.empty()) {
+        size_t nl = text.find('\n');
+        std::string_view line = text.substr(0, nl);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        out_.append(line).append("\r\n");
+        last = line;
+        if (nl == std::string_view::npos) break;
+        text.remove_prefix(nl + 1);
+    }
+    if (last.empty()) return;
+    char cls = last[0];
+    if (pending_index_ >= 0 && cls != '3') {
+        if (cls == '2') counts_[pending_index_].first++;
+        pending_index_ = -1;
+    }
+    if (cls == '4' || cls == '5') {
+        ++error_count_;
+        if (error_count_ >= cfg_.hard_error_limit && !closing_) {
+            out_ += "421 4.7.0 " + cfg_.myhostname + " Error: too many errors\r\n";
+            log::info("too many errors after %s from %s", where_text().c_str(), facts_.client.namaddr().c_str());
+            sleep_timer_pending_ = false;
+            flush();
+            close("");
+            return;
+        }
+        if (error_count_ >= cfg_.soft_error_limit && cfg_.error_sleep_time > 0) error_sleep_then_resume();
+    }
+}
+
+void Session::flush() {
+    if (out_.empty() || sleep_timer_pending_) return;
+    conn_.write(out_);
+    out_.clear();
+}
+
+// Postfix sleeps before each reply once the client made too many errors: the reply is
+// held and input paused, without blocking the other sessions of the process.
+void Session::error_sleep_then_resume() {
+    if (sleep_timer_pending_) return;
+    if (sleep_timer_ == nullptr)
+        sleep_timer_ = event_new(svc_.base, -1, 0, [](evutil_socket_t, short, void* arg) {
+            auto* self = static_cast<Session*>(arg);
+            self->sleep_timer_pending_ = false;
+            self->flush();
+            self->wait_end();
+            self->pump();
+        }, this);
+    sleep_timer_pending_ = true;
+    wait_begin();
+    timeval tv{cfg_.error_sleep_time, 0};
+    event_add(sleep_timer_, &tv);
+}
+
+void Session::wait_begin() {
+    waiting_ = true;
+    conn_.pause_input();
+    if (timer_ != nullptr) event_del(timer_);
+}
+
+void Session::wait_end() {
+    if (sleep_timer_pending_) return;
+    waiting_ = false;
+    conn_.resume_input();
+    arm_timer();
+}
+
+void Session::arm_timer() {
+    if (timer_ == nullptr || waiting_) return;
+    timeval tv{cfg_.timeout, 0};
+    event_add(timer_, &tv);
+}
+
+void Session::on_timeout() {
+    log::info("timeout after %s from %s", where_text().c_str(), facts_.client.namaddr().c_str());
+    out_ += "421 4.4.2 " + cfg_.myhostname + " Error: timeout exceeded\r\n";
+    sleep_timer_pending_ = false;
+    flush();
+    close("");
+}
+
+std::string Session::where_text() const {
+    if (where_ == "DATA content" || where_ == "BDAT content")
+        return strprintf("%s (%ld bytes)", where_.substr(0, 4).c_str(), message_bytes_);
+    return where_;
+}
+
+void Session::close(std::string_view) {
+    closing_ = true;
+    cleanup_.reset();
+    if (timer_ != nullptr) event_del(timer_);
+    conn_.close_after_write();
+}
+
+void Session::on_disconnect() {
+    if (!closing_) log::info("lost connection after %s from %s", where_text().c_str(), facts_.client.namaddr().c_str());
+    closing_ = true;
+    cleanup_.reset();  // an unfinished queue file is removed by cleanup
+    log::info("disconnect from %s%s", facts_.client.namaddr().c_str(), counters().c_str());
+}
+
+}  // namespace postern::smtpd
