@@ -15,9 +15,11 @@
 #include <map>
 #include <memory>
 
+#include "smtpd/smtpd_anvil.h"
 #include "smtpd/smtpd_check.h"
 #include "smtpd/smtpd_session.h"
 #include "util/daemon/server.h"
+#include "util/dns/resolver.h"
 #include "util/log/log.h"
 #include "util/sasl/sasl_server.h"
 #include "util/tls/tls_server.h"
@@ -31,6 +33,8 @@ struct Process {
     std::unique_ptr<smtpd::CheckEngine> checks;
     std::unique_ptr<tls::TlsServerContext> tls;
     std::unique_ptr<sasl::SaslServerFactory> sasl;
+    std::unique_ptr<smtpd::AnvilLimits> anvil;
+    std::unique_ptr<dns::Resolver> resolver;
     smtpd::Services services;
     std::map<uint64_t, std::unique_ptr<smtpd::Session>> sessions;
 };
@@ -58,6 +62,9 @@ void pre_jail_init(daemon::ServerContext& ctx) {
     }
     if (s.sasl_auth_enable) process.sasl = sasl::SaslServerFactory::create(c);
     process.checks = smtpd::CheckEngine::create(c, ctx.base());
+    auto anvil = smtpd::AnvilLimits::create(c);
+    if (!anvil) log::fatal("%s", anvil.error().c_str());
+    process.anvil = std::move(*anvil);
 }
 
 void post_jail_init(daemon::ServerContext& ctx) {
@@ -66,6 +73,15 @@ void post_jail_init(daemon::ServerContext& ctx) {
     process.services.checks = process.checks.get();
     process.services.tls = process.tls.get();
     process.services.sasl = process.sasl.get();
+    process.services.anvil = process.anvil.get();
+    if (process.settings.peername_lookup) {
+        auto resolver = dns::Resolver::create(ctx.base());
+        if (!resolver)
+            log::warn("DNS resolver: %s; client names are \"unknown\"", resolver.error().c_str());
+        else
+            process.resolver = std::move(*resolver);
+    }
+    process.services.resolver = process.resolver.get();
 }
 
 void on_connection(daemon::Connection& conn) {

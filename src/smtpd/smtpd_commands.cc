@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "smtpd/smtpd_anvil.h"
 #include "smtpd/smtpd_params.h"
 #include "smtpd/smtpd_session.h"
 #include "util/base/strings.h"
@@ -191,6 +192,12 @@ void Session::cmd_mail(std::string_view args) {
         reset_transaction();
         return reply("552 5.3.4 Message size exceeds fixed limit");
     }
+    if (limits_ != nullptr) {
+        if (auto refused = limits_->check_mail()) {
+            reset_transaction();
+            return reply(refused->text);
+        }
+    }
     t.sender_orig = path->address;
     t.sender = internal_address(path->address);
     check(CheckPoint::Mail, [this](CheckOutcome outcome) { mail_checked(std::move(outcome)); });
@@ -245,6 +252,9 @@ void Session::cmd_rcpt(std::string_view args) {
         return reply("452 4.5.3 Error: too many recipients");
     RecipientFacts r;
     if (std::string err = rcpt_params(path->params, r); !err.empty()) return reply(err);
+    if (limits_ != nullptr) {
+        if (auto refused = limits_->check_rcpt()) return reply(refused->text);
+    }
     r.orig = path->address;
     r.address = internal_address(path->address);
     t.recipient = r.address;

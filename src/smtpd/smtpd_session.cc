@@ -6,7 +6,9 @@
 
 #include <cstring>
 
+#include "smtpd/smtpd_anvil.h"
 #include "util/base/strings.h"
+#include "util/dns/client_names.h"
 #include "util/daemon/server.h"
 #include "util/log/log.h"
 
@@ -47,38 +49,62 @@ Session::~Session() {
 void Session::start() {
     set_client_facts();
     facts_.service_name = cfg_.service_name;
-    log::info("connect from %s", facts_.client.namaddr().c_str());
     timer_ = event_new(svc_.base, -1, 0, [](evutil_socket_t, short, void* arg) {
         static_cast<Session*>(arg)->on_timeout();
     }, this);
     // A backstop for writes to a client that does not read; reads use our own timer.
     conn_.set_timeout(cfg_.timeout + 10);
-    arm_timer();
+    if (svc_.resolver == nullptr || !cfg_.peername_lookup) {
+        arm_timer();
+        connected();
+        return;
+    }
+    wait_begin();
+    std::weak_ptr<bool> alive = alive_;
+    dns::lookup_client_names(*svc_.resolver, facts_.client.address, [this, alive](const dns::ClientNames& n) {
+        if (alive.expired()) return;
+        auto status = [](dns::NameStatus s) { return static_cast<NameStatus>(static_cast<int>(s)); };
+        facts_.client.name = n.name;
+        facts_.client.reverse_name = n.reverse_name;
+        facts_.client.name_status = status(n.name_status);
+        facts_.client.reverse_name_status = status(n.reverse_name_status);
+        wait_end();
+        connected();
+        if (!alive.expired()) pump();
+    });
+}
+
+// The client's names are known: connection limits, client restrictions, the greeting.
+void Session::connected() {
+    log::info("connect from %s", facts_.client.namaddr().c_str());
+    if (svc_.anvil != nullptr) {
+        limits_ = svc_.anvil->new_session(facts_);
+        if (auto refused = limits_->check_connect()) {
+            reply(refused->text);
+            flush();
+            close("");
+            return;
+        }
+    }
     if (cfg_.tls_wrappermode) {
         start_wrapper_tls();
         return;
     }
-    auto greet = [this] {
-        reply("220 " + cfg_.banner);
-        flush();
-    };
-    if (check_ != nullptr) {
-        wait_begin();
-        check(CheckPoint::Connect, [this, greet](CheckOutcome outcome) {
-            wait_end();
-            if (outcome.rejected()) {
-                // Postfix answers every command with the rejection; we say it at once.
-                reply(outcome.reply);
-                flush();
-                close("");
-                return;
-            }
-            greet();
-            pump();
-        });
-        return;
-    }
     greet();
+}
+
+// Postfix with smtpd_delay_reject = no: a client rejected at connect gets the rejection
+// instead of the greeting, and "503 access denied" for every command but QUIT.
+void Session::greet() {
+    check(CheckPoint::Connect, [this](CheckOutcome outcome) {
+        if (outcome.rejected()) {
+            access_denied_ = true;
+            reply(outcome.reply);
+        } else {
+            reply("220 " + cfg_.banner);
+        }
+        flush();
+    });
 }
 
 void Session::on_input() {
@@ -145,6 +171,8 @@ void Session::dispatch(const std::string& line, bool bare_lf) {
     }
     const Command& cmd = kCommands[index];
     where_ = cmd.name;
+    if (access_denied_ && cmd.handler != &Session::cmd_quit)
+        return reply("503 5.7.0 Error: access denied for " + facts_.client.namaddr());
     if ((cmd.flags & kLast) && reader_.buffered() > 0 && !ehlo_) facts_.improper_pipelining = true;
     if ((cmd.flags & kLimit) && ++junk_count_ > cfg_.junk_command_limit) ++error_count_;
     if (!(cmd.flags & kPreTls) && tls_required_first()) {

@@ -27,8 +27,14 @@ class Connection;
 namespace postern::tls {
 class TlsServerContext;
 }
+namespace postern::dns {
+class Resolver;
+}
 
 namespace postern::smtpd {
+
+class AnvilLimits;
+class SessionLimits;
 
 // What all sessions of the process share.
 struct Services {
@@ -36,6 +42,8 @@ struct Services {
     event_base* base = nullptr;
     CheckEngine* checks = nullptr;             // null: everything is permitted
     tls::TlsServerContext* tls = nullptr;      // null: no STARTTLS
+    AnvilLimits* anvil = nullptr;              // null: no connection/rate limits
+    dns::Resolver* resolver = nullptr;         // null: every client is "unknown"
     sasl::SaslServerFactory* sasl = nullptr;   // null: no AUTH
 };
 
@@ -71,6 +79,8 @@ private:
     static constexpr int kUnknown = 13;  // counter slot of unrecognized commands (= table size)
 
     // smtpd_session.cc: the loop, replies, errors, timers
+    void connected();
+    void greet();
     void pump();
     void dispatch(const std::string& line, bool bare_lf);
     void reply(std::string_view text);
@@ -139,6 +149,7 @@ private:
     bool ehlo_ = false;          // the client said EHLO (ESMTP)
     bool waiting_ = false;       // for cleanup, a check or the error sleep
     bool closing_ = false;       // we said goodbye or gave up: no "lost connection"
+    bool access_denied_ = false; // rejected at connect: 503 for all but QUIT
     bool in_auth_ = false;       // AUTH: lines are SASL responses
     std::string auth_mech_;
     int error_count_ = 0;
@@ -161,6 +172,7 @@ private:
     event* sleep_timer_ = nullptr;
     bool sleep_timer_pending_ = false;
     int pending_index_ = -1;     // the command whose final reply is still due
+    std::unique_ptr<SessionLimits> limits_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

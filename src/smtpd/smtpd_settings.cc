@@ -31,6 +31,7 @@ Settings Settings::load(const config::Config& c, const std::string& service_name
     s.sasl_auth_enable = c.get_bool("smtpd_sasl_auth_enable");
     s.tls_auth_only = c.get_bool("smtpd_tls_auth_only");
     s.tls_wrappermode = c.get_bool("smtpd_tls_wrappermode");
+    s.peername_lookup = c.get_bool("smtpd_peername_lookup");
     s.delay_open = c.get_bool("smtpd_delay_open_until_valid_rcpt");
     s.tls_level = lowercase(c.get("smtpd_tls_security_level"));
     if (s.tls_level.empty() && c.get_bool("smtpd_enforce_tls")) s.tls_level = "encrypt";

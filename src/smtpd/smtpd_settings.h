@@ -35,6 +35,7 @@ struct Settings {
     bool sasl_auth_enable = false;
     bool tls_auth_only = false;
     bool tls_wrappermode = false;
+    bool peername_lookup = true;
     bool delay_open = true;  // smtpd_delay_open_until_valid_rcpt
     std::string tls_level;   // "", "none", "may", "encrypt"
     BareLf bare_lf = BareLf::Allow;

@@ -1,6 +1,7 @@
 // STARTTLS (RFC 3207), smtps wrapper mode and AUTH (RFC 4954). After STARTTLS the session
 // forgets everything the client said before (HELO, SASL state), as RFC 3207 4.2 requires.
 #include "smtpd/smtpd_session.h"
+#include "smtpd/smtpd_anvil.h"
 #include "util/base/base64.h"
 #include "util/daemon/server.h"
 #include "util/log/log.h"
@@ -17,6 +18,9 @@ void Session::cmd_starttls(std::string_view args) {
     if (facts_.tls.active) return reply("554 5.5.1 Error: TLS already active");
     if (svc_.tls == nullptr || !cfg_.tls_offered()) return reply("502 5.5.1 Error: command not implemented");
     if (facts_.transaction.mail_given) return reply("503 5.5.1 Error: MAIL transaction in progress");
+    if (limits_ != nullptr) {
+        if (auto refused = limits_->check_starttls()) return reply(refused->text);
+    }
     SSL* ssl = svc_.tls->new_ssl(cfg_.tls_level == "encrypt");
     if (ssl == nullptr) return reply("454 4.7.0 TLS not available due to local problem");
     reply("220 2.0.0 Ready to start TLS");
@@ -47,6 +51,15 @@ void Session::start_wrapper_tls() {
 void Session::on_tls_handshake() {
     tls::TlsSessionInfo info = tls::session_info(conn_.ssl());
     log::info("%s", tls::established_log_line(info, facts_.client.namaddr()).c_str());
+    if (limits_ != nullptr) {
+        if (auto refused = limits_->check_tls_established(info.reused)) {
+            wait_end();
+            reply(refused->text);
+            flush();
+            close("");
+            return;
+        }
+    }
     auto& t = facts_.tls;
     t.active = true;
     t.protocol = info.protocol;
@@ -101,6 +114,9 @@ void Session::cmd_auth(std::string_view args) {
     if (facts_.helo_name.empty()) return reply("503 5.5.1 Error: send HELO/EHLO first");
     if (facts_.sasl.authenticated()) return reply("503 5.5.1 Error: already authenticated");
     if (facts_.transaction.mail_given) return reply("503 5.5.1 Error: MAIL transaction in progress");
+    if (limits_ != nullptr) {
+        if (auto refused = limits_->check_auth()) return reply(refused->text);
+    }
     std::string_view mech = args.substr(0, args.find(' '));
     std::string_view rest = mech.size() < args.size() ? args.substr(mech.size() + 1) : std::string_view{};
     if (mech.empty()) return reply("501 5.5.4 Syntax: AUTH mechanism");
