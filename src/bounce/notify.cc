@@ -8,7 +8,9 @@
 //       The log is removed only when the notices were queued.
 //   delay (warn)  sender: "sender delay notification" (NOTIFY DELAY or none), plus a
 //       postmaster copy for notify_classes=delay; the log stays.
-//   success (trace)  sender: "sender delivery status notification" (NOTIFY SUCCESS).
+//   success (trace)  sender: "sender delivery status notification" (NOTIFY SUCCESS);
+//       for sendmail -bv / -v (trace_flags) the verify template's "Mail Delivery Status
+//       Report" with every traced recipient, whatever its NOTIFY.
 #include "bounce/bounce.h"
 #include "util/base/strings.h"
 #include "util/log/log.h"
@@ -142,9 +144,10 @@ bool notify_success(const Job& job, std::string& new_id) {
                   sender.empty() ? "single-bounce" : "double-bounce");
         return true;
     }
-    dsn::Notice n = base_notice(job, dsn::NoticeKind::Success);
+    bool report = job.request.trace_flags & (mail::kTraceFlagVerify | mail::kTraceFlagRecord);
+    dsn::Notice n = base_notice(job, report ? dsn::NoticeKind::Verify : dsn::NoticeKind::Success);
     n.ret = dsn::ReturnContent::Headers;
-    n.recipients = select(job.entries, mail::kNotifySuccess);
+    n.recipients = report ? job.entries : select(job.entries, mail::kNotifySuccess);
     if (n.recipients.empty()) return true;
     return send(job, std::move(n), "", sender, "sender delivery status notification", &new_id);
 }

@@ -14,6 +14,8 @@ ActiveMessage::ActiveMessage(std::string id, queue::Envelope env)
     for (size_t i = 0; i < env_.recipients.size(); ++i) {
         if (!env_.recipients[i].done) rcpts_.push_back({i, Outcome::Pending, {}});
     }
+    trace_flags_ = std::strtol(attribute("trace_flags").c_str(), nullptr, 10) &
+                   (mail::kTraceFlagVerify | mail::kTraceFlagRecord);
 }
 
 long ActiveMessage::arrival() const { return env_.create_time > 0 ? env_.create_time : env_.arrival_sec; }
@@ -50,24 +52,32 @@ void ActiveMessage::record(size_t file_index, const mail::RecipientResult& resul
     if (state == nullptr || state->outcome != Outcome::Pending) return;
     const queue::Recipient& r = env_.recipients[file_index];
     mail::RecipientResult res = result;
+    if (trace_flags_ & mail::kTraceFlagVerify) {
+        // A what-if report: nothing was delivered, nothing bounces, nothing is retried.
+        state->outcome = Outcome::Delivered;
+        res.action = result.status_class() == '2' ? "deliverable" : "undeliverable";
+        trace_log.push_back(entry(r, res, now));
+        return;
+    }
     switch (result.status_class()) {
         case '2':
             state->outcome = Outcome::Delivered;
-            if (r.dsn_notify & mail::kNotifySuccess) {
-                if (res.action.empty()) res.action = "delivered";
+            if (res.action.empty()) res.action = "delivered";
+            if ((r.dsn_notify & mail::kNotifySuccess) || (trace_flags_ & mail::kTraceFlagRecord))
                 trace_log.push_back(entry(r, res, now));
-            }
             break;
         case '5':
             state->outcome = Outcome::Bounced;
             if (res.action.empty()) res.action = "failed";
             bounce_log.push_back(entry(r, res, now));
+            if (trace_flags_ & mail::kTraceFlagRecord) trace_log.push_back(entry(r, res, now));
             break;
         default:
             state->outcome = Outcome::Deferred;
             if (res.action.empty() || res.status_class() != '4') res.action = "delayed";
             if (res.status.empty() || res.status[0] != '4') res.status = "4.0.0";
             defer_log.push_back(entry(r, res, now));
+            if (trace_flags_ & mail::kTraceFlagRecord) trace_log.push_back(entry(r, res, now));
             break;
     }
 }
@@ -119,6 +129,8 @@ mail::DeliveryRequest ActiveMessage::make_request(std::string_view nexthop,
     req.client_address = attribute(queue::attr::kClientAddress);
     req.client_protocol = attribute(queue::attr::kProtocol);
     req.client_helo = attribute(queue::attr::kHeloName);
+    if (trace_flags_ & mail::kTraceFlagVerify) req.flags |= mail::kDeliveryFlagVerify;
+    if (trace_flags_ & mail::kTraceFlagRecord) req.flags |= mail::kDeliveryFlagRecord;
     for (size_t i : file_indexes) {
         const queue::Recipient& r = env_.recipients[i];
         const RecipientState* state = find(i);
@@ -138,6 +150,7 @@ mail::BounceRequest ActiveMessage::make_bounce(mail::BounceCommand command) cons
     b.sender = env_.sender;
     b.envid = attribute(queue::attr::kEnvid);
     b.ret = std::strtol(attribute(queue::attr::kRet).c_str(), nullptr, 10);
+    b.trace_flags = trace_flags_;
     return b;
 }
 

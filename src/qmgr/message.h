@@ -42,8 +42,14 @@ public:
     // Delivery jobs (queued or running) that still refer to this message.
     int outstanding = 0;
 
+    // sendmail -bv / -v (the queue file's trace_flags, mail_proto.h kTraceFlag*).
+    long trace_flags() const { return trace_flags_; }
+
     // Records one result; the status class decides the outcome (2: delivered, 5: bounced,
-    // anything else: deferred). NOTIFY=SUCCESS deliveries also go to the trace log.
+    // anything else: deferred). NOTIFY=SUCCESS deliveries also go to the trace log. For
+    // sendmail -bv every result is final and goes to the trace log only (deliverable /
+    // undeliverable, as Postfix's trace_append under DEL_REQ_FLAG_USR_VRFY); for -v every
+    // result is also traced.
     void record(size_t file_index, const ipc::mail::RecipientResult& result, long now);
     bool all_settled() const;
     bool any_deferred() const;
@@ -69,6 +75,7 @@ private:
     queue::Envelope env_;
     timeval active_arrival_{};
     std::vector<RecipientState> rcpts_;
+    long trace_flags_ = 0;
 };
 
 }  // namespace postern::qmgr

@@ -11,16 +11,16 @@
 #include <vector>
 
 #include "util/config/config.h"
+#include "util/ipc/mail_proto.h"
 #include "util/log/log.h"
 
 namespace postern::sendmail {
 
 enum class Mode { Enqueue, NewAliases, Mailq, Daemon, Smtp, Flush, Ignore };
 
-// Postfix's delivery-request trace flags, as sendmail writes them in the trace_flags
-// attribute of the queue file (DEL_REQ_FLAG_USR_VRFY, DEL_REQ_FLAG_RECORD).
-inline constexpr long kTraceVerify = 1 << 9;   // -bv: report instead of delivering
-inline constexpr long kTraceRecord = 1 << 10;  // -v: report of the first attempt
+// The trace flags sendmail writes in the queue file's trace_flags attribute.
+inline constexpr long kTraceVerify = ipc::mail::kTraceFlagVerify;  // -bv
+inline constexpr long kTraceRecord = ipc::mail::kTraceFlagRecord;  // -v
 
 struct Options {
     Mode mode = Mode::Enqueue;

@@ -82,10 +82,10 @@ class Bouncer:
         return d / qid
 
     def request(self, command, qid, sender="alice@example.test", ret=0, encoding="7bit",
-                envid="", smtputf8=0):
+                envid="", smtputf8=0, flags=0):
         return attr_call(self.inst.queue / "private" / "bounce", timeout=30, request=command,
                          queue_name="incoming", queue_id=qid, encoding=encoding,
-                         smtputf8=smtputf8, sender=sender, envid=envid, ret=ret)
+                         smtputf8=smtputf8, sender=sender, envid=envid, ret=ret, flags=flags)
 
     def postcat(self, qid, flags):
         r = run([postern("postcat"), "-c", str(self.inst.conf), flags, "-q", qid])

@@ -104,3 +104,35 @@ def test_pflogsumm_counts_what_the_maillog_records(inst):
              if l.strip() and l.split()[0].isdigit()}
     assert lines.get("received") == "3", out
     assert lines.get("delivered") == "3", out
+
+
+def test_sendmail_bv_mails_a_status_report_and_delivers_nothing(inst):
+    me = f"{inst.user}@localhost"
+    r = inst.sendmail(["-bv", "-f", me, me, "nosuchuser-xyz@localhost"], "")
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: maildir_messages(inst), timeout=30)
+    log = inst.wait_log("removed")
+    [report] = maildir_messages(inst)
+    assert report["Subject"] == "Mail Delivery Status Report"
+    assert report.get_content_type() == "multipart/report"
+    status = next(p for p in report.walk() if p.get_content_type() == "message/delivery-status")
+    text = status.as_string()
+    assert "Action: deliverable" in text and "Action: undeliverable" in text, text
+    assert "status=deliverable (delivers to maildir)" in log
+    assert "status=undeliverable" in log
+    assert "sender delivery status notification:" in log
+    # What-if only: neither a delivery nor a bounce happened.
+    assert "status=sent" not in log.split("sender delivery status notification")[0]
+    assert "sender non-delivery notification" not in log
+
+
+def test_sendmail_v_delivers_and_mails_a_report_of_the_attempt(inst):
+    me = f"{inst.user}@localhost"
+    r = inst.sendmail(["-v", "-f", me, me], "Subject: traced\n\nbody\n")
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: len(maildir_messages(inst)) == 2, timeout=30)
+    subjects = sorted(m["Subject"] for m in maildir_messages(inst))
+    assert subjects == ["Mail Delivery Status Report", "traced"]
+    report = next(m for m in maildir_messages(inst) if m.get_content_type() == "multipart/report")
+    status = next(p for p in report.walk() if p.get_content_type() == "message/delivery-status")
+    assert "Action: delivered" in status.as_string()

@@ -104,9 +104,11 @@ TEST_CASE("resolve and bounce requests name their command", "[mail_proto]") {
     BounceRequest b;
     b.command = BounceCommand::DeferFlush;
     b.queue_id = "4ABC";
+    b.trace_flags = kTraceFlagVerify;
     auto back = BounceRequest::from_record(b.to_record());
     REQUIRE(back);
     CHECK(back->command == BounceCommand::DeferFlush);
+    CHECK(back->trace_flags == kTraceFlagVerify);
     CHECK(b.to_record().find("request") == std::optional<std::string_view>("defer_flush"));
 }
 

@@ -404,7 +404,7 @@ AttrRecord BounceRequest::to_record() const {
     AttrRecord r;
     r.add("request", bounce_command_name(command)).add("queue_name", queue_name).add("queue_id", queue_id);
     r.add("encoding", encoding).add_long("smtputf8", smtputf8).add("sender", sender);
-    r.add("envid", envid).add_long("ret", ret);
+    r.add("envid", envid).add_long("ret", ret).add_long("flags", trace_flags);
     return r;
 }
 
@@ -427,6 +427,7 @@ Result<BounceRequest> BounceRequest::from_record(const AttrRecord& rec) {
     out.sender = r.take("sender");
     out.envid = r.take("envid");
     out.ret = r.take_long("ret");
+    out.trace_flags = r.take_long("flags");
     return finish(r, error, std::move(out));
 }
 

@@ -223,6 +223,11 @@ struct DeliveryRecipient {
 inline constexpr long kDeliveryFlagVerify = 1 << 0;   // address verification: probe only
 inline constexpr long kDeliveryFlagRecord = 1 << 1;   // sendmail -v: record a trace
 
+// The queue file's trace_flags attribute (written by sendmail -bv / -v), with Postfix's
+// values (DEL_REQ_FLAG_USR_VRFY, DEL_REQ_FLAG_RECORD) so queue files stay compatible.
+inline constexpr long kTraceFlagVerify = 1 << 9;   // -bv: report instead of delivering
+inline constexpr long kTraceFlagRecord = 1 << 10;  // -v: report of the delivery attempt
+
 struct DeliveryRequest {
     std::string queue_name;  // "active"
     std::string queue_id;
@@ -281,6 +286,7 @@ struct BounceRequest {
     std::string sender;  // the notification goes here ("" = to 2bounce_notice_recipient)
     std::string envid;
     long ret = 0;
+    long trace_flags = 0;  // kTraceFlag*: a trace flush for sendmail -bv/-v is a status report
     AttrRecord to_record() const;
     static Result<BounceRequest> from_record(const AttrRecord& r);
 };
