@@ -46,6 +46,16 @@ public:
     bool held() const { return hold_; }
     bool has_envelope() const { return has_envelope_; }
 
+    // After finish(): turns a refusal of a kCleanupBounce submission (content, size or hop
+    // limit) into a queued message whose recipients are all done, with one bounce-log
+    // entry each (cleanup_bounce.cc); false when the refusal stands. The entries must be
+    // on disk before the queue file is committed; log_bounces() logs status=bounced.
+    bool bounce_instead();
+    const std::vector<ipc::mail::DeliveryLogEntry>& bounce_entries() const { return bounce_entries_; }
+    void log_bounces() const;
+    // The bounce log could not be written: a temporary refusal after all.
+    void fail_write() { fail(ipc::mail::kCleanupStatWrite, ""); }
+
     // MessageSink
     void header(std::string& header) override;
     void headers_done() override;
@@ -101,6 +111,7 @@ private:
     long errs_ = 0;
     std::string reason_;
     AddressError address_error_;
+    std::vector<ipc::mail::DeliveryLogEntry> bounce_entries_;
 };
 
 }  // namespace postern::cleanup

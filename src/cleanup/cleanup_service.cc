@@ -1,6 +1,7 @@
 #include "cleanup_service.h"
 
 #include "util/ipc/rewrite_client.h"
+#include "util/queue/delivery_log.h"
 #include "util/log/log.h"
 
 namespace postern::cleanup {
@@ -68,6 +69,16 @@ ipc::AttrRecord CleanupService::open(Session& s, const ipc::AttrRecord& record) 
 ipc::AttrRecord CleanupService::end(Session& s, uint64_t client) {
     CleanupMessage& m = *s.message;
     m.finish();
+    if (m.bounce_instead()) {
+        Status logged = queue::append_delivery_log(layout_, queue::kBounce, m.queue_id(), m.bounce_entries(), true);
+        if (logged) {
+            m.log_bounces();
+        } else {
+            log::warn("%s: %s", m.queue_id().c_str(), logged.error().c_str());
+            (void)queue::remove_delivery_log(layout_, queue::kBounce, m.queue_id());
+            m.fail_write();
+        }
+    }
     if (m.status() == 0 && !m.discarded()) {
         s.waiting = true;
         commit_->add(std::move(s.message), client);

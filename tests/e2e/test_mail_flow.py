@@ -136,3 +136,30 @@ def test_sendmail_v_delivers_and_mails_a_report_of_the_attempt(inst):
     report = next(m for m in maildir_messages(inst) if m.get_content_type() == "multipart/report")
     status = next(p for p in report.walk() if p.get_content_type() == "message/delivery-status")
     assert "Action: delivered" in status.as_string()
+
+
+def test_locally_submitted_mail_that_checks_reject_bounces_to_the_sender(tmp_path):
+    """Postfix's cleanup_bounce: sendmail has already exited 0, so a header_checks or
+    body_checks rejection becomes a non-delivery notice, not a stuck maildrop file."""
+    checks = tmp_path / "header_checks"
+    checks.write_text("/^Subject: forbidden/ REJECT 5.7.1 no forbidden subjects here\n")
+    (tmp_path / "body_checks").write_text("/^attack at dawn/ REJECT\n")
+    inst = MailInstance(tmp_path / "rej", main_cf=(
+        f"mail_spool_directory = {tmp_path}/rej/mail/\n"
+        f"header_checks = regexp:{checks}\nbody_checks = regexp:{tmp_path}/body_checks\n"))
+    inst.start()
+    try:
+        me = f"{inst.user}@localhost"
+        assert inst.sendmail(["-f", me, me], "Subject: forbidden fruit\n\nbody\n").returncode == 0
+        assert inst.sendmail(["-f", me, me], "Subject: plans\n\nattack at dawn\n").returncode == 0
+        assert wait_for(lambda: len(maildir_messages(inst)) == 2, timeout=30)
+        log = inst.wait_log("removed", count=4)
+        notices = maildir_messages(inst)
+        assert [m["Subject"] for m in notices] == ["Undelivered Mail Returned to Sender"] * 2
+        texts = [n.as_string() for n in notices]
+        assert any("no forbidden subjects here" in t for t in texts), texts
+        assert "dsn=5.7.1, status=bounced (no forbidden subjects here)" in log
+        assert "dsn=5.7.1, status=bounced (message content rejected)" in log
+        assert not list((inst.queue / "maildrop").iterdir())
+    finally:
+        inst.stop()
