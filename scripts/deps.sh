@@ -7,7 +7,8 @@ BUILD_PKGS="g++ make pkg-config libevent-dev libssl-dev libdb-dev libmariadb-dev
   libsasl2-dev libpcre2-dev catch2 libc-ares-dev"
 TEST_PKGS="python3-pytest postfix postfix-pcre postfix-mysql mariadb-server
   mariadb-client dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks
-  openssl strace procps iproute2 dnsmasq-base sasl2-bin db-util pflogsumm mailutils"
+  openssl strace procps iproute2 dnsmasq-base sasl2-bin db-util pflogsumm mailutils
+  libnet-ssleay-perl libio-socket-ssl-perl"
 
 missing=""
 for p in $BUILD_PKGS $TEST_PKGS; do
