@@ -46,9 +46,10 @@ void Evaluation::log_whatsup(const char* what, const std::string& text) const {
     std::string line = strprintf("%s: %s: %s from %s: %s;",
                                  t.queue_id.empty() ? "NOQUEUE" : t.queue_id.c_str(), what,
                                  where_name(point, facts), facts.client.namaddr().c_str(), text.c_str());
-    if (t.mail_given) line += " from=<" + t.sender + ">";
+    // Addresses in logs are in external (quoted) form, in replies as the client sent them.
+    if (t.mail_given) line += " from=<" + external_form(t.sender) + ">";
     if ((point == CheckPoint::Rcpt || point == CheckPoint::Vrfy) && !t.recipient.empty())
-        line += " to=<" + t.recipient + ">";
+        line += " to=<" + external_form(t.recipient) + ">";
     line += " proto=" + facts.protocol;
     if (!facts.helo_name.empty()) line += " helo=<" + facts.helo_name + ">";
     log::info("%s", line.c_str());

@@ -36,7 +36,8 @@ enum class CheckPoint {
     Data,      // smtpd_data_restrictions
     EndOfData, // smtpd_end_of_data_restrictions (facts.transaction.size = bytes received)
     Etrn,      // smtpd_etrn_restrictions
-    Vrfy,      // recipient validation only (VRFY), as Postfix
+    Vrfy,      // VRFY: the same checks as Rcpt (Postfix's vrfy_cmd runs smtpd_check_rcpt);
+               // facts.transaction.recipient = the address asked about
 };
 
 // What the accepted transaction must carry into the queue file because an access(5)

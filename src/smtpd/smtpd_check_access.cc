@@ -11,8 +11,6 @@ namespace {
 using access::ActionType;
 using access::ReplyClass;
 
-std::string external(const std::string& address) { return access::quote_local_part(address); }
-
 // The data a check_*_access restriction looks up, with its own reply name and class.
 struct Subject {
     std::string reply_name;
@@ -115,8 +113,9 @@ std::vector<table::Table*> raw_tables(const Restriction& r) {
 
 void finish_lookup(Evaluation& ev, const access::Outcome& o, const Subject& s, Next next) {
     if (o.status == access::Outcome::Status::Error) {
-        log::warn("%s: table lookup problem", o.table.c_str());
-        return next(ev.reject(451, "4.3.0", "<" + s.reply_name + ">: Temporary lookup failure", s.cls));
+        log::warn("%s lookup error for \"%s\"", o.table.c_str(), o.key.c_str());
+        std::string cls(access::reply_class_name(s.cls));
+        return next(ev.reject_reply("451 4.3.5 <" + s.reply_name + ">: " + cls + " rejected: Server configuration error"));
     }
     if (!o.found()) return next(Verdict::Dunno);
     apply_action(ev, o, s, next);
@@ -151,7 +150,7 @@ void check_sender_access(Evaluation& ev, const Restriction& r, Next next) {
     if (!t.mail_given) return next(Verdict::Dunno);
     auto tables = raw_tables(r);
     auto o = access::check_mail(tables, t.sender, ev.engine.settings.lookup);
-    finish_lookup(ev, o, Subject{external(t.sender), ReplyClass::Sender}, next);
+    finish_lookup(ev, o, Subject{t.sender, ReplyClass::Sender}, next);
 }
 
 void check_recipient_access(Evaluation& ev, const Restriction& r, Next next) {
@@ -159,7 +158,7 @@ void check_recipient_access(Evaluation& ev, const Restriction& r, Next next) {
     if (rcpt.empty()) return next(Verdict::Dunno);
     auto tables = raw_tables(r);
     auto o = access::check_mail(tables, rcpt, ev.engine.settings.lookup);
-    finish_lookup(ev, o, Subject{external(rcpt), ReplyClass::Recipient}, next);
+    finish_lookup(ev, o, Subject{rcpt, ReplyClass::Recipient}, next);
 }
 
 namespace {
@@ -194,7 +193,7 @@ void login_mismatch(Evaluation& ev, bool authenticated, bool unauthenticated, bo
     if ((logged_in && !authenticated) || (!logged_in && !unauthenticated)) return next(Verdict::Dunno);
     std::vector<std::string> owners;
     Owners o = sender_owners(ev, owners);
-    std::string name = external(t.sender);
+    std::string name = t.sender;
     if (o == Owners::Error)
         return next(ev.reject(451, "4.3.0", "<" + name + ">: Temporary lookup failure", ReplyClass::Sender));
     if (!logged_in) {

@@ -48,14 +48,14 @@ void unknown_address(Evaluation& ev, const std::string& address, ReplyClass cls,
     if (address.empty()) return next(Verdict::Dunno);
     auto reply = ev.engine.resolve(ev.facts.transaction.sender, address);
     if (!reply || (reply->flags & mail::kResolveFlagError))
-        return next(ev.reject(451, "4.3.0", "<" + access::quote_local_part(address) + ">: Temporary lookup failure",
+        return next(ev.reject(451, "4.3.0", "<" + address + ">: Temporary lookup failure",
                               ReplyClass::Other));
     std::string domain = domain_of(reply->recipient);
     if (domain.empty() || (reply->flags & (mail::kResolveClassLocal | mail::kResolveClassAlias |
                                           mail::kResolveClassVirtual)))
         return next(Verdict::Dunno);
     if (domain.front() == '[' && domain.back() == ']') return next(Verdict::Dunno);
-    std::string name = "<" + access::quote_local_part(address) + ">: " + std::string(access::reply_class_name(cls));
+    std::string name = "<" + address + ">: " + std::string(access::reply_class_name(cls));
     bool sender = cls == ReplyClass::Sender;
     auto mx_done = [next, name, domain, sender, cls](Evaluation& e, const dns::Answer& a) {
         if (a.ok()) {

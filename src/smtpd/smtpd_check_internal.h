@@ -199,6 +199,9 @@ void reject_unauthenticated_sender_login_mismatch(Evaluation&, const Restriction
 // Dunno when the address is known or not validated.
 void validate_recipient(Evaluation& ev, const std::string& address, Next next);
 
+// An address as replies show it: the local part quoted when it needs quotes.
+inline std::string external_form(const std::string& address) { return access::quote_local_part(address); }
+
 // The keys Postfix's mail_addr_find() tries for an address in a recipient-style table:
 // the address, without its extension, (local domains) the bare local part, "@domain".
 std::vector<std::string> mail_addr_keys(const std::string& address, bool local, const std::string& delimiters);
@@ -206,6 +209,9 @@ std::vector<std::string> mail_addr_keys(const std::string& address, bool local, 
 // Opens the tables of a map list ("proxy:" dropped); one that cannot be opened is
 // logged and fails every lookup (mail is deferred, as with Postfix's surrogate tables).
 std::vector<std::shared_ptr<table::Table>> open_tables(const std::vector<std::string>& specs);
+
+// Splits a restriction list on commas and blanks, keeping "inline:{ a=b, c=d }" whole.
+std::vector<std::string> split_restrictions(std::string_view value);
 
 // Compiles `names` (a restriction list parameter's value). Unknown names are kept with
 // a null handler: Postfix reports them when they are reached ("unknown smtpd

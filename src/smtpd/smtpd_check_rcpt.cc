@@ -15,11 +15,9 @@ namespace mail = ipc::mail;
 
 constexpr long kClassFinal = mail::kResolveClassLocal | mail::kResolveClassAlias | mail::kResolveClassVirtual;
 
-std::string external(const std::string& address) { return access::quote_local_part(address); }
-
 // "451 4.3.0 <addr>: Temporary lookup failure" (Postfix's reject_dict_retry).
 Verdict dict_retry(Evaluation& ev, const std::string& address) {
-    return ev.reject(451, "4.3.0", "<" + external(address) + ">: Temporary lookup failure", ReplyClass::Other);
+    return ev.reject(451, "4.3.0", "<" + address + ">: Temporary lookup failure", ReplyClass::Other);
 }
 
 // Postfix's permit_auth_destination(): Ok for our own and relay_domains destinations,
@@ -36,11 +34,11 @@ Result<Verdict> auth_destination(Evaluation& ev, const std::string& recipient) {
 
 void unauth_destination(Evaluation& ev, int code, const char* dsn, Next next) {
     const std::string& rcpt = ev.recipient();
-    if (ev.point != CheckPoint::Rcpt || rcpt.empty()) return next(Verdict::Dunno);
+    if (rcpt.empty()) return next(Verdict::Dunno);
     auto v = auth_destination(ev, rcpt);
     if (!v) return next(dict_retry(ev, rcpt));
     if (*v == Verdict::Ok) return next(Verdict::Dunno);
-    next(ev.reject(code, dsn, "<" + external(rcpt) + ">: Relay access denied", ReplyClass::Recipient));
+    next(ev.reject(code, dsn, "<" + rcpt + ">: Relay access denied", ReplyClass::Recipient));
 }
 
 enum class Found { Yes, No, Error };
@@ -68,7 +66,7 @@ Verdict check_rcpt_maps(Evaluation& ev, const std::string& address, ReplyClass c
     std::string cls_name(access::reply_class_name(cls));
     auto unknown = [&](int code, const char* where) {
         return ev.reject(code, "5.1.1",
-                         "<" + external(address) + ">: " + cls_name + " rejected: User unknown in " + where,
+                         "<" + address + ">: " + cls_name + " rejected: User unknown in " + where,
                          cls);
     };
     // An address that virtual aliasing rewrites is known, whatever its domain.
@@ -108,7 +106,7 @@ Verdict non_fqdn_address(Evaluation& ev, const std::string& address, ReplyClass 
         return Verdict::Dunno;
     std::string cls_name(access::reply_class_name(cls));
     return ev.reject(ev.engine.settings.non_fqdn_code, "5.5.2",
-                     "<" + external(address) + ">: " + cls_name + " rejected: need fully-qualified address", cls);
+                     "<" + address + ">: " + cls_name + " rejected: need fully-qualified address", cls);
 }
 
 }  // namespace
@@ -145,12 +143,12 @@ void reject_unauth_destination(Evaluation& ev, const Restriction&, Next next) {
 }
 
 void defer_unauth_destination(Evaluation& ev, const Restriction&, Next next) {
-    unauth_destination(ev, ev.engine.settings.defer_code, "4.7.1", next);
+    unauth_destination(ev, ev.engine.settings.relay_code - 100, "4.7.1", next);
 }
 
 void permit_auth_destination(Evaluation& ev, const Restriction&, Next next) {
     const std::string& rcpt = ev.recipient();
-    if (ev.point != CheckPoint::Rcpt || rcpt.empty()) return next(Verdict::Dunno);
+    if (rcpt.empty()) return next(Verdict::Dunno);
     auto v = auth_destination(ev, rcpt);
     next(v ? *v : dict_retry(ev, rcpt));
 }
@@ -176,7 +174,7 @@ void reject_non_fqdn_recipient(Evaluation& ev, const Restriction&, Next next) {
 }
 
 void validate_recipient(Evaluation& ev, const std::string& address, Next next) {
-    if (!ev.engine.settings.reject_unlisted_recipient && ev.point == CheckPoint::Rcpt) return next(Verdict::Dunno);
+    if (!ev.engine.settings.reject_unlisted_recipient) return next(Verdict::Dunno);
     ev.warn_if_reject = 0;
     ev.defer_if_reject = Deferred{};
     next(check_rcpt_maps(ev, address, ReplyClass::Recipient));

@@ -7,7 +7,7 @@
 //            recipient_restrictions decides their order), defer_if_permit, then
 //            recipient validation (local_recipient_maps, virtual_*_maps, ...)
 //   DATA / END-OF-MESSAGE / ETRN  their own list
-//   VRFY     recipient validation only
+//   VRFY     as RCPT
 //
 // A stage that ends in OK only ends that list; the next stage still runs.
 #include "smtpd/smtpd_check_internal.h"
@@ -33,14 +33,12 @@ void run_steps(std::shared_ptr<std::vector<Step>> steps, size_t i, Next done) {
     });
 }
 
-std::string external(const std::string& address) { return access::quote_local_part(address); }
-
 Stage make_stage(StageKind kind, const SessionFacts& f) {
     switch (kind) {
         case StageKind::Client: return {kind, f.client.namaddr(), "Client host"};
         case StageKind::Helo: return {kind, f.helo_name, "Helo command"};
-        case StageKind::Sender: return {kind, external(f.transaction.sender), "Sender address"};
-        case StageKind::Recipient: return {kind, external(f.transaction.recipient), "Recipient address"};
+        case StageKind::Sender: return {kind, f.transaction.sender, "Sender address"};
+        case StageKind::Recipient: return {kind, f.transaction.recipient, "Recipient address"};
         case StageKind::Data: return {kind, "DATA", "Data command"};
         case StageKind::EndOfData: return {kind, "END-OF-MESSAGE", "End-of-data"};
         case StageKind::Etrn: return {kind, f.etrn_domain, "Etrn command"};
@@ -69,7 +67,9 @@ void SessionImpl::check(CheckPoint point, const SessionFacts& facts, std::functi
         };
     };
     // Postfix evaluates the delayed stages only when their data exist.
-    bool delayed = s.delay_reject && point == CheckPoint::Rcpt;
+    // VRFY runs the same checks as RCPT TO (Postfix's vrfy_cmd calls smtpd_check_rcpt).
+    bool rcpt = point == CheckPoint::Rcpt || point == CheckPoint::Vrfy;
+    bool delayed = s.delay_reject && rcpt;
     if (point == CheckPoint::Connect && !s.delay_reject) steps->push_back(list_step(StageKind::Client, &l.client));
     if (point == CheckPoint::Helo && !s.delay_reject) steps->push_back(list_step(StageKind::Helo, &l.helo));
     if (point == CheckPoint::Mail && !s.delay_reject) steps->push_back(list_step(StageKind::Sender, &l.sender));
@@ -78,7 +78,7 @@ void SessionImpl::check(CheckPoint point, const SessionFacts& facts, std::functi
         if (!facts.helo_name.empty()) steps->push_back(list_step(StageKind::Helo, &l.helo));
         if (facts.transaction.mail_given) steps->push_back(list_step(StageKind::Sender, &l.sender));
     }
-    if (point == CheckPoint::Rcpt) {
+    if (rcpt) {
         // The saved defer_if_permit of stages evaluated at earlier commands.
         if (!delayed)
             for (const Deferred* d : {&saved_client_, &saved_helo_, &saved_sender_})
@@ -91,7 +91,7 @@ void SessionImpl::check(CheckPoint point, const SessionFacts& facts, std::functi
     if (point == CheckPoint::Data) steps->push_back(list_step(StageKind::Data, &l.data));
     if (point == CheckPoint::EndOfData) steps->push_back(list_step(StageKind::EndOfData, &l.end_of_data));
     if (point == CheckPoint::Etrn) steps->push_back(list_step(StageKind::Etrn, &l.etrn));
-    bool final_defer = point == CheckPoint::Rcpt || point == CheckPoint::Data ||
+    bool final_defer = rcpt || point == CheckPoint::Data ||
                        point == CheckPoint::EndOfData || point == CheckPoint::Etrn;
     if (final_defer) {
         // Force permission into deferral when an earlier temporary error may have kept
@@ -105,7 +105,7 @@ void SessionImpl::check(CheckPoint point, const SessionFacts& facts, std::functi
             next(e->reject_reply(e->defer_if_permit.reply));
         });
     }
-    if (point == CheckPoint::Rcpt || point == CheckPoint::Vrfy) {
+    if (rcpt) {
         steps->push_back([weak](Next next) {
             auto e = weak.lock();
             if (!e) return;

@@ -29,6 +29,28 @@ bool has_relay_control(const RestrictionList& list) {
     return false;
 }
 
+}  // namespace
+
+std::vector<std::string> split_restrictions(std::string_view value) {
+    std::vector<std::string> out;
+    std::string cur;
+    int depth = 0;
+    for (char c : value) {
+        if (c == '{') ++depth;
+        if (c == '}' && depth > 0) --depth;
+        if (depth == 0 && (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',')) {
+            if (!cur.empty()) out.push_back(std::move(cur));
+            cur.clear();
+            continue;
+        }
+        cur += c;
+    }
+    if (!cur.empty()) out.push_back(std::move(cur));
+    return out;
+}
+
+namespace {
+
 Settings load_settings(const config::Config& c) {
     Settings s;
     s.delay_reject = c.get_bool("smtpd_delay_reject");
@@ -141,7 +163,7 @@ Status EngineImpl::init() {
     for (const auto& name : class_names) {
         auto raw = config.raw(name);
         if (!raw) return make_error(strprintf("restriction class `%s' needs a definition", name.c_str()));
-        auto compiled = compile_list(name, config.get_list(name), &lists.classes);
+        auto compiled = compile_list(name, split_restrictions(config.get(name)), &lists.classes);
         if (!compiled) return make_error(compiled.error());
         lists.classes[name] = std::move(*compiled);
     }
@@ -158,7 +180,7 @@ Status EngineImpl::init() {
                       {"smtpd_end_of_data_restrictions", &lists.end_of_data},
                       {"smtpd_etrn_restrictions", &lists.etrn}};
     for (const Param& p : params) {
-        auto compiled = compile_list(p.name, config.get_list(p.name), &lists.classes);
+        auto compiled = compile_list(p.name, split_restrictions(config.get(p.name)), &lists.classes);
         if (!compiled) return make_error(compiled.error());
         *p.list = std::move(*compiled);
     }
@@ -173,15 +195,15 @@ Status EngineImpl::init() {
     if (!nets) return make_error(nets.error());
     mynetworks = std::make_unique<NetList>(std::move(*nets));
 
-    maps.local_configured = !config.get_list("local_recipient_maps").empty();
-    maps.local = open_tables(config.get_list("local_recipient_maps"));
-    maps.virtual_alias = open_tables(config.get_list("virtual_alias_maps"));
-    maps.virtual_mailbox = open_tables(config.get_list("virtual_mailbox_maps"));
-    maps.relay_configured = !config.get_list("relay_recipient_maps").empty();
-    maps.relay = open_tables(config.get_list("relay_recipient_maps"));
-    maps.sender_login = open_tables(config.get_list("smtpd_sender_login_maps"));
-    maps.rbl_reply = open_tables(config.get_list("rbl_reply_maps"));
-    maps.relay_clientcerts = open_tables(config.get_list("relay_clientcerts"));
+    maps.local_configured = !split_restrictions(config.get("local_recipient_maps")).empty();
+    maps.local = open_tables(split_restrictions(config.get("local_recipient_maps")));
+    maps.virtual_alias = open_tables(split_restrictions(config.get("virtual_alias_maps")));
+    maps.virtual_mailbox = open_tables(split_restrictions(config.get("virtual_mailbox_maps")));
+    maps.relay_configured = !split_restrictions(config.get("relay_recipient_maps")).empty();
+    maps.relay = open_tables(split_restrictions(config.get("relay_recipient_maps")));
+    maps.sender_login = open_tables(split_restrictions(config.get("smtpd_sender_login_maps")));
+    maps.rbl_reply = open_tables(split_restrictions(config.get("rbl_reply_maps")));
+    maps.relay_clientcerts = open_tables(split_restrictions(config.get("relay_clientcerts")));
     return Status::success();
 }
 
