@@ -38,6 +38,7 @@ MAIL_SERVICES = [
     ("error", "unix", "-", "-", "n", "-", "-", "error"),
     ("retry", "unix", "-", "-", "n", "-", "-", "error"),
     ("discard", "unix", "-", "-", "n", "-", "-", "discard"),
+    ("showq", "unix", "n", "-", "n", "-", "-", "showq"),
 ]
 
 
