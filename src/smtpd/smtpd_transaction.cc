@@ -159,12 +159,16 @@ void Session::cmd_bdat(std::string_view args) {
         bdat_ = true;
         start_message();
     }
+    message_bytes_ += size;  // BDAT counts the chunk bytes as sent
 }
 
 void Session::message_content(const std::string& data, bool bare_lf) {
     if (!bdat_refusal_.empty()) return;
-    long lines = static_cast<long>(std::count(data.begin(), data.end(), '\n'));
-    message_bytes_ += static_cast<long>(data.size()) + (bdat_ ? 0 : lines);  // DATA counts CRLF
+    if (!bdat_) {
+        // DATA counts what the client sent: each line with its CRLF (Postfix's act_size).
+        long lines = static_cast<long>(std::count(data.begin(), data.end(), '\n'));
+        message_bytes_ += static_cast<long>(data.size()) + lines;
+    }
     if (bare_lf && cfg_.bare_lf == BareLf::Reject) content_bare_lf_ = true;
     if (cfg_.message_size_limit > 0 && message_bytes_ > cfg_.message_size_limit) size_exceeded_ = true;
     if (size_exceeded_ || content_bare_lf_ || cleanup_ == nullptr) return;
