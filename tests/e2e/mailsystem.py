@@ -198,7 +198,9 @@ class MailInstance:
         run([postern("postalias"), "-c", str(self.conf), str(self.conf / "aliases")],
             check=True)
 
-    def start(self):
+    def start(self, preexec_fn=None):
+        """preexec_fn runs in master's process before exec (e.g. dnsfixture's private
+        /etc/resolv.conf in a mount namespace)."""
         self.make_queue_tree()
         if (BUILD / "sbin" / "postalias").exists():
             self.postalias()
@@ -207,7 +209,7 @@ class MailInstance:
         env.pop("MAIL_CONFIG", None)
         self.proc = subprocess.Popen([postern("master"), "-c", str(self.conf), "-d"],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.stderr, env=env)
+                                     stderr=self.stderr, env=env, preexec_fn=preexec_fn)
         assert wait_for(lambda: "daemon started" in self.log()), self.log()
 
     def log(self):
