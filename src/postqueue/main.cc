@@ -103,6 +103,13 @@ bool put(const std::string& text) {
     return false;
 }
 
+// Root and mail_owner: they may read the queue and are never subject to the user ACLs.
+bool privileged(const config::Config& cfg) {
+    uid_t uid = getuid();
+    struct passwd* owner = getpwnam(cfg.get("mail_owner").c_str());
+    return uid == 0 || (owner && owner->pw_uid == uid);
+}
+
 void show_queue(const config::Config& cfg, const queue::Layout& layout, Mode mode) {
     ShowSettings s;
     s.empty_address = cfg.get("empty_address_recipient");
@@ -111,14 +118,18 @@ void show_queue(const config::Config& cfg, const queue::Layout& layout, Mode mod
     s.long_ids = layout.long_ids();
     unsigned long count = 0, total = 0;
     bool open = true;
-    scan_queues(layout, s, [&](const ListedMessage& m) {
+    auto sink = [&](const ListedMessage& m) {
         if (mode == Mode::Json) return open = put(json_message(m, s.utf8));
         std::string text = count ? "\n" : compat_heading(s.long_ids);
         text += compat_message(m, s.long_ids);
         ++count;
         total += static_cast<unsigned long>(m.size);
         return open = put(text);
-    });
+    };
+    // Root and mail_owner read the queue; everybody else asks showq, as with Postfix.
+    if (privileged(cfg) || !list_via_showq(layout, sink)) {
+        if (Status st = queue::scan_queues(layout, s, sink); !st) fatal("%s", st.error().c_str());
+    }
     if (mode == Mode::List && open) put(compat_summary(count, total));
 }
 
@@ -142,9 +153,8 @@ void check_arguments(const Options& o) {
 // Who may list or flush (authorized_mailq_users, authorized_flush_users); root and
 // mail_owner are never checked, as in Postfix's postqueue.
 void check_user_acl(const config::Config& cfg, const char* param, const char* what) {
+    if (privileged(cfg)) return;
     uid_t uid = getuid();
-    struct passwd* owner = getpwnam(cfg.get("mail_owner").c_str());
-    if (uid == 0 || (owner && owner->pw_uid == uid)) return;
     if (auto user = access::check_user_acl(param, cfg.get_list(param), uid))
         fatal("User %s(%ld) is not allowed to %s the mail queue", user->c_str(),
               static_cast<long>(uid), what);

@@ -1,7 +1,8 @@
 // postqueue(1): list the queue (Postfix's mailq and JSON formats) and ask for delivery
-// of deferred mail. Postfix lists through the showq(8) daemon; Postern reads the queue
-// directory itself (see tests/DIFFERENCES.md), but keeps showq's record semantics: one
-// ListedMessage per queue file, then the formatters of showq_compat.c / showq_json.c.
+// of deferred mail. Root and mail_owner read the queue directory themselves; other users
+// ask the showq daemon (public/showq), as every Postfix user does. Either way one
+// queue::ListedMessage per queue file goes to the formatters of showq_compat.c /
+// showq_json.c.
 #pragma once
 
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "util/queue/queue_layout.h"
+#include "util/queue/queue_listing.h"
 #include "util/rewrite/match_list.h"
 #include "util/log/log.h"
 
@@ -27,46 +29,19 @@ template <class... Args>
     log::fatal_status(69, fmt, args...);
 }
 
-// What showq(8) reports about one queue file (its attribute stream to postqueue).
-struct ListedRecipient {
-    std::string address;  // external (quoted) and printable form
-    std::string reason;   // last defer reason; empty when none
-};
+using queue::ListedMessage;
+using queue::ListedRecipient;
+using queue::printable;
+using queue::ShowSettings;
 
-struct ListedMessage {
-    std::string queue;
-    std::string id;
-    long arrival = 0;     // first T record, else the file's mtime
-    long size = 0;        // first field of the C record, else the file size
-    bool forced_expire = false;
-    std::string sender;   // MAILER-DAEMON (empty_address_recipient) for <>
-    std::vector<ListedRecipient> recipients;
-};
+// ---- showq_client.cc: the listing from the showq service ------------------------
 
-struct ShowSettings {
-    std::string empty_address = "MAILER-DAEMON";
-    long duplicate_filter_limit = 1000;
-    bool utf8 = true;     // smtputf8_enable: keep valid UTF-8 in printable()
-    bool long_ids = false;
-};
-
-// ---- showq.cc: reading the queue ---------------------------------------------------
-
-// Calls `sink` for every listable message in maildrop, active, incoming, deferred, hold
-// (showq's order). A false return from the sink stops the scan (output closed).
-void scan_queues(const queue::Layout& layout, const ShowSettings& settings,
-                 const std::function<bool(const ListedMessage&)>& sink);
-
-// Reads one open queue file as showq_report() does. False when the file shows nothing
-// (no sender record before the end or before damage).
-bool read_listed_message(int fd, const struct stat& st, const queue::Layout& layout,
-                         const ShowSettings& settings, ListedMessage& out);
+// Streams the service's listing into `sink`. False (with Postfix's warning) when the
+// service cannot be reached: the caller then reads the queue itself.
+bool list_via_showq(const queue::Layout& layout, const std::function<bool(const ListedMessage&)>& sink);
 
 // ---- show_format.cc: Postfix's output formats ------------------------------------
 
-// Postfix's printable(): control and non-ASCII bytes become '?', except (with utf8)
-// sequences that start a UTF-8 character.
-std::string printable(std::string_view text, bool utf8);
 // Postfix's json_quote() followed by printable().
 std::string json_quote(std::string_view text, bool utf8);
 

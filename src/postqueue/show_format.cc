@@ -33,27 +33,6 @@ std::string reason_line(std::string_view reason) {
 
 }  // namespace
 
-std::string printable(std::string_view text, bool utf8) {
-    std::string out(text);
-    size_t i = 0;
-    while (i < out.size()) {
-        auto ch = static_cast<unsigned char>(out[i]);
-        auto next = i + 1 < out.size() ? static_cast<unsigned char>(out[i + 1]) : 0;
-        if (ch < 128 && ch >= 32 && ch < 127) {
-            ++i;
-        } else if (utf8 && ch >= 194 && ch <= 254 && next >= 128 && next < 192) {
-            // A UTF-8 lead byte and its continuation bytes stay as they are.
-            for (i += 2; i < out.size() && static_cast<unsigned char>(out[i]) >= 128 &&
-                         static_cast<unsigned char>(out[i]) < 192;
-                 ++i) {
-            }
-        } else {
-            out[i++] = '?';
-        }
-    }
-    return out;
-}
-
 std::string json_quote(std::string_view text, bool utf8) {
     std::string out;
     for (char c : text) {

@@ -418,3 +418,42 @@ def test_with_a_running_postern_instance(tmp_path):
         assert inst.command("postqueue", "-p").stdout == "Mail queue is empty\n"
     finally:
         inst.stop()
+
+
+@needs_root
+def test_a_user_who_cannot_read_the_queue_lists_it_through_showq():
+    """As with Postfix, mailq works for any user: postqueue asks the showq service,
+    which runs as mail_owner. The queue stays unreadable to the user."""
+    root = Path(tempfile.mkdtemp(prefix="postern-showq-"))
+    try:
+        os.chmod(root, 0o755)
+        inst = MailInstance(root, main_cf="defer_transports = smtp\n")
+        inst.start()
+        try:
+            for d in (inst.root, inst.conf, inst.queue):
+                os.chmod(d, 0o755)
+            # What the setgid postqueue gets in Postfix: passage to public/, nothing more.
+            os.chmod(inst.queue / "public", 0o711)
+            r = inst.sendmail(["-f", "alice@example.test", "bob@example.test"], "Subject: s\n\nx\n")
+            assert r.returncode == 0, r.stderr
+            inst.wait_log("deferred transport")
+            as_root = inst.command("postqueue", "-p")
+            nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            r = run(nobody + [postern("postqueue"), "-c", str(inst.conf), "-p"])
+            assert r.returncode == 0, r.stderr
+            assert r.stdout == as_root.stdout
+            assert "bob@example.test" in r.stdout and "(deferred transport)" in r.stdout
+            r = run(nobody + [postern("postqueue"), "-c", str(inst.conf), "-j"])
+            assert '"recipients": [{"address": "bob@example.test"' in r.stdout, r.stdout
+            # The queue itself stays closed to the user.
+            r = run(nobody + ["ls", str(inst.queue / "deferred")])
+            assert r.returncode != 0
+            # With the mail system down, postqueue says so and tries the queue itself.
+            inst.stop()
+            r = run(nobody + [postern("postqueue"), "-c", str(inst.conf), "-p"])
+            assert r.returncode != 0
+            assert "warning: Mail system is down -- accessing queue directly" in r.stderr
+        finally:
+            inst.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,5 +1,4 @@
-// Reading the queue as Postfix's showq(8) daemon does: which files are listed, which
-// records count, and how defer-log reasons take the place of queue-file recipients.
+// Reading the queue as Postfix's showq(8) daemon does (queue_listing.h).
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -9,9 +8,10 @@
 #include <cstdlib>
 #include <unordered_set>
 
-#include "postqueue/postqueue.h"
+#include "util/queue/queue_listing.h"
 #include "util/address/address.h"
 #include "util/base/file_io.h"
+#include "util/base/strings.h"
 #include "util/base/unique_fd.h"
 #include "util/log/log.h"
 #include "util/queue/delivery_log.h"
@@ -19,16 +19,15 @@
 #include "util/queue/queue_file.h"
 #include "util/queue/record.h"
 
-namespace postern::postqueue {
+namespace postern::queue {
 namespace {
 
-namespace rec = queue::rec;
 
 // showq's order: maildrop first, then active before incoming (qmgr moves
 // incoming -> active, so a message caught in flight is not listed twice).
-constexpr std::string_view kListedQueues[] = {queue::kMaildrop, queue::kActive,
-                                              queue::kIncoming, queue::kDeferred,
-                                              queue::kHold};
+constexpr std::string_view kListedQueues[] = {kMaildrop, kActive,
+                                              kIncoming, kDeferred,
+                                              kHold};
 
 // Postfix's MAIL_QUEUE_STAT_EXPIRE: postsuper -e/-f marks a file with group-execute.
 constexpr mode_t kStatExpire = S_IXGRP;
@@ -74,12 +73,12 @@ bool read_postfix_defer_log(const std::string& path, const ShowSettings& s,
 
 // The defer log's recipients come first, with their reasons; they are remembered so the
 // queue file's own recipient records do not list them again.
-void add_defer_reasons(const queue::Layout& layout, const ShowSettings& s, ListedMessage& m,
+void add_defer_reasons(const Layout& layout, const ShowSettings& s, ListedMessage& m,
                        std::unordered_set<std::string>& seen) {
     std::vector<ListedRecipient> listed;
-    if (auto entries = queue::read_delivery_log(layout, queue::kDefer, m.id)) {
+    if (auto entries = read_delivery_log(layout, kDefer, m.id)) {
         for (const auto& e : *entries) listed.push_back({shown_address(e.recipient, s), e.reason});
-    } else if (!read_postfix_defer_log(layout.path(queue::kDefer, m.id), s, listed)) {
+    } else if (!read_postfix_defer_log(layout.path(kDefer, m.id), s, listed)) {
         log::warn("%s", entries.error().c_str());
         return;
     }
@@ -99,8 +98,8 @@ struct ReadState {
 };
 
 // One record; false stops reading this file.
-bool take_record(queue::RecordReader& reader, const queue::Record& r, ReadState& st,
-                 const queue::Layout& layout, const ShowSettings& s, ListedMessage& m) {
+bool take_record(RecordReader& reader, const Record& r, ReadState& st,
+                 const Layout& layout, const ShowSettings& s, ListedMessage& m) {
     std::string data(r.data);
     switch (r.type) {
         case rec::kTime:
@@ -146,13 +145,34 @@ bool take_record(queue::RecordReader& reader, const queue::Record& r, ReadState&
 
 }  // namespace
 
-bool read_listed_message(int fd, const struct stat& st, const queue::Layout& layout,
+std::string printable(std::string_view text, bool utf8) {
+    std::string out(text);
+    size_t i = 0;
+    while (i < out.size()) {
+        auto ch = static_cast<unsigned char>(out[i]);
+        auto next = i + 1 < out.size() ? static_cast<unsigned char>(out[i + 1]) : 0;
+        if (ch < 128 && ch >= 32 && ch < 127) {
+            ++i;
+        } else if (utf8 && ch >= 194 && ch <= 254 && next >= 128 && next < 192) {
+            // A UTF-8 lead byte and its continuation bytes stay as they are.
+            for (i += 2; i < out.size() && static_cast<unsigned char>(out[i]) >= 128 &&
+                         static_cast<unsigned char>(out[i]) < 192;
+                 ++i) {
+            }
+        } else {
+            out[i++] = '?';
+        }
+    }
+    return out;
+}
+
+bool read_listed_message(int fd, const struct stat& st, const Layout& layout,
                          const ShowSettings& s, ListedMessage& m) {
     ReadState state;
     state.file_size = static_cast<long>(st.st_size);
     m.size = state.file_size;
     m.forced_expire = (st.st_mode & kStatExpire) != 0;
-    queue::RecordReader reader(queue::fd_source(fd));
+    RecordReader reader(fd_source(fd));
     for (;;) {
         auto r = reader.next();
         if (!r || !*r) break;  // end of file, or damage: show what was read
@@ -162,16 +182,15 @@ bool read_listed_message(int fd, const struct stat& st, const queue::Layout& lay
     return state.sender_seen;
 }
 
-void scan_queues(const queue::Layout& layout, const ShowSettings& s,
-                 const std::function<bool(const ListedMessage&)>& sink) {
+Status scan_queues(const Layout& layout, const ShowSettings& s,
+                   const std::function<bool(const ListedMessage&)>& sink) {
     for (std::string_view q : kListedQueues) {
-        // An unreadable queue (not root, not mail_owner) is fatal, as showq's is.
         auto ids = layout.list(q);
-        if (!ids) fatal("%s", ids.error().c_str());
+        if (!ids) return make_error(ids.error());
         for (const std::string& id : *ids) {
             std::string path = layout.path(q, id);
             struct stat st;
-            if (!queue::mail_open_ok(path, st)) continue;
+            if (!mail_open_ok(path, st)) continue;
             UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
             if (!fd) {
                 if (errno != ENOENT)
@@ -182,9 +201,40 @@ void scan_queues(const queue::Layout& layout, const ShowSettings& s,
             ListedMessage m;
             m.queue = std::string(q);
             m.id = id;
-            if (read_listed_message(fd.get(), st, layout, s, m) && !sink(m)) return;
+            if (read_listed_message(fd.get(), st, layout, s, m) && !sink(m)) return {};
         }
     }
+    return {};
 }
 
-}  // namespace postern::postqueue
+ipc::AttrRecord ListedMessage::to_record() const {
+    ipc::AttrRecord r;
+    r.add("queue_name", queue).add("queue_id", id).add_long("time", arrival).add_long("size", size);
+    r.add_long("forced_expire", forced_expire ? 1 : 0).add("sender", sender);
+    for (const ListedRecipient& rcpt : recipients) r.add("recipient", rcpt.address).add("reason", rcpt.reason);
+    return r;
+}
+
+Result<ListedMessage> ListedMessage::from_record(const ipc::AttrRecord& record) {
+    ListedMessage m;
+    std::vector<std::string_view> need = {"queue_name", "queue_id", "time", "size", "forced_expire", "sender"};
+    size_t i = 0;
+    const auto& attrs = record.attrs();
+    long expire = 0;
+    for (std::string_view name : need) {
+        if (i >= attrs.size() || attrs[i].name != name) return make_error("showq record: missing " + std::string(name));
+        const std::string& v = attrs[i++].value;
+        if (name == "queue_name") m.queue = v;
+        else if (name == "queue_id") m.id = v;
+        else if (name == "sender") m.sender = v;
+        else if (!parse_long(v, name == "time" ? m.arrival : name == "size" ? m.size : expire))
+            return make_error("showq record: bad " + std::string(name));
+    }
+    m.forced_expire = expire != 0;
+    for (; i + 1 < attrs.size() && attrs[i].name == "recipient" && attrs[i + 1].name == "reason"; i += 2)
+        m.recipients.push_back({attrs[i].value, attrs[i + 1].value});
+    if (i != attrs.size()) return make_error("showq record: unexpected " + attrs[i].name);
+    return m;
+}
+
+}  // namespace postern::queue
