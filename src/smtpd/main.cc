@@ -35,6 +35,7 @@ struct Process {
     std::unique_ptr<sasl::SaslServerFactory> sasl;
     std::unique_ptr<smtpd::AnvilLimits> anvil;
     std::unique_ptr<dns::Resolver> resolver;
+    smtpd::ExceptionMatcher bare_lf_exempt;
     smtpd::Services services;
     std::map<uint64_t, std::unique_ptr<smtpd::Session>> sessions;
 };
@@ -62,6 +63,11 @@ void pre_jail_init(daemon::ServerContext& ctx) {
     }
     if (s.sasl_auth_enable) process.sasl = sasl::SaslServerFactory::create(c);
     process.checks = smtpd::CheckEngine::create(c, ctx.base());
+    if (s.bare_lf != smtpd::BareLf::Allow) {
+        auto exempt = smtpd::make_exception_matcher(c.get_list("smtpd_forbid_bare_newline_exclusions"), true);
+        if (!exempt) log::fatal("smtpd_forbid_bare_newline_exclusions: %s", exempt.error().c_str());
+        process.bare_lf_exempt = std::move(*exempt);
+    }
     auto anvil = smtpd::AnvilLimits::create(c);
     if (!anvil) log::fatal("%s", anvil.error().c_str());
     process.anvil = std::move(*anvil);
@@ -74,6 +80,7 @@ void post_jail_init(daemon::ServerContext& ctx) {
     process.services.tls = process.tls.get();
     process.services.sasl = process.sasl.get();
     process.services.anvil = process.anvil.get();
+    process.services.bare_lf_exempt = process.bare_lf_exempt;
     if (process.settings.peername_lookup) {
         auto resolver = dns::Resolver::create(ctx.base());
         if (!resolver)

@@ -282,7 +282,7 @@ void Session::reset_transaction() {
     cleanup_.reset();  // cleanup removes the unfinished queue file
     cleanup_failed_ = false;
     in_data_ = bdat_ = bdat_last_ = bdat_failed_ = false;
-    content_bare_lf_ = size_exceeded_ = false;
+    content_bare_lf_ = size_exceeded_ = bdat_partial_line_ = false;
     message_bytes_ = 0;
     reader_.end_chunks();
     if (check_ != nullptr) check_->reset_transaction();

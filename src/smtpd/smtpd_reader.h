@@ -50,6 +50,8 @@ public:
     ReaderEvent next();
 
     Mode mode() const { return mode_; }
+    // smtpd_forbid_bare_newline_exclusions: decided once the client is known.
+    void set_bare_lf(BareLf policy) { policy_ = policy; }
     void start_data();                 // after "354": content until the "." line
     void start_chunk(size_t size);     // after "BDAT size": exactly size raw bytes
     void start_commands() { mode_ = Mode::Command; }

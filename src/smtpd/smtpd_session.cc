@@ -36,7 +36,8 @@ Session::Session(daemon::Connection& conn, const Services& services)
     : conn_(conn),
       svc_(services),
       cfg_(*services.settings),
-      reader_(static_cast<size_t>(cfg_.line_length_limit), cfg_.bare_lf) {
+      reader_(static_cast<size_t>(cfg_.line_length_limit), cfg_.bare_lf),
+      bare_lf_(cfg_.bare_lf) {
     if (svc_.checks != nullptr) check_ = svc_.checks->new_session();
 }
 
@@ -77,6 +78,10 @@ void Session::start() {
 // The client's names are known: connection limits, client restrictions, the greeting.
 void Session::connected() {
     log::info("connect from %s", facts_.client.namaddr().c_str());
+    if (cfg_.bare_lf != BareLf::Allow && svc_.bare_lf_exempt && svc_.bare_lf_exempt(facts_.client)) {
+        bare_lf_ = BareLf::Allow;
+        reader_.set_bare_lf(BareLf::Allow);
+    }
     if (svc_.anvil != nullptr) {
         limits_ = svc_.anvil->new_session(facts_);
         if (auto refused = limits_->check_connect()) {
@@ -156,14 +161,17 @@ void Session::dispatch(const std::string& line, bool bare_lf) {
     int index = kUnknown;
     for (int i = 0; i < kCommandCount; ++i)
         if (iequals(name, kCommands[i].name)) index = i;
+    if (bare_lf && bare_lf_ == BareLf::Reject) {
+        // Postfix rejects the line uncounted, under the previous command's name, and hangs up.
+        log_reject("bare <LF> received");
+        reply(std::to_string(cfg_.bare_lf_code) + " 5.5.2 " + cfg_.myhostname + " Error: bare <LF> received");
+        flush();
+        close("");
+        return;
+    }
     // The final reply to this command decides whether it counts as ok (reply()).
     counts_[index].second++;
     pending_index_ = index;
-    if (bare_lf && cfg_.bare_lf == BareLf::Reject) {
-        log::info("bare <LF> received after %s from %s", where_.c_str(), facts_.client.namaddr().c_str());
-        reply("550 5.5.2 " + cfg_.myhostname + " Error: bare <LF> received");
-        return;
-    }
     if (index == kUnknown) {
         where_ = "UNKNOWN";
         reply(text.empty() ? "500 5.5.2 Error: bad syntax" : "500 5.5.2 Error: command not recognized");
@@ -286,6 +294,19 @@ void Session::on_timeout() {
     sleep_timer_pending_ = false;
     flush();
     close("");
+}
+
+// Postfix's "reject:" line for refusals the session itself makes (not the check engine):
+// "QID: reject: END-OF-MESSAGE from host[addr]: text; from=<s> to=<r> proto=ESMTP helo=<h>".
+void Session::log_reject(std::string_view text) const {
+    const auto& t = facts_.transaction;
+    std::string line = (t.queue_id.empty() ? "NOQUEUE" : t.queue_id) + ": reject: " + where_ + " from " +
+                       facts_.client.namaddr() + ": " + std::string(text) + ";";
+    if (t.mail_given) line += " from=<" + t.sender + ">";
+    if (!t.recipients.empty()) line += " to=<" + t.recipients.back().address + ">";
+    line += " proto=" + facts_.protocol;
+    if (!facts_.helo_name.empty()) line += " helo=<" + facts_.helo_name + ">";
+    log::info("%s", line.c_str());
 }
 
 std::string Session::where_text() const {

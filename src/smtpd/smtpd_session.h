@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -44,6 +45,8 @@ struct Services {
     tls::TlsServerContext* tls = nullptr;      // null: no STARTTLS
     AnvilLimits* anvil = nullptr;              // null: no connection/rate limits
     dns::Resolver* resolver = nullptr;         // null: every client is "unknown"
+    // smtpd_forbid_bare_newline_exclusions (null: nobody is excluded)
+    std::function<bool(const ClientFacts&)> bare_lf_exempt;
     sasl::SaslServerFactory* sasl = nullptr;   // null: no AUTH
 };
 
@@ -93,6 +96,7 @@ private:
     void error_sleep_then_resume();
     std::string counters() const;
     std::string where_text() const;
+    void log_reject(std::string_view text) const;
     void set_client_facts();
 
     // smtpd_commands.cc
@@ -141,6 +145,7 @@ private:
     const Settings& cfg_;
     SessionFacts facts_;
     SmtpReader reader_;
+    BareLf bare_lf_;             // smtpd_forbid_bare_newline for this client
     std::unique_ptr<CheckSession> check_;
     std::unique_ptr<ipc::mail::CleanupStream> cleanup_;
     std::unique_ptr<sasl::SaslServer> sasl_;
@@ -161,6 +166,7 @@ private:
     bool bdat_failed_ = false;   // an earlier BDAT failed: discard the rest
     bool content_bare_lf_ = false;
     long message_bytes_ = 0;     // Postfix's act_size
+    bool bdat_partial_line_ = false;  // the content so far ends inside a line
     long chunk_bytes_ = 0;       // size of the current BDAT chunk
     std::string bdat_refusal_;   // the reply at the end of a BDAT chunk being discarded
     bool size_exceeded_ = false;

@@ -39,6 +39,7 @@ Settings Settings::load(const config::Config& c, const std::string& service_name
     std::string bare = lowercase(c.get("smtpd_forbid_bare_newline"));
     if (bare == "normalize" || bare == "yes") s.bare_lf = BareLf::Normalize;
     else if (bare == "reject") s.bare_lf = BareLf::Reject;
+    s.bare_lf_code = c.get_int("smtpd_forbid_bare_newline_reject_code");
     for (const std::string& k : c.get_list("smtpd_discard_ehlo_keywords")) s.discard_ehlo.insert(lowercase(k));
     return s;
 }

@@ -39,6 +39,7 @@ struct Settings {
     bool delay_open = true;  // smtpd_delay_open_until_valid_rcpt
     std::string tls_level;   // "", "none", "may", "encrypt"
     BareLf bare_lf = BareLf::Allow;
+    long bare_lf_code = 550;  // smtpd_forbid_bare_newline_reject_code
     std::set<std::string> discard_ehlo;  // lowercase keywords
 
     static Settings load(const config::Config& c, const std::string& service_name);

@@ -139,7 +139,11 @@ void Session::cmd_bdat(std::string_view args) {
         return;
     }
     std::string refusal;
-    if (size == 0 && !last) refusal = "551 5.7.1 Null BDAT request";
+    if (size == 0 && !last) {
+        refusal = "551 5.7.1 Null BDAT request";
+        log::warn("%s: null BDAT request from %s", t.queue_id.empty() ? "NOQUEUE" : t.queue_id.c_str(),
+                  facts_.client.namaddr().c_str());
+    }
     else if (bdat_failed_) refusal = "551 5.0.0 Discarded " + std::to_string(size) + " bytes after earlier error";
     else if (t.recipients.empty())
         refusal = t.mail_given ? "554 5.5.1 Error: no valid recipients" : "503 5.5.1 Error: need RCPT command";
@@ -159,17 +163,15 @@ void Session::cmd_bdat(std::string_view args) {
         bdat_ = true;
         start_message();
     }
-    message_bytes_ += size;  // BDAT counts the chunk bytes as sent
 }
 
 void Session::message_content(const std::string& data, bool bare_lf) {
     if (!bdat_refusal_.empty()) return;
-    if (!bdat_) {
-        // DATA counts what the client sent: each line with its CRLF (Postfix's act_size).
-        long lines = static_cast<long>(std::count(data.begin(), data.end(), '\n'));
-        message_bytes_ += static_cast<long>(data.size()) + lines;
-    }
-    if (bare_lf && cfg_.bare_lf == BareLf::Reject) content_bare_lf_ = true;
+    // Postfix's act_size: each line with a CRLF (BDAT too, whatever its line ends were).
+    long lines = static_cast<long>(std::count(data.begin(), data.end(), '\n'));
+    message_bytes_ += static_cast<long>(data.size()) + lines;
+    if (!data.empty()) bdat_partial_line_ = data.back() != '\n';
+    if (bare_lf && bare_lf_ == BareLf::Reject) content_bare_lf_ = true;
     if (cfg_.message_size_limit > 0 && message_bytes_ > cfg_.message_size_limit) size_exceeded_ = true;
     if (size_exceeded_ || content_bare_lf_ || cleanup_ == nullptr) return;
     cleanup_->content(data);
@@ -197,15 +199,23 @@ void Session::end_of_message() {
         reader_.start_commands();
         return reply(strprintf("250 2.0.0 Ok: %ld bytes", chunk_bytes_));
     }
-    if (bdat_ && cleanup_ != nullptr) cleanup_->content(reader_.end_chunks());
+    if (bdat_) {
+        std::string cr = reader_.end_chunks();
+        if (cleanup_ != nullptr) cleanup_->content(cr);
+        // An unterminated last line counts as if it had its CRLF, as in Postfix.
+        if (bdat_partial_line_ || !cr.empty()) message_bytes_ += static_cast<long>(cr.size()) + 2;
+    }
     where_ = "END-OF-MESSAGE";
     std::string refusal;
     if (size_exceeded_) refusal = "552 5.3.4 Message size exceeds fixed limit";
-    else if (content_bare_lf_) refusal = "550 5.5.2 " + cfg_.myhostname + " Error: bare <LF> received";
+    else if (content_bare_lf_)
+        refusal = std::to_string(cfg_.bare_lf_code) + " 5.5.2 " + cfg_.myhostname + " Error: bare <LF> received";
     else if (cleanup_ == nullptr) refusal = "451 4.3.0 Error: queue file write error";
     if (!refusal.empty()) {
         if (size_exceeded_)
             log::warn("%s: queue file size limit exceeded", facts_.transaction.queue_id.c_str());
+        else if (content_bare_lf_)
+            log_reject("bare <LF> received");
         reset_transaction();
         return reply(refusal);
     }

@@ -22,8 +22,11 @@ SERVICES = {
     "slow": {"smtpd_timeout": "2s"},
     "errors": {"smtpd_hard_error_limit": "3", "smtpd_soft_error_limit": "2",
                "smtpd_error_sleep_time": "1s"},
-    "smuggle": {"smtpd_forbid_bare_newline": "normalize"},
-    "reject_lf": {"smtpd_forbid_bare_newline": "reject"},
+    "smuggle": {"smtpd_forbid_bare_newline": "normalize",
+                "smtpd_forbid_bare_newline_exclusions": ""},
+    "reject_lf": {"smtpd_forbid_bare_newline": "reject",
+                  "smtpd_forbid_bare_newline_exclusions": ""},
+    "lf_excluded": {"smtpd_forbid_bare_newline": "reject"},  # mynetworks is excluded
     "discard": {"smtpd_discard_ehlo_keywords": "chunking,silent-discard,dsn"},
 }
 
@@ -366,8 +369,20 @@ def test_forbid_bare_newline_reject(smtpd):
     d = data_dialog(smtpd.ports["reject_lf"], b"Subject: bare reject\r\n\r\nx\ny\r\n.\r\n")
     assert d.reply() == "550 5.5.2 host.example.test Error: bare <LF> received"
     assert d.cmd("NOOP") == "250 2.0.0 Ok"
+    # A command line with a bare LF: rejected and the connection closed, as Postfix.
     d.send("NOOP\n")
     assert d.reply() == "550 5.5.2 host.example.test Error: bare <LF> received"
+    assert d.closed()
+    log = smtpd.inst.wait_log("NOQUEUE: reject: NOOP from")
+    assert re.search(r"\w+: reject: END-OF-MESSAGE from unknown\[127\.0\.0\.1\]: bare <LF> "
+                     r"received; from=<content@example\.org> to=<\w+@localhost> proto=ESMTP "
+                     r"helo=<client\.example>\n", log), log
+    assert ("NOQUEUE: reject: NOOP from unknown[127.0.0.1]: bare <LF> received; "
+            "proto=ESMTP helo=<client.example>\n") in log
+    assert "ehlo=1 mail=1 rcpt=1 data=0/1 noop=1 commands=4/5\n" in log
+    # Clients in smtpd_forbid_bare_newline_exclusions ($mynetworks) are exempt.
+    d = data_dialog(smtpd.ports["lf_excluded"], b"Subject: bare excluded\r\n\r\nx\ny\r\n.\r\n")
+    assert d.reply().startswith("250 2.0.0 Ok: queued as")
     d.close()
 
 
