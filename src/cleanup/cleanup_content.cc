@@ -150,6 +150,31 @@ void CleanupMessage::rewrite_header(std::string& h, const message::HeaderInfo& i
     if (rewritten) h = std::move(*rewritten);
 }
 
+// Headers of body parts and attached messages: checks only (no address rewriting, no
+// header rules), with Postfix's choice of table: Content-* and MIME-Version headers and
+// every part header of a multipart go to mime_header_checks, the other headers of an
+// attached message to nested_header_checks.
+void CleanupMessage::part_header(std::string& h, message::HeaderClass cls) {
+    if (!out_ok()) return;
+    body_offset_ += h.size() + 1;
+    const message::HeaderInfo* info = settings_.headers.find_line(h);
+    bool mime = (info && (info->flags & message::kHeaderMime)) || cls == message::HeaderClass::Multipart;
+    if (check(mime ? settings_.mime_header_checks : settings_.nested_header_checks, "header", h) == Verdict::Drop)
+        return;
+    if (out_ok()) out(h);
+}
+
+// Postfix reports MIME nesting beyond mime_nesting_limit when it checks content at all
+// (header checks of any kind, or the strict_* MIME options).
+void CleanupMessage::check_mime_nesting() {
+    if (!parser_->nesting_exceeded() || !filtering_) return;
+    bool checking = !settings_.header_checks.empty() || !settings_.mime_header_checks.empty() ||
+                    !settings_.nested_header_checks.empty() || settings_.strict_mime;
+    if (!checking) return;
+    log_action("reject", "mime-error", "MIME nesting exceeds safety limit", "");
+    fail(proto::kCleanupStatCont, "5.6.0 MIME nesting exceeds safety limit");
+}
+
 void CleanupMessage::headers_done() {
     if (!out_ok()) return;
     add_missing_headers();

@@ -19,6 +19,9 @@ CleanupMessage::CleanupMessage(const Settings& settings, AddressRewriter& rewrit
     message::ParserLimits limits;
     limits.header_size_limit = static_cast<size_t>(settings.header_size_limit);
     if (settings.message_size_limit > 0) limits.max_line = static_cast<size_t>(settings.message_size_limit) + 1;
+    limits.mime = settings.mime_processing;
+    limits.mime_nesting_limit = static_cast<size_t>(settings.mime_nesting_limit);
+    limits.mime_boundary_length_limit = static_cast<size_t>(settings.mime_boundary_length_limit);
     parser_ = std::make_unique<message::MessageParser>(*this, limits);
     filtering_ = (flags & proto::kCleanupFilter) != 0;
     hold_ = (flags & proto::kCleanupHold) != 0;
@@ -121,6 +124,8 @@ void CleanupMessage::take_address_error() {
 void CleanupMessage::finish() {
     if (!content_started_) content("");
     if (!(errs_ & proto::kCleanupStatSize)) parser_->finish();
+    if (!out_ok()) return;
+    check_mime_nesting();
     if (!out_ok()) return;
     if (parser_->header_truncated() && (flags_ & proto::kCleanupExtract))
         fail(proto::kCleanupStatCont, "5.6.0 message header length exceeds safety limit");

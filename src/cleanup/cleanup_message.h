@@ -59,6 +59,7 @@ public:
     // MessageSink
     void header(std::string& header) override;
     void headers_done() override;
+    void part_header(std::string& header, message::HeaderClass cls) override;
     void body_line(std::string_view line) override;
 
 private:
@@ -76,6 +77,7 @@ private:
     void log_action(std::string_view action, std::string_view context, std::string_view content,
                     std::string_view text) const;
     void add_missing_headers();
+    void check_mime_nesting();
     void fail(long status, std::string reason);
     void take_address_error();
     void write_file();

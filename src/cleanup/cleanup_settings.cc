@@ -90,6 +90,12 @@ std::unique_ptr<Settings> Settings::load(const config::Config& c) {
     s->recipient_bcc = MapList::open(c, "recipient_bcc_maps");
     s->header_checks = MapList::open(c, "header_checks");
     s->mime_header_checks = MapList::open(c, "mime_header_checks");
+    s->nested_header_checks = MapList::open(c, "nested_header_checks");
+    s->mime_processing = !c.get_bool("disable_mime_input_processing");
+    s->strict_mime = c.get_bool("strict_7bit_headers") || c.get_bool("strict_8bitmime") ||
+                     c.get_bool("strict_8bitmime_body") || c.get_bool("strict_mime_encoding_domain");
+    s->mime_nesting_limit = c.get_int("mime_nesting_limit");
+    s->mime_boundary_length_limit = c.get_int("mime_boundary_length_limit");
     s->body_checks = MapList::open(c, "body_checks");
     s->headers = message::HeaderTable(c.get_list("message_drop_headers"));
     return s;

@@ -405,3 +405,44 @@ def test_rewritten_long_address_header_is_folded(make):
     assert header.startswith("To: user0@host.example.test,")
     assert "\n\t" in header and all(f"user{i}@host.example.test" in header for i in range(8))
     assert all(len(line) < 80 for line in header.split("\n"))
+
+
+MIME_MESSAGE = (
+    "Subject: outer\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n"
+    "--b1\nContent-Type: text/plain\n\nSubject: not a header here\n"
+    "--b1\nContent-Type: application/octet-stream\n"
+    "Content-Disposition: attachment; filename=\"{name}\"\n\nAAAA\n"
+    "--b1\nContent-Type: message/rfc822\n\nSubject: {inner}\nFrom: x@example.com\n\ninner body\n"
+    "--b1--\n")
+
+
+def test_mime_and_nested_header_checks_see_part_and_attachment_headers(make, tmp_path):
+    (tmp_path / "mime").write_text('/^Content-Disposition:.*filename="?.*\\.exe"?$/ REJECT attachment type not allowed\n')
+    (tmp_path / "nested").write_text("/^Subject: forwarded spam/ REJECT nested spam\n")
+    (tmp_path / "header").write_text("/^Subject: not a header here/ REJECT body text is no header\n"
+                                     "/^Subject: forwarded spam/ REJECT primary table saw a nested header\n")
+    inst = make(f"header_checks = regexp:{tmp_path}/header\nmime_header_checks = regexp:{tmp_path}/mime\n"
+                f"nested_header_checks = regexp:{tmp_path}/nested\n")
+    c = Client(inst)
+    r = c.submit("a@example.com", ["c@example.com"], MIME_MESSAGE.format(name="report.pdf", inner="hello"))
+    assert r["status"] == "0", r
+    body = content(inst, r["queue_id"])
+    assert 'filename="report.pdf"' in body and "Subject: hello" in body
+    r = c.submit("a@example.com", ["c@example.com"], MIME_MESSAGE.format(name="run.exe", inner="hello"))
+    assert r["status"] == str(STAT_CONT) and r["reason"] == "5.7.1 attachment type not allowed"
+    inst.wait_log(f'{r["queue_id"]}: reject: header Content-Disposition: attachment; filename="run.exe" from ')
+    r = c.submit("a@example.com", ["c@example.com"], MIME_MESSAGE.format(name="a.pdf", inner="forwarded spam"))
+    assert r["status"] == str(STAT_CONT) and r["reason"] == "5.7.1 nested spam"
+
+
+def test_mime_nesting_limit_rejects_when_content_is_checked(make, tmp_path):
+    (tmp_path / "header").write_text("/^X-Never:/ REJECT\n")
+    inst = make(f"header_checks = regexp:{tmp_path}/header\nmime_nesting_limit = 3\n")
+    c = Client(inst)
+    deep = "Content-Type: message/rfc822\n\n" * 5 + "Subject: deep\n\nbody\n"
+    r = c.submit("a@example.com", ["c@example.com"], deep)
+    assert r["status"] == str(STAT_CONT) and r["reason"] == "5.6.0 MIME nesting exceeds safety limit"
+    inst.wait_log(f'{r["queue_id"]}: reject: mime-error MIME nesting exceeds safety limit from ')
+    # Without content checks the same message is accepted, as with Postfix.
+    inst2 = make("mime_nesting_limit = 3\n")
+    assert Client(inst2).submit("a@example.com", ["c@example.com"], deep)["status"] == "0"

@@ -110,3 +110,85 @@ TEST_CASE("message parser cuts a line longer than max_line into pieces") {
     Collect c = parse("\n" + std::string(25, 'a') + "\n", limits);
     CHECK(c.body == std::vector<std::string>{"", std::string(10, 'a'), std::string(10, 'a'), std::string(5, 'a')});
 }
+
+namespace {
+
+struct MimeCollect : Collect {
+    std::vector<std::pair<HeaderClass, std::string>> parts;
+    void part_header(std::string& h, HeaderClass cls) override { parts.emplace_back(cls, h); }
+};
+
+MimeCollect parse_mime(std::string_view text, size_t nesting = 100, size_t split = 0) {
+    MimeCollect c;
+    ParserLimits limits;
+    limits.mime = true;
+    limits.mime_nesting_limit = nesting;
+    MessageParser p(c, limits);
+    if (split == 0) {
+        p.feed(text);
+    } else {
+        for (size_t i = 0; i < text.size(); i += split) p.feed(text.substr(i, split));
+    }
+    p.finish();
+    c.done += p.nesting_exceeded() ? 100 : 0;
+    return c;
+}
+
+const char* kMixed =
+    "Subject: s\nContent-Type: multipart/mixed;\n boundary=\"=_b1 (x)\"\n\n"
+    "preamble\n--=_b1 (x)\nContent-Type: text/plain\n\nhello\n"
+    "--=_b1 (x)\nContent-Type: message/rfc822\nContent-Disposition: attachment\n\n"
+    "From: inner@example.test\nSubject: inner\n\ninner body\n"
+    "--=_b1 (x)--\nepilogue\n";
+
+}  // namespace
+
+TEST_CASE("MIME parsing hands part and attached-message headers over by class") {
+    for (size_t split : {0, 1, 7}) {
+        MimeCollect c = parse_mime(kMixed, 100, split);
+        CHECK(c.headers == std::vector<std::string>{"Subject: s", "Content-Type: multipart/mixed;\n boundary=\"=_b1 (x)\""});
+        using H = HeaderClass;
+        std::vector<std::pair<H, std::string>> want = {
+            {H::Multipart, "Content-Type: text/plain"},
+            {H::Multipart, "Content-Type: message/rfc822"},
+            {H::Multipart, "Content-Disposition: attachment"},
+            {H::Nested, "From: inner@example.test"},
+            {H::Nested, "Subject: inner"}};
+        CHECK(c.parts == want);
+        CHECK(c.body == std::vector<std::string>{"", "preamble", "--=_b1 (x)", "", "hello", "--=_b1 (x)", "",
+                                                 "", "inner body", "--=_b1 (x)--", "epilogue"});
+        CHECK(c.done == 1);
+    }
+}
+
+TEST_CASE("without MIME processing part headers are body lines") {
+    Collect c = parse(kMixed);
+    CHECK(c.headers.size() == 2);
+    CHECK(std::find(c.body.begin(), c.body.end(), "From: inner@example.test") != c.body.end());
+}
+
+TEST_CASE("an outer boundary ends inner multiparts; digest parts default to message/rfc822") {
+    MimeCollect c = parse_mime(
+        "Content-Type: multipart/mixed; boundary=outer\n\n"
+        "--outer\nContent-Type: multipart/digest; boundary=inner\n\n"
+        "--inner\n\nFrom: d@example.test\n\ndigest body\n"
+        "--outer\nX-Part: two\n\nplain\n--outer--\n");
+    using H = HeaderClass;
+    std::vector<std::pair<H, std::string>> want = {
+        {H::Multipart, "Content-Type: multipart/digest; boundary=inner"},
+        {H::Nested, "From: d@example.test"},
+        {H::Multipart, "X-Part: two"}};
+    CHECK(c.parts == want);
+}
+
+TEST_CASE("MIME nesting beyond the limit is reported and read as content") {
+    std::string deep;
+    for (int i = 0; i < 5; ++i) deep += "Content-Type: message/rfc822\n\n";
+    deep += "Subject: deepest\n\nbody\n";
+    MimeCollect shallow = parse_mime(deep, 10);
+    CHECK(shallow.done == 1);
+    CHECK(shallow.parts.back().second == "Subject: deepest");
+    MimeCollect limited = parse_mime(deep, 3);
+    CHECK(limited.done == 101);
+    CHECK(limited.parts.size() == 3);
+}

@@ -2,9 +2,87 @@
 
 #include <algorithm>
 
+#include "util/base/strings.h"
 #include "util/message/header_opts.h"
 
 namespace postern::message {
+namespace {
+
+// RFC 2045 Content-Type: type "/" subtype *(";" attribute "=" value), with comments and
+// quoted strings; only what the MIME structure needs (type, subtype, boundary).
+class ContentTypeLexer {
+public:
+    explicit ContentTypeLexer(std::string_view text) : s_(text) {}
+
+    // The next token, quoted string or special character; "" at the end.
+    std::string next() {
+        skip_space_and_comments();
+        if (i_ >= s_.size()) return "";
+        char c = s_[i_];
+        if (c == '"') return quoted();
+        if (is_special(c)) return std::string(1, s_[i_++]);
+        size_t start = i_;
+        while (i_ < s_.size() && !is_special(s_[i_]) && s_[i_] != ' ' && s_[i_] != '\t' &&
+               s_[i_] != '\n' && s_[i_] != '\r' && s_[i_] != '(' && s_[i_] != '"')
+            ++i_;
+        return std::string(s_.substr(start, i_ - start));
+    }
+
+private:
+    static bool is_special(char c) { return c == '/' || c == ';' || c == '='; }
+
+    void skip_space_and_comments() {
+        int depth = 0;
+        while (i_ < s_.size()) {
+            char c = s_[i_];
+            if (depth > 0 && c == '\\') { i_ += 2; continue; }
+            if (c == '(') ++depth;
+            else if (c == ')' && depth > 0) --depth;
+            else if (depth == 0 && c != ' ' && c != '\t' && c != '\n' && c != '\r') return;
+            ++i_;
+        }
+    }
+
+    std::string quoted() {
+        std::string out;
+        for (++i_; i_ < s_.size() && s_[i_] != '"'; ++i_) {
+            if (s_[i_] == '\\' && i_ + 1 < s_.size()) ++i_;
+            out += s_[i_];
+        }
+        ++i_;
+        return out;
+    }
+
+    std::string_view s_;
+    size_t i_ = 0;
+};
+
+void parse_content_type(std::string_view value, std::string& type, std::string& subtype,
+                        std::string& boundary, size_t boundary_limit) {
+    ContentTypeLexer lex(value);
+    type = lowercase(lex.next());
+    if (lex.next() != "/") return;
+    subtype = lowercase(lex.next());
+    for (std::string t = lex.next(); !t.empty(); t = lex.next()) {
+        if (t != ";") continue;
+        std::string name = lowercase(lex.next());
+        if (lex.next() != "=") continue;
+        std::string v = lex.next();
+        if (name == "boundary") boundary = v.substr(0, boundary_limit);
+    }
+}
+
+}  // namespace
+
+void MessageSink::part_header(std::string& header, HeaderClass) {
+    std::string_view rest = header;
+    for (;;) {
+        size_t nl = rest.find('\n');
+        body_line(rest.substr(0, nl));
+        if (nl == std::string_view::npos) break;
+        rest.remove_prefix(nl + 1);
+    }
+}
 
 MessageParser::MessageParser(MessageSink& sink, ParserLimits limits)
     : sink_(sink), limits_(limits) {
@@ -57,8 +135,32 @@ void MessageParser::finish() {
 void MessageParser::line(std::string_view l) {
     if (in_header_)
         header_line(l);
-    else
+    else if (!limits_.mime || boundaries_.empty() || !l.starts_with("--") || !boundary_line(l))
         sink_.body_line(l);
+}
+
+// A "--boundary" line of an enclosing multipart, innermost first; an outer one ends the
+// inner ones. A delimiter starts the headers of the next part, a closing "--boundary--"
+// the epilogue.
+bool MessageParser::boundary_line(std::string_view l) {
+    std::string_view text = l.substr(2);
+    for (size_t i = boundaries_.size(); i-- > 0;) {
+        const std::string& b = boundaries_[i].text;
+        if (!text.starts_with(b)) continue;
+        bool closing = text.substr(b.size()).starts_with("--");
+        bool digest = boundaries_[i].digest;
+        nested_depth_ = boundaries_[i].nested_before;
+        boundaries_.resize(closing ? i : i + 1);
+        sink_.body_line(l);
+        if (!closing) {
+            in_header_ = true;
+            class_ = HeaderClass::Multipart;
+            content_ = ContentType{};
+            if (digest) content_.type = "message", content_.subtype = "rfc822";
+        }
+        return true;
+    }
+    return false;
 }
 
 void MessageParser::header_line(std::string_view l) {
@@ -74,7 +176,37 @@ void MessageParser::header_line(std::string_view l) {
         return;
     }
     end_headers();
-    sink_.body_line(l);
+    enter_body(l);
+}
+
+// The first line after a header section; what follows depends on its Content-Type.
+void MessageParser::enter_body(std::string_view first_line) {
+    sink_.body_line(first_line);
+    if (!limits_.mime) return;
+    const ContentType ct = std::move(content_);
+    content_ = ContentType{};
+    bool container = (ct.type == "multipart" && !ct.boundary.empty()) ||
+                     (ct.type == "message" && ct.subtype == "rfc822");
+    if (!container) return;
+    if (depth() >= limits_.mime_nesting_limit) {
+        nesting_exceeded_ = true;
+        return;
+    }
+    if (ct.type == "multipart") {
+        boundaries_.push_back({ct.boundary, ct.subtype == "digest", nested_depth_});
+        return;
+    }
+    // An attached message: its own header follows.
+    ++nested_depth_;
+    in_header_ = true;
+    class_ = HeaderClass::Nested;
+}
+
+void MessageParser::note_content_type(std::string_view header) {
+    size_t colon = header.find(':');
+    if (colon == std::string_view::npos || !iequals(trim(header.substr(0, colon)), "content-type")) return;
+    parse_content_type(header.substr(colon + 1), content_.type, content_.subtype, content_.boundary,
+                       limits_.mime_boundary_length_limit);
 }
 
 void MessageParser::append_header(std::string_view text) {
@@ -94,14 +226,18 @@ void MessageParser::flush_header() {
     if (header_.empty()) return;
     // A header cut right after a line break would end in "\n": drop that.
     while (!header_.empty() && header_.back() == '\n') header_.pop_back();
-    sink_.header(header_);
+    if (limits_.mime) note_content_type(header_);
+    if (class_ == HeaderClass::Primary)
+        sink_.header(header_);
+    else
+        sink_.part_header(header_, class_);
     header_.clear();
 }
 
 void MessageParser::end_headers() {
     flush_header();
     in_header_ = false;
-    sink_.headers_done();
+    if (class_ == HeaderClass::Primary) sink_.headers_done();
 }
 
 }  // namespace postern::message
