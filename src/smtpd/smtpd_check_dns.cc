@@ -60,8 +60,9 @@ void unknown_address(Evaluation& ev, const std::string& address, ReplyClass cls,
     auto mx_done = [next, name, domain, sender, cls](Evaluation& e, const dns::Answer& a) {
         if (a.ok()) {
             if (a.mx.size() == 1 && a.mx[0].host == ".")
-                return next(e.reject(sender ? 550 : 556, sender ? "5.7.27" : "5.1.10",
-                                     name + " rejected: Domain " + domain + " does not accept mail (nullMX)", cls));
+                // RFC 7505's codes, not subject to the address DSN fix-up.
+                return next(e.reject_reply(std::string(sender ? "550 5.7.27 " : "556 5.1.10 ") + name +
+                                           " rejected: Domain " + domain + " does not accept mail (nullMX)"));
             return next(Verdict::Dunno);
         }
         if (a.rcode == Rcode::TempFail) {
@@ -168,14 +169,24 @@ void split_filter(const std::string& arg, std::string& domain, std::string& filt
 
 bool filter_match(const std::string& filter, const std::vector<std::string>& addrs) {
     if (filter.empty()) return true;
-    auto want = split_tokens(filter, ".");
+    // Split on dots outside brackets: "127.0.0.[2;4..6]".
+    std::vector<std::string> want(1);
+    int depth = 0;
+    for (char c : filter) {
+        if (c == '[') ++depth;
+        if (c == ']') --depth;
+        if (c == '.' && depth == 0)
+            want.emplace_back();
+        else
+            want.back() += c;
+    }
     for (const auto& a : addrs) {
         auto have = split_tokens(a, ".");
         if (have.size() != 4 || want.size() != 4) continue;
         bool ok = true;
         for (size_t i = 0; i < 4 && ok; ++i) {
-            std::string w(want[i]);
-            if (w.front() == '[' && w.back() == ']') {
+            const std::string& w = want[i];
+            if (!w.empty() && w.front() == '[' && w.back() == ']') {
                 ok = false;
                 for (auto part : split_tokens(w.substr(1, w.size() - 2), ";")) {
                     size_t dots = part.find("..");
@@ -208,13 +219,16 @@ void rbl_lookup(Evaluation& ev, const std::string& query, const std::string& fil
     });
 }
 
-void rhsbl(Evaluation& ev, const Restriction& r, const std::string& domain, const char* cls, Next next) {
+// `domain` is looked up; `what` is what the reply names ($rbl_what: the client name,
+// the whole sender address, ...).
+void rhsbl(Evaluation& ev, const Restriction& r, const std::string& domain, const std::string& what,
+           const char* cls, Next next) {
     if (domain.empty() || domain == "unknown" || domain.front() == '[') return next(Verdict::Dunno);
     std::string list, filter;
     split_filter(r.arg, list, filter);
     rbl_lookup(ev, domain + "." + list, filter,
-               [list, domain, cls, next](Evaluation& e, const std::string& reason) {
-                   next(rbl_reject(e, list, domain, cls, reason));
+               [list, what, cls, next](Evaluation& e, const std::string& reason) {
+                   next(rbl_reject(e, list, what, cls, reason));
                },
                next);
 }
@@ -268,25 +282,25 @@ void permit_dnswl_client(Evaluation& ev, const Restriction& r, Next next) {
 }
 
 void reject_rhsbl_client(Evaluation& ev, const Restriction& r, Next next) {
-    rhsbl(ev, r, ev.facts.client.name, "Client host", next);
+    rhsbl(ev, r, ev.facts.client.name, ev.facts.client.name, "Client host", next);
 }
 
 void reject_rhsbl_reverse_client(Evaluation& ev, const Restriction& r, Next next) {
-    rhsbl(ev, r, ev.facts.client.reverse_name, "Unverified Client host", next);
+    rhsbl(ev, r, ev.facts.client.reverse_name, ev.facts.client.reverse_name, "Unverified Client host", next);
 }
 
 void reject_rhsbl_sender(Evaluation& ev, const Restriction& r, Next next) {
     const TransactionFacts& t = ev.facts.transaction;
     if (!t.mail_given) return next(Verdict::Dunno);
-    rhsbl(ev, r, domain_of(t.sender), "Sender address", next);
+    rhsbl(ev, r, domain_of(t.sender), t.sender, "Sender address", next);
 }
 
 void reject_rhsbl_recipient(Evaluation& ev, const Restriction& r, Next next) {
-    rhsbl(ev, r, domain_of(ev.recipient()), "Recipient address", next);
+    rhsbl(ev, r, domain_of(ev.recipient()), ev.recipient(), "Recipient address", next);
 }
 
 void reject_rhsbl_helo(Evaluation& ev, const Restriction& r, Next next) {
-    rhsbl(ev, r, ev.facts.helo_name, "Helo command", next);
+    rhsbl(ev, r, ev.facts.helo_name, ev.facts.helo_name, "Helo command", next);
 }
 
 }  // namespace postern::smtpd::check

@@ -135,7 +135,7 @@ void reject_unknown_reverse_client_hostname(Evaluation& ev, const Restriction&, 
     const ClientFacts& c = ev.facts.client;
     if (c.reverse_name_status == NameStatus::Ok) return next(Verdict::Dunno);
     int code = c.reverse_name_status == NameStatus::PermFail ? ev.engine.settings.unknown_client_code : 450;
-    next(ev.reject(code, "4.7.25", "Client host rejected: cannot find your reverse hostname, [" + c.address + "]",
+    next(ev.reject(code, "4.7.1", "Client host rejected: cannot find your reverse hostname, [" + c.address + "]",
                    ReplyClass::Client));
 }
 
