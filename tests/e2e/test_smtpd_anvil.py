@@ -1,0 +1,255 @@
+"""smtpd's anvil limits end to end (smtpd(8) RESOURCE AND RATE CONTROLS): connection
+count and rate, message and recipient rates, smtpd_client_event_limit_exceptions
+($mynetworks by default). The limited client connects from 127.0.0.2, outside
+mynetworks = 127.0.0.1/32; 127.0.0.1 is the trusted one.
+
+Each scenario runs against Postern and, with the same settings, against Debian's Postfix
+(tests/e2e/postfixpeer.py): replies and warning lines must be the same, so admins'
+scripts and log parsers see no difference. Every limit has its own smtpd service, so
+its anvil counters (per service and client address) start from zero."""
+import socket
+
+import pytest
+
+import postfixpeer
+from mailsystem import MailInstance, free_port, smtpd_service, wait_for
+
+HOST = "host.example.test"
+LIMITED, TRUSTED = "127.0.0.2", "127.0.0.1"
+SERVICES = {
+    "count": {"smtpd_client_connection_count_limit": "2"},
+    "crate": {"smtpd_client_connection_rate_limit": "2"},
+    "mail": {"smtpd_client_message_rate_limit": "2"},
+    "rcpt": {"smtpd_client_recipient_rate_limit": "3"},
+    "trusted": {"smtpd_client_connection_count_limit": "1",
+                "smtpd_client_message_rate_limit": "1"},
+    "listed": {"smtpd_client_connection_count_limit": "1",
+               "smtpd_client_event_limit_exceptions": "!127.0.0.3,127.0.0.0/29"},
+}
+MAIN_CF = f"mynetworks = 127.0.0.1/32\nmyhostname = {HOST}\nmydestination = $myhostname, localhost\n"
+
+
+class Servers:
+    def __init__(self, postern_ports, postern_log, postfix_ports, postfix_log):
+        self.ports = {"Postern": postern_ports, "Postfix": postfix_ports}
+        self.logs = {"Postern": postern_log, "Postfix": postfix_log}
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    why = postfixpeer.available()
+    assert not why, why
+    pt_ports = {n: free_port() for n in SERVICES}
+    inst = MailInstance(tmp_path_factory.mktemp("anvil"), main_cf=MAIN_CF,
+                        master_cf="".join(smtpd_service(pt_ports[n], o) for n, o in SERVICES.items()))
+    pf_ports = {n: free_port() for n in SERVICES}
+    extra = "".join(smtpd_service(pf_ports[n], o) for n, o in SERVICES.items())
+    peer = postfixpeer.PostfixPeer(main_cf=MAIN_CF, master_cf_text=postfixpeer.master_cf(extra=extra),
+                                   name="anvil")
+    inst.start()
+    try:
+        peer.start()
+        yield Servers(pt_ports, inst.log, pf_ports, peer.log)
+    finally:
+        peer.cleanup()
+        inst.stop()
+
+
+class Client:
+    """A raw SMTP client bound to a source address."""
+
+    def __init__(self, port, source):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=15,
+                                             source_address=(source, 0))
+        self.buf = b""
+        self.greeting = self.reply()
+
+    def reply(self):
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                data = self.sock.recv(4096)
+                if not data:
+                    raise EOFError(f"connection closed after {lines!r}")
+                self.buf += data
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            lines.append(line.decode())
+            if line[3:4] != b"-":
+                return "\n".join(lines)
+
+    def cmd(self, line):
+        self.sock.sendall(line.encode() + b"\r\n")
+        return self.reply()
+
+    def closed(self):
+        try:
+            return self.sock.recv(1) == b""
+        except OSError:
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+def warnings(servers, system, service, text):
+    """The warning lines with `text` for `service`, the service name made generic."""
+    port = servers.ports[system][service]
+    out = []
+    for line in servers.logs[system]().splitlines():
+        if "warning: " in line and text in line and line.endswith(f"for service 127.0.0.1:{port}"):
+            out.append(line.split("warning: ", 1)[1].replace(f"127.0.0.1:{port}", "SERVICE"))
+    return out
+
+
+def both(fn):
+    """Runs scenario fn(system, port) against both systems; returns {system: result}."""
+    return {system: fn(system) for system in ("Postern", "Postfix")}
+
+
+def test_connection_count_limit_421_then_room_after_a_disconnect(servers):
+    def scenario(system):
+        port = servers.ports[system]["count"]
+        held = [Client(port, LIMITED), Client(port, LIMITED)]
+        third = Client(port, LIMITED)
+        out = [c.greeting.split()[0] for c in held] + [third.greeting, third.closed()]
+        held.pop().close()
+        # The disconnect reaches anvil when the server notices the close: retry briefly.
+        fourth = wait_for(lambda: _greets(port), 10)
+        out.append(fourth)
+        for c in held:
+            c.close()
+        return out
+
+    got = both(scenario)
+    assert got["Postern"] == got["Postfix"]
+    assert got["Postern"] == ["220", "220",
+                              f"421 4.7.0 {HOST} Error: too many connections from {LIMITED}", True,
+                              "220"]
+    want = f"Connection concurrency limit exceeded: 3 from {_namaddr()} for service SERVICE"
+    for system in got:
+        assert wait_for(lambda: warnings(servers, system, "count", "concurrency"))
+        # A retry that raced the server's disconnect report logs the same line again.
+        assert set(warnings(servers, system, "count", "concurrency")) == {want}, system
+
+
+def _greets(port):
+    """A client from LIMITED that got 220 (then QUIT), or None when refused."""
+    c = Client(port, LIMITED)
+    try:
+        if c.greeting.startswith("220"):
+            c.cmd("QUIT")
+            return "220"
+        return None
+    finally:
+        c.close()
+
+
+def _namaddr():
+    """How both servers name 127.0.0.2 (forward-confirmed name or unknown)."""
+    try:
+        name = socket.gethostbyaddr(LIMITED)[0]
+        if LIMITED in socket.gethostbyname_ex(name)[2]:
+            return f"{name}[{LIMITED}]"
+    except OSError:
+        pass
+    return f"unknown[{LIMITED}]"
+
+
+def test_connection_rate_limit(servers):
+    def scenario(system):
+        port = servers.ports[system]["crate"]
+        out = []
+        for _ in range(3):
+            c = Client(port, LIMITED)
+            out.append(c.greeting)
+            c.close()
+        return out
+
+    got = both(scenario)
+    assert got["Postern"] == got["Postfix"]
+    assert got["Postern"][2] == f"421 4.7.0 {HOST} Error: too many connections from {LIMITED}"
+    assert [g.split()[0] for g in got["Postern"][:2]] == ["220", "220"]
+    for system in got:
+        assert wait_for(lambda: warnings(servers, system, "crate", "rate limit"))
+    assert warnings(servers, "Postern", "crate", "rate limit") == \
+        warnings(servers, "Postfix", "crate", "rate limit") == \
+        [f"Connection rate limit exceeded: 3 from {_namaddr()} for service SERVICE"]
+
+
+def test_message_rate_limit_450_and_the_session_goes_on(servers):
+    def scenario(system):
+        c = Client(servers.ports[system]["mail"], LIMITED)
+        out = [c.cmd("EHLO client.example.test").split("\n")[0][:3]]
+        for _ in range(3):
+            out.append(c.cmd("MAIL FROM:<sender@example.test>"))
+            out.append(c.cmd("RSET"))
+        out.append(c.cmd("NOOP"))
+        c.cmd("QUIT")
+        c.close()
+        return out
+
+    got = both(scenario)
+    assert got["Postern"] == got["Postfix"]
+    assert got["Postern"][5] == f"450 4.7.1 Error: too much mail from {LIMITED}"
+    assert got["Postern"][1] == "250 2.1.0 Ok" and got["Postern"][-1] == "250 2.0.0 Ok"
+    for system in got:
+        assert wait_for(lambda: warnings(servers, system, "mail", "Message delivery"))
+    assert warnings(servers, "Postern", "mail", "Message delivery") == \
+        warnings(servers, "Postfix", "mail", "Message delivery") == \
+        [f"Message delivery request rate limit exceeded: 3 from {_namaddr()} for service SERVICE"]
+
+
+def test_recipient_rate_limit(servers):
+    def scenario(system):
+        c = Client(servers.ports[system]["rcpt"], LIMITED)
+        c.cmd("EHLO client.example.test")
+        out = [c.cmd("MAIL FROM:<sender@example.test>")]
+        for n in range(5):
+            out.append(c.cmd(f"RCPT TO:<postmaster@{HOST}>"))
+        c.cmd("QUIT")
+        c.close()
+        return out
+
+    got = both(scenario)
+    assert got["Postern"] == got["Postfix"]
+    assert got["Postern"][1:4] == ["250 2.1.5 Ok"] * 3
+    assert got["Postern"][4:] == [f"450 4.7.1 Error: too many recipients from {LIMITED}"] * 2
+    for system in got:
+        assert wait_for(lambda: len(warnings(servers, system, "rcpt", "Recipient address")) == 2)
+    assert warnings(servers, "Postern", "rcpt", "Recipient address") == \
+        warnings(servers, "Postfix", "rcpt", "Recipient address") == \
+        [f"Recipient address rate limit exceeded: {n} from {_namaddr()} for service SERVICE"
+         for n in (4, 5)]
+
+
+def test_mynetworks_clients_are_exempt_by_default(servers):
+    for system in ("Postern", "Postfix"):
+        port = servers.ports[system]["trusted"]
+        held = [Client(port, TRUSTED) for _ in range(3)]
+        assert [c.greeting[:3] for c in held] == ["220"] * 3
+        held[0].cmd("EHLO client.example.test")
+        for _ in range(3):
+            assert held[0].cmd("MAIL FROM:<a@example.test>") == "250 2.1.0 Ok"
+            assert held[0].cmd("RSET") == "250 2.0.0 Ok"
+        for c in held:
+            c.close()
+        # The same service limits a client outside mynetworks.
+        a = Client(port, LIMITED)
+        b = Client(port, LIMITED)
+        assert b.greeting == f"421 4.7.0 {HOST} Error: too many connections from {LIMITED}"
+        a.close()
+        b.close()
+
+
+def test_event_limit_exceptions_list_with_negation(servers):
+    for system in ("Postern", "Postfix"):
+        port = servers.ports[system]["listed"]
+        exempt = [Client(port, LIMITED) for _ in range(3)]
+        assert [c.greeting[:3] for c in exempt] == ["220"] * 3, system
+        a = Client(port, "127.0.0.3")
+        b = Client(port, "127.0.0.3")
+        assert b.greeting == f"421 4.7.0 {HOST} Error: too many connections from 127.0.0.3", system
+        for c in exempt + [a, b]:
+            c.close()
+        assert not [w for w in warnings(servers, system, "listed", "limit exceeded")
+                    if f"[{LIMITED}]" in w], system
