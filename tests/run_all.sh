@@ -33,7 +33,7 @@ esac
 
 # End-to-end tests (pytest from Debian's python3-pytest).
 echo "== end-to-end tests (tests/e2e)"
-POSTERN_BUILD=$BUILD_ABS /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+POSTERN_BUILD=$BUILD_ABS /usr/bin/python3 -m pytest -q -p no:cacheprovider --durations=25 \
     "$TOP/tests/e2e" >"$LOGDIR/e2e.log" 2>&1
 e2e_rc=$?
 tail -n 60 "$LOGDIR/e2e.log"
