@@ -137,6 +137,7 @@ void Session::cmd_auth(std::string_view args) {
 void Session::auth_response(const std::string& line) {
     in_auth_ = false;
     if (line == "*") {
+        log::warn("%s: SASL %s authentication aborted", facts_.client.namaddr().c_str(), auth_mech_.c_str());
         sasl_.reset();
         return reply("501 5.7.0 Authentication aborted");
     }
@@ -160,8 +161,9 @@ void Session::auth_step(const sasl::SaslStep& step) {
         if (facts_.protocol.find('A') == std::string::npos) facts_.protocol += "A";
         return reply("235 2.7.0 Authentication successful");
     }
-    log::warn("%s: SASL %s authentication failed: %s", facts_.client.namaddr().c_str(), auth_mech_.c_str(),
-              step.reason.c_str());
+    std::string user = step.username.empty() ? "" : ", sasl_username=" + step.username;
+    log::warn("%s: SASL %s authentication failed: %s%s", facts_.client.namaddr().c_str(), auth_mech_.c_str(),
+              step.reason.c_str(), user.c_str());
     sasl_.reset();  // a new exchange needs a new server object
     if (step.temporary) return reply("454 4.7.0 Temporary authentication failure: " + step.reason);
     reply("535 5.7.8 Error: authentication failed: " + step.reason);
