@@ -4,7 +4,9 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
@@ -106,15 +108,31 @@ void flush_socket(bufferevent* bev) {
     evbuffer_write(out, bufferevent_getfd(sock));
 }
 
+// "unknown[addr]", Postfix's name for a client whose name is not known.
+std::string unknown_peer(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    char addr[INET6_ADDRSTRLEN] = "";
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, addr, sizeof addr);
+        else if (ss.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, addr, sizeof addr);
+    }
+    return std::string("unknown[") + (addr[0] != '\0' ? addr : "unknown") + "]";
+}
+
 }  // namespace
 
 // A handshake that failed or a TLS stream that broke, in Postfix's words. libevent has
 // taken OpenSSL's errors off the queue by now, so file and line are not known.
 void Server::log_tls_failure(const Connection& c, short what) {
-    std::string name = c.peer_name_.empty() ? "fd " + std::to_string(c.fd()) : c.peer_name_;
+    std::string name = c.peer_name_.empty() ? unknown_peer(c.fd()) : c.peer_name_;
     if (!c.tls_handshake_done_ && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)))
         log::info("SSL_accept error from %s: %s", name.c_str(), (what & BEV_EVENT_EOF) ? "lost connection" : "-1");
     for (unsigned long e; (e = bufferevent_get_openssl_error(c.bev_)) != 0;) {
+        // libevent also files SSL_get_error()'s code (lib 0) among OpenSSL's errors.
+        if (ERR_GET_LIB(e) == 0) continue;
         char buf[256];
         ERR_error_string_n(e, buf, sizeof buf);
         log::warn("TLS library problem: %s:", buf);
