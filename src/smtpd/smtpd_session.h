@@ -171,6 +171,7 @@ private:
     std::string bdat_refusal_;   // the reply at the end of a BDAT chunk being discarded
     bool size_exceeded_ = false;
     bool cleanup_failed_ = false;
+    long open_flags_ = 0;        // the cleanup flags the queue file was opened with
     long arrival_ = 0;
     // command counters for the disconnect line: {ok, total} per table entry + unknown
     std::array<std::pair<int, int>, 16> counts_{};

@@ -29,6 +29,7 @@ void Session::open_queue_file(std::function<void(bool)> done) {
         if (check_->actions().hold) flags |= proto::kCleanupHold;
         if (check_->actions().discard) flags |= proto::kCleanupDiscard;
     }
+    open_flags_ = flags;
     wait_begin();
     std::weak_ptr<bool> alive = alive_;
     cleanup_->open(flags, [this, alive, done](Result<std::string> id) {
@@ -80,6 +81,15 @@ proto::CleanupEnvelope Session::make_envelope() const {
     env.ret = t.ret;
     for (const RecipientFacts& r : t.recipients)
         env.recipients.push_back(proto::CleanupRecipient{r.address, r.orig, r.dsn_orcpt, r.notify});
+    if (check_ != nullptr) {
+        const MessageActions& act = check_->actions();
+        // REDIRECT replaces every recipient; BCC adds one (access(5)).
+        if (act.redirect) {
+            std::string orig = t.recipients.empty() ? "" : t.recipients.front().orig;
+            env.recipients = {proto::CleanupRecipient{*act.redirect, orig, "", 0}};
+        }
+        if (act.bcc) env.recipients.push_back(proto::CleanupRecipient{*act.bcc, "", "", proto::kNotifyNever});
+    }
     namespace qa = queue::attr;
     auto& a = env.attributes;
     a.emplace_back(qa::kRewriteContext, "remote");
@@ -224,6 +234,13 @@ void Session::end_of_message() {
         if (outcome.rejected()) {
             reset_transaction();
             return reply(outcome.reply);
+        }
+        if (check_ != nullptr && check_->actions().discard && !(open_flags_ & proto::kCleanupDiscard)) {
+            // DISCARD decided after the queue file was opened: the client is told it was
+            // queued and cleanup removes the unfinished file (the engine logged it).
+            std::string qid = facts_.transaction.queue_id;
+            reset_transaction();
+            return reply("250 2.0.0 Ok: queued as " + qid);
         }
         wait_begin();
         std::weak_ptr<bool> alive = alive_;

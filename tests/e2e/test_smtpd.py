@@ -60,7 +60,13 @@ def smtpd(tmp_path_factory):
     root = tmp_path_factory.mktemp("smtpd")
     ports = {name: free_port() for name in SERVICES}
     master_cf = "".join(smtpd_service(ports[n], o) for n, o in SERVICES.items())
-    inst = MailInstance(root, master_cf=master_cf, main_cf="mynetworks = 127.0.0.0/8\n")
+    inst = MailInstance(root, master_cf=master_cf, main_cf=(
+        "mynetworks = 127.0.0.0/8\n"
+        # access(5) actions the session carries into the queue file, keyed by sender
+        "smtpd_sender_restrictions = check_sender_access inline:{"
+        "{prepend@example.org=PREPEND X-Tagged: by access map}, "
+        "{hold@example.org=HOLD held by test}, {discard@example.org=DISCARD dropped by test}, "
+        "{redirect@example.org=REDIRECT postmaster@localhost}}\n"))
     inst.start()
     yield Smtpd(inst, ports)
     inst.stop()
@@ -509,3 +515,34 @@ def test_swaks_delivers(smtpd):
     assert "<** " not in p.stdout
     assert "250 2.0.0 Ok: queued as" in p.stdout
     assert b"swaks body" in smtpd.message_with("Subject: swaks plain")
+
+
+def send_from(port, sender, marker, rcpt):
+    d = Dialog(port)
+    d.cmd("EHLO client.example")
+    assert d.cmd(f"MAIL FROM:<{sender}>") == "250 2.1.0 Ok"
+    assert d.cmd(f"RCPT TO:<{rcpt}>") == "250 2.1.5 Ok"
+    assert d.cmd("DATA").startswith("354")
+    reply = d.cmd(f"Subject: {marker}\r\n\r\nx\r\n.")
+    d.cmd("QUIT")
+    return queue_id(reply)
+
+
+def test_access_actions_prepend_hold_discard_redirect(smtpd):
+    port = smtpd.ports["plain"]
+    send_from(port, "prepend@example.org", "prepended", smtpd.rcpt)
+    entry = smtpd.message_with("Subject: prepended")
+    # PREPEND goes above our Received: header, as in Postfix
+    assert re.search(rb"\nX-Tagged: by access map\nReceived: from client\.example ", entry), entry
+    held = send_from(port, "hold@example.org", "held", smtpd.rcpt)
+    assert wait_for(lambda: held in smtpd.inst.queue_files("hold"))
+    dropped = send_from(port, "discard@example.org", "discarded", smtpd.rcpt)
+    redirected = send_from(port, "redirect@example.org", "redirected", smtpd.rcpt)
+    smtpd.message_with("Subject: redirected")  # postmaster -> the test user (aliases)
+    log = smtpd.inst.wait_log(f"{redirected}: removed")
+    # the alias postmaster -> user rewrote the recipient; the original one is kept
+    assert f"{redirected}: to=<{smtpd.user}@host.example.test>, orig_to=<{smtpd.rcpt}>" in log
+    assert f"{dropped}: from=" not in log
+    assert "warning" not in "".join(l for l in log.splitlines() if dropped in l)
+    assert b"Subject: discarded" not in smtpd.mbox()
+    assert b"Subject: held" not in smtpd.mbox()
