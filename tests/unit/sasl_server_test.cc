@@ -83,10 +83,16 @@ TEST_CASE("SASL security options parse as Postfix names them", "[sasl]") {
 }
 
 TEST_CASE("SASL mechanism filter: first match wins, no match drops", "[sasl]") {
-    sasl::MechanismFilter postfix_default({"!external", "static:rest"});
-    CHECK(postfix_default.apply("EXTERNAL PLAIN LOGIN") == "PLAIN LOGIN");
-    sasl::MechanismFilter only({"plain", "login"});
-    CHECK(only.apply("CRAM-MD5 PLAIN LOGIN DIGEST-MD5") == "PLAIN LOGIN");
+    auto postfix_default = sasl::MechanismFilter::open({"!external", "static:rest"});
+    REQUIRE(postfix_default.ok());
+    CHECK(postfix_default->apply("EXTERNAL PLAIN LOGIN") == "PLAIN LOGIN");
+    auto only = sasl::MechanismFilter::open({"plain", "login"});
+    REQUIRE(only.ok());
+    CHECK(only->apply("CRAM-MD5 PLAIN LOGIN DIGEST-MD5") == "PLAIN LOGIN");
+    auto table = sasl::MechanismFilter::open({"!inline:{cram-md5=x}", "inline:{plain=y, digest-md5=z}"});
+    REQUIRE(table.ok());
+    CHECK(table->apply("CRAM-MD5 PLAIN LOGIN DIGEST-MD5") == "PLAIN DIGEST-MD5");
+    CHECK_FALSE(sasl::MechanismFilter::open({"nosuchtype:/x"}).ok());
     CHECK(sasl::MechanismFilter().apply("PLAIN LOGIN") == "PLAIN LOGIN");
     CHECK(sasl::mechanism_listed("PLAIN LOGIN", "login"));
     CHECK_FALSE(sasl::mechanism_listed("PLAIN LOGIN", "CRAM-MD5"));

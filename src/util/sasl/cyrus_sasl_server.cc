@@ -145,7 +145,7 @@ public:
           realm_(config.get("smtpd_sasl_local_domain")),
           plain_flags_(security_flags(config, "smtpd_sasl_security_options")),
           tls_flags_(security_flags(config, "smtpd_sasl_tls_security_options")),
-          filter_(config.get_list("smtpd_sasl_mechanism_filter")) {}
+          filter_(mechanism_filter(config)) {}
 
     ~CyrusSaslServerFactory() override {
         if (--g_library_users == 0) sasl_server_done();
@@ -186,6 +186,12 @@ private:
             log::fatal("SASL per-connection initialization failed");
         }
         return *flags;
+    }
+
+    static MechanismFilter mechanism_filter(const config::Config& config) {
+        auto filter = MechanismFilter::open(config.get_list("smtpd_sasl_mechanism_filter"));
+        if (!filter) log::fatal("smtpd_sasl_mechanism_filter: %s", filter.error().c_str());
+        return std::move(*filter);
     }
 
     Result<std::string> list_mechanisms(sasl_conn_t* conn) const {

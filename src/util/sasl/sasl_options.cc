@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "util/base/strings.h"
+#include "util/table/table.h"
 
 namespace postern::sasl {
 namespace {
@@ -38,18 +39,32 @@ Result<unsigned> parse_security_options(const std::vector<std::string>& words,
     return flags;
 }
 
-MechanismFilter::MechanismFilter(std::vector<std::string> patterns)
-    : patterns_(std::move(patterns)) {}
+Result<MechanismFilter> MechanismFilter::open(const std::vector<std::string>& patterns) {
+    MechanismFilter filter;
+    for (std::string_view text : patterns) {
+        Pattern pattern;
+        while (!text.empty() && text.front() == '!') {
+            pattern.negate = !pattern.negate;
+            text.remove_prefix(1);
+        }
+        if (text.find(':') != std::string_view::npos) {
+            auto table = table::open_table(text);
+            if (!table) return make_error(table.error());
+            pattern.table = std::move(*table);
+        } else {
+            pattern.name = text;
+        }
+        filter.patterns_.push_back(std::move(pattern));
+    }
+    return filter;
+}
 
 bool MechanismFilter::keeps(std::string_view mechanism) const {
     if (patterns_.empty()) return true;
-    for (std::string_view pattern : patterns_) {
-        bool negate = false;
-        while (!pattern.empty() && pattern.front() == '!') {
-            negate = !negate;
-            pattern.remove_prefix(1);
-        }
-        if (istarts_with(pattern, "static:") || iequals(pattern, mechanism)) return !negate;
+    for (const Pattern& pattern : patterns_) {
+        bool match = pattern.table ? pattern.table->lookup(lowercase(mechanism)).found()
+                                   : iequals(pattern.name, mechanism);
+        if (match) return !pattern.negate;
     }
     return false;
 }

@@ -3,11 +3,16 @@
 // smtpd_sasl_mechanism_filter (which of the library's mechanisms smtpd offers).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "util/base/result.h"
+
+namespace postern::table {
+class Table;
+}
 
 namespace postern::sasl {
 
@@ -28,17 +33,24 @@ Result<unsigned> parse_security_options(const std::vector<std::string>& words,
 
 // smtpd_sasl_mechanism_filter (Postfix 3.6): a list of patterns, matched
 // case-insensitively against each mechanism, first match wins, no match drops it.
-// A pattern is a mechanism name, "!name" (drop), or "static:..." (matches anything).
+// A pattern is a mechanism name or a type:table (a match when the lowercase name is
+// found; "static:rest" matches anything), either after "!" to drop instead of keep.
 class MechanismFilter {
 public:
     MechanismFilter() = default;  // empty filter: keep everything
-    explicit MechanismFilter(std::vector<std::string> patterns);
+    // Opens the tables; the error is open_table's ("unsupported dictionary type: x").
+    static Result<MechanismFilter> open(const std::vector<std::string>& patterns);
     bool keeps(std::string_view mechanism) const;
     // The mechanisms of a space-separated list that the filter keeps, space-separated.
     std::string apply(std::string_view mechanism_list) const;
 
 private:
-    std::vector<std::string> patterns_;
+    struct Pattern {
+        bool negate = false;
+        std::string name;                    // a mechanism name, or
+        std::shared_ptr<table::Table> table; // a table to look it up in
+    };
+    std::vector<Pattern> patterns_;
 };
 
 // True when `mechanism` is one of the space-separated `mechanism_list` (any case).
