@@ -199,7 +199,7 @@ private:
         int count = 0;
         if (sasl_listmech(conn, nullptr, "", " ", "", &list, nullptr, &count) != SASL_OK ||
             count == 0 || list == nullptr)
-            return make_error("no applicable SASL mechanisms");
+            return make_error("no SASL authentication mechanisms");
         std::string kept = filter_.apply(list);
         if (kept.empty())
             return make_error(strprintf("smtpd_sasl_mechanism_filter discards all mechanisms in '%s'",
@@ -231,7 +231,18 @@ std::unique_ptr<SaslServerFactory> create_cyrus_factory(const config::Config& co
         }
     }
     ++g_library_users;
-    return std::make_unique<CyrusSaslServerFactory>(config);
+    auto factory = std::make_unique<CyrusSaslServerFactory>(config);
+    // Postfix finds an empty mechanism list when a client connects and dies of it then;
+    // a daemon that serves many sessions finds it once, now. Either kind of session
+    // (before or after TLS) with mechanisms is enough to start.
+    auto plain = factory->new_server(SaslConnectionInfo{});
+    if (!plain) {
+        SaslConnectionInfo tls_info;
+        tls_info.tls_active = true;
+        auto tls = factory->new_server(tls_info);
+        if (!tls) log::fatal("%s", tls.error().c_str());
+    }
+    return factory;
 }
 
 }  // namespace postern::sasl
