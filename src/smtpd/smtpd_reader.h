@@ -59,6 +59,7 @@ public:
     std::string end_chunks();
     // Unread input (pipelining detection, STARTTLS injection defence).
     size_t buffered() const { return buf_.size() - pos_; }
+    std::string_view peek() const { return std::string_view(buf_).substr(pos_); }
     void discard_buffered();
 
 private:

@@ -14,6 +14,33 @@
 
 namespace postern::smtpd {
 
+namespace {
+
+// Postfix's escape(): C escapes for control characters, octal for other odd bytes.
+std::string escape_text(std::string_view in) {
+    std::string out;
+    for (unsigned char c : in) {
+        switch (c) {
+            case '\a': out += "\\a"; break;
+            case '\b': out += "\\b"; break;
+            case '\f': out += "\\f"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            case '\v': out += "\\v"; break;
+            case '\\': out += "\\\\"; break;
+            default:
+                if (c < 0x20 || c >= 0x7f)
+                    out += strprintf("\\%03o", c);
+                else
+                    out.push_back(static_cast<char>(c));
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
 // In Postfix's order: the disconnect line lists counters in this order.
 const Session::Command Session::kCommands[] = {
     {"HELO", &Session::cmd_helo, Session::kLimit | Session::kPreTls | Session::kLast | Session::kPreHelo},
@@ -23,7 +50,7 @@ const Session::Command Session::kCommands[] = {
     {"MAIL", &Session::cmd_mail, 0},
     {"RCPT", &Session::cmd_rcpt, 0},
     {"DATA", &Session::cmd_data, Session::kLast},
-    {"BDAT", &Session::cmd_bdat, Session::kLast},
+    {"BDAT", &Session::cmd_bdat, 0},  // its chunk follows at once: not "last" in a group
     {"RSET", &Session::cmd_rset, Session::kLimit | Session::kPreHelo},
     {"NOOP", &Session::cmd_noop, Session::kLimit | Session::kPreTls | Session::kLast | Session::kPreHelo},
     {"VRFY", &Session::cmd_vrfy, Session::kLimit | Session::kLast},
@@ -181,7 +208,13 @@ void Session::dispatch(const std::string& line, bool bare_lf) {
     where_ = cmd.name;
     if (access_denied_ && cmd.handler != &Session::cmd_quit)
         return reply("503 5.7.0 Error: access denied for " + facts_.client.namaddr());
-    if ((cmd.flags & kLast) && reader_.buffered() > 0 && !ehlo_) facts_.improper_pipelining = true;
+    if ((cmd.flags & kLast) && reader_.buffered() > 0 && !facts_.improper_pipelining) {
+        // The client did not wait for our reply where RFC 2920 says it must.
+        facts_.improper_pipelining = true;
+        std::string seen = escape_text(reader_.peek().substr(0, 100));
+        log::info("improper command pipelining after %s from %s: %s", cmd.name, facts_.client.namaddr().c_str(),
+                  seen.c_str());
+    }
     if ((cmd.flags & kLimit) && ++junk_count_ > cfg_.junk_command_limit) ++error_count_;
     if (!(cmd.flags & kPreTls) && tls_required_first()) {
         reply("530 5.7.0 Must issue a STARTTLS command first");

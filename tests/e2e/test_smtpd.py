@@ -28,6 +28,7 @@ SERVICES = {
                   "smtpd_forbid_bare_newline_exclusions": ""},
     "lf_excluded": {"smtpd_forbid_bare_newline": "reject"},  # mynetworks is excluded
     "discard": {"smtpd_discard_ehlo_keywords": "chunking,silent-discard,dsn"},
+    "nosleep": {"smtpd_error_sleep_time": "0"},
 }
 
 
@@ -161,7 +162,7 @@ def test_greeting_and_helo_replies(smtpd):
 
 
 def test_wrong_sequences_and_unknown_commands(smtpd):
-    d = Dialog(smtpd.ports["plain"])
+    d = Dialog(smtpd.ports["nosleep"])
     d.cmd("EHLO client.example")
     assert d.cmd("RCPT TO:<a@localhost>") == "503 5.5.1 Error: need MAIL command"
     assert d.cmd("DATA") == "503 5.5.1 Error: need RCPT command"
@@ -184,7 +185,7 @@ def test_wrong_sequences_and_unknown_commands(smtpd):
     log = smtpd.inst.wait_log("unknown=0/2")
     assert re.search(r"disconnect from unknown\[127\.0\.0\.1\] ehlo=1 mail=1/9 rcpt=0/1 "
                      r"data=0/3 rset=1/2 quit=1 unknown=0/2 commands=4/19\n", log), log
-    d = Dialog(smtpd.ports["plain"])
+    d = Dialog(smtpd.ports["nosleep"])
     d.cmd("EHLO client.example")
     assert d.cmd("MAIL FROM:<a@example.org>") == "250 2.1.0 Ok"
     assert d.cmd("RCPT FROM:<x@localhost>") == "501 5.5.4 Syntax: RCPT TO:<address>"
@@ -546,3 +547,60 @@ def test_access_actions_prepend_hold_discard_redirect(smtpd):
     assert "warning" not in "".join(l for l in log.splitlines() if dropped in l)
     assert b"Subject: discarded" not in smtpd.mbox()
     assert b"Subject: held" not in smtpd.mbox()
+
+
+# --- differential: the same dialogue against Debian's Postfix smtpd -----------------
+
+DIFF_DIALOGUE = [
+    "NOOP", "HELO", "EHLO client.example", "RCPT TO:<root@localhost>", "DATA", "HELP",
+    "MAIL FROM:<a@example.org> SIZE=x", "MAIL FROM:<a@example.org> BODY=BINARYMIME",
+    "MAIL FROM:<a@example.org> RET=NONE", "MAIL FROM:<a b@example.org>",
+    "MAIL FROM:<a@example.org> ENVID=x ENVID=y", "MAIL FROM: <a@example.org> SMTPUTF8",
+    "MAIL FROM:<a@example.org>", "RCPT TO:<>", "RCPT TO:<root@localhost> NOTIFY=BAD",
+    "RCPT TO:<root@localhost> ORCPT=rfc822", "RCPT TO:<root@localhost> NOTIFY=NEVER",
+    "ETRN example.org", "VRFY root", "STARTTLS", "AUTH PLAIN", "BDAT 0",
+    b"BDAT 2\r\nxy", "RSET", "MAIL FROM:<a@example.org>", "RCPT TO:<root@localhost>",
+    b"BDAT 5\r\nab\r\nc", b"BDAT 3 LAST\r\n\r\nx", "MAIL FROM:<a@example.org>",
+    "RCPT TO:<root@localhost>", "DATA", b"Subject: diff\r\n\r\n..x\r\n.\r\n",
+    b"EHLO again\r\nNOOP\r\n", None, "QUIT",
+]
+
+
+def run_dialogue(port):
+    d = Dialog(port)
+    out = [d.greeting]
+    for step in DIFF_DIALOGUE:
+        if step is None:
+            out.append(d.reply())
+        elif isinstance(step, bytes):
+            d.send(step)
+            out.append(d.reply())
+        else:
+            out.append(d.cmd(step))
+    d.close()
+    return [re.sub(r"queued as \w+", "queued as QID", r) for r in out]
+
+
+def test_replies_and_log_lines_match_debian_postfix(smtpd, tmp_path):
+    from postfixpeer import PostfixPeer, available, master_cf
+    assert not available(), available()
+    port = free_port()
+    peer = PostfixPeer(main_cf="myhostname = host.example.test\nmydestination = localhost\n"
+                               "mynetworks = 127.0.0.0/8\nsmtpd_peername_lookup = no\n"
+                               "smtpd_error_sleep_time = 0\n",
+                       master_cf_text=master_cf(f"127.0.0.1:{port}"))
+    peer.start()
+    try:
+        postfix = run_dialogue(port)
+        peer_log = peer.wait_log("disconnect from")
+    finally:
+        peer.stop()
+    ours = run_dialogue(smtpd.ports["nosleep"])
+    assert ours == postfix
+    log = smtpd.inst.wait_log("bdat=2/4 rset=1 noop=2 vrfy=1 etrn=0/1 quit=1 unknown=0/1")
+
+    def session_lines(text):
+        keep = ("improper command pipelining", "disconnect from", "null BDAT")
+        lines = [re.sub(r"^.*?\]: ", "", l) for l in text.splitlines() if any(k in l for k in keep)]
+        return [re.sub(r"^(warning: )[0-9A-F]+: ", r"\1QID: ", l) for l in lines]
+    assert session_lines(log)[-3:] == session_lines(peer_log)[-3:], (log, peer_log)
