@@ -604,3 +604,27 @@ def test_replies_and_log_lines_match_debian_postfix(smtpd, tmp_path):
         lines = [re.sub(r"^.*?\]: ", "", l) for l in text.splitlines() if any(k in l for k in keep)]
         return [re.sub(r"^(warning: )[0-9A-F]+: ", r"\1QID: ", l) for l in lines]
     assert session_lines(log)[-3:] == session_lines(peer_log)[-3:], (log, peer_log)
+
+
+# --- concurrency ------------------------------------------------------------------
+
+def test_a_slow_session_does_not_hold_up_others(smtpd):
+    slow = data_dialog(smtpd.ports["plain"], b"Subject: slow one\r\n\r\nstarted\r\n")
+    fast = data_dialog(smtpd.ports["plain"], b"Subject: fast one\r\n\r\nx\r\n.\r\n")
+    assert fast.reply().startswith("250 2.0.0 Ok: queued as")
+    fast.cmd("QUIT")
+    slow.send(b"finished\r\n.\r\n")
+    assert slow.reply().startswith("250 2.0.0 Ok: queued as")
+    slow.cmd("QUIT")
+    assert b"started\nfinished\n" in smtpd.message_with("Subject: slow one")
+
+
+def test_smtp_source_parallel_sessions_all_delivered(smtpd):
+    before = smtpd.inst.log().count("status=sent")
+    p = subprocess.run(["smtp-source", "-s", "10", "-m", "100", "-l", "2000", "-c",
+                        "-f", "source@example.org", "-t", smtpd.rcpt,
+                        f"127.0.0.1:{smtpd.ports['plain']}"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    smtpd.inst.wait_log("status=sent", count=before + 100, timeout=60)
+    assert smtpd.inst.log().count("from=<source@example.org>") == 100
