@@ -113,7 +113,9 @@ Verdict non_fqdn_address(Evaluation& ev, const std::string& address, ReplyClass 
 
 // The keys Postfix's mail_addr_find() tries for a recipient table: the address, without
 // its extension, then (local domains) the bare local part, and "@domain".
-std::vector<std::string> mail_addr_keys(const std::string& address, bool local, const std::string& delimiters) {
+std::vector<std::string> mail_addr_keys(const std::string& mixed_case, bool local, const std::string& delimiters) {
+    // Postfix's mail_addr_find() looks addresses up in lower case.
+    std::string address = lowercase(mixed_case);
     std::vector<std::string> keys;
     auto add = [&keys](std::string k) {
         for (const auto& have : keys)
