@@ -44,6 +44,9 @@ SERVICES = {
     "saslauthd": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_path": "smtpd-saslauthd"},
     "down": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_path": "smtpd-down"},
     "submission": SUBMISSION,
+    # Broken settings: smtpd dies at start with Postfix's messages.
+    "nomech": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_path": "smtpd-nomech"},
+    "dovecot": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_type": "dovecot"},
 }
 MECHS = "PLAIN LOGIN CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256"
 
@@ -76,6 +79,7 @@ def auth(tmp_path_factory):
     add_sasldb_user(sasl_dir / "sasldb2", "realmuser", "realmpass", realm="example.org")
     write_app_conf(sasl_dir, "smtpd-down", pwcheck_method="saslauthd",
                    saslauthd_path=str(root / "nonexistent" / "mux"), mech_list="PLAIN LOGIN")
+    write_app_conf(sasl_dir, "smtpd-nomech", pwcheck_method="auxprop", mech_list="BOGUS")
     sad = None
     if os.geteuid() == 0:  # saslauthd -a shadow needs root; CI runs as root
         sad = Saslauthd(root / "saslauthd", SAD_USER, SAD_PASSWORD).__enter__()
@@ -165,9 +169,10 @@ def test_smtplib_login_then_relay_to_an_outside_domain(auth, mechanism):
 
 
 def test_unauthenticated_relay_is_refused(auth):
+    # 454 as Debian's Postfix 3.7 answers for defer_unauth_destination.
     s = dialog(auth.ports["auth"])
     assert s.mail("sender@example.org") == (250, b"2.1.0 Ok")
-    assert s.rcpt(OUTSIDE) == (450, f"4.7.1 <{OUTSIDE}>: Relay access denied".encode())
+    assert s.rcpt(OUTSIDE) == (454, f"4.7.1 <{OUTSIDE}>: Relay access denied".encode())
     s.quit()
 
 
@@ -331,3 +336,19 @@ def test_unreachable_saslauthd_is_a_temporary_failure(auth):
                      r"server: No such file or directory$")
     auth.wait_log_re(rf"warning: {CLIENT}: SASL PLAIN authentication failed: generic failure, "
                      r"sasl_username=test$")
+
+
+# --- broken settings ------------------------------------------------------------------
+
+@pytest.mark.parametrize("service, messages", [
+    ("nomech", [r"fatal: no SASL authentication mechanisms$"]),
+    ("dovecot", [r"warning: unsupported SASL server implementation: dovecot$",
+                 r"fatal: SASL per-process initialization failed$"]),
+])
+def test_broken_sasl_settings_are_fatal_at_start(auth, service, messages):
+    # master starts smtpd for the connection; smtpd dies before it greets (master
+    # keeps the connection waiting for the next smtpd).
+    s = smtp_connect(auth.ports[service])
+    for message in messages:
+        auth.wait_log_re(rf"postern/smtpd\[\d+\]: {message}")
+    s.close()
