@@ -93,6 +93,16 @@ TEST_CASE("SASL mechanism filter: first match wins, no match drops", "[sasl]") {
     REQUIRE(table.ok());
     CHECK(table->apply("CRAM-MD5 PLAIN LOGIN DIGEST-MD5") == "PLAIN DIGEST-MD5");
     CHECK_FALSE(sasl::MechanismFilter::open({"nosuchtype:/x"}).ok());
+    char tmpl[] = "/tmp/sasl-filter.XXXXXX";
+    int fd = mkstemp(tmpl);
+    REQUIRE(fd >= 0);
+    close(fd);
+    std::ofstream(tmpl) << "# mechanisms for submission\n!cram-md5\nlogin, plain\n";
+    auto file = sasl::MechanismFilter::open({std::string(tmpl)});
+    std::filesystem::remove(tmpl);
+    REQUIRE(file.ok());
+    CHECK(file->apply("CRAM-MD5 PLAIN LOGIN DIGEST-MD5") == "PLAIN LOGIN");
+    CHECK_FALSE(sasl::MechanismFilter::open({"/nonexistent/filter"}).ok());
     CHECK(sasl::MechanismFilter().apply("PLAIN LOGIN") == "PLAIN LOGIN");
     CHECK(sasl::mechanism_listed("PLAIN LOGIN", "login"));
     CHECK_FALSE(sasl::mechanism_listed("PLAIN LOGIN", "CRAM-MD5"));

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "util/base/file_io.h"
 #include "util/base/strings.h"
 #include "util/table/table.h"
 
@@ -47,6 +48,13 @@ Result<MechanismFilter> MechanismFilter::open(const std::vector<std::string>& pa
             pattern.negate = !pattern.negate;
             text.remove_prefix(1);
         }
+        if (!text.empty() && text.front() == '/') {
+            // "/file/name": the file's own list, in place (Postfix's string lists).
+            auto more = open_file_patterns(std::string(text));
+            if (!more) return make_error(more.error());
+            for (Pattern& p : more->patterns_) filter.patterns_.push_back(std::move(p));
+            continue;
+        }
         if (text.find(':') != std::string_view::npos) {
             auto table = table::open_table(text);
             if (!table) return make_error(table.error());
@@ -57,6 +65,18 @@ Result<MechanismFilter> MechanismFilter::open(const std::vector<std::string>& pa
         filter.patterns_.push_back(std::move(pattern));
     }
     return filter;
+}
+
+Result<MechanismFilter> MechanismFilter::open_file_patterns(const std::string& path) {
+    auto text = read_file(path);
+    if (!text) return make_error(text.error());
+    std::vector<std::string> words;
+    for (std::string_view line : split_tokens(*text, "\n")) {
+        line = trim(line);
+        if (line.empty() || line.front() == '#') continue;
+        for (std::string_view word : split_tokens(line, " \t,")) words.emplace_back(word);
+    }
+    return open(words);
 }
 
 bool MechanismFilter::keeps(std::string_view mechanism) const {

@@ -34,7 +34,8 @@ Result<unsigned> parse_security_options(const std::vector<std::string>& words,
 // smtpd_sasl_mechanism_filter (Postfix 3.6): a list of patterns, matched
 // case-insensitively against each mechanism, first match wins, no match drops it.
 // A pattern is a mechanism name or a type:table (a match when the lowercase name is
-// found; "static:rest" matches anything), either after "!" to drop instead of keep.
+// found; "static:rest" matches anything) or a /file/name holding more patterns, any of
+// them after "!" to drop instead of keep.
 class MechanismFilter {
 public:
     MechanismFilter() = default;  // empty filter: keep everything
@@ -45,6 +46,7 @@ public:
     std::string apply(std::string_view mechanism_list) const;
 
 private:
+    static Result<MechanismFilter> open_file_patterns(const std::string& path);
     struct Pattern {
         bool negate = false;
         std::string name;                    // a mechanism name, or
