@@ -8,7 +8,7 @@ BUILD_PKGS="g++ make pkg-config libevent-dev libssl-dev libdb-dev libmariadb-dev
 TEST_PKGS="python3-pytest postfix postfix-pcre postfix-mysql mariadb-server
   mariadb-client dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks
   openssl strace procps iproute2 dnsmasq-base sasl2-bin db-util pflogsumm mailutils
-  libnet-ssleay-perl libio-socket-ssl-perl"
+  libnet-ssleay-perl libio-socket-ssl-perl libsasl2-modules libsasl2-modules-db"
 
 missing=""
 for p in $BUILD_PKGS $TEST_PKGS; do
