@@ -47,6 +47,8 @@ SERVICES = {
     # Broken settings: smtpd dies at start with Postfix's messages.
     "nomech": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_path": "smtpd-nomech"},
     "dovecot": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_type": "dovecot"},
+    "badopt": {"smtpd_sasl_auth_enable": "yes",
+               "smtpd_sasl_security_options": "noanonymous,bogus"},
 }
 MECHS = "PLAIN LOGIN CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256"
 
@@ -344,6 +346,10 @@ def test_unreachable_saslauthd_is_a_temporary_failure(auth):
     ("nomech", [r"fatal: no SASL authentication mechanisms$"]),
     ("dovecot", [r"warning: unsupported SASL server implementation: dovecot$",
                  r"fatal: SASL per-process initialization failed$"]),
+    ("badopt", [r'warning: unknown SASL security options value "bogus" in '
+                r'"noanonymous,bogus"$',
+                r"warning: bad per-session SASL security properties$",
+                r"fatal: SASL per-connection initialization failed$"]),
 ])
 def test_broken_sasl_settings_are_fatal_at_start(auth, service, messages):
     # master starts smtpd for the connection; smtpd dies before it greets (master

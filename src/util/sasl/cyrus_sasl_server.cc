@@ -182,7 +182,9 @@ private:
     static unsigned security_flags(const config::Config& config, std::string_view name) {
         Result<unsigned> flags = parse_security_options(config.get_list(name), config.get(name));
         if (!flags) {
+            // Postfix finds this at the first connection; the three lines are its.
             log::warn("%s", flags.error().c_str());
+            log::warn("bad per-session SASL security properties");
             log::fatal("SASL per-connection initialization failed");
         }
         return *flags;
