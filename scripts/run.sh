@@ -107,6 +107,27 @@ set_param maillog_file "$RUN/log/maillog"
 set_param maillog_file_prefixes "$RUN, /var, /dev/stdout"
 set_param mail_spool_directory "$RUN/mail"
 
+# STARTTLS: a self-signed certificate for this instance, made once with the openssl
+# command (the daemons never run a shell). smtpd reads the key before it drops
+# privileges, so it stays readable by its owner only.
+if [ ! -f "$ETC/smtpd.key" ] || [ ! -f "$ETC/smtpd.pem" ]; then
+    if command -v openssl >/dev/null 2>&1; then
+        (umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
+            -subj "/CN=$(hostname 2>/dev/null || echo localhost)" \
+            -keyout "$ETC/smtpd.key" -out "$ETC/smtpd.pem" >/dev/null 2>&1) ||
+            echo "make run: openssl could not make a certificate: no STARTTLS" >&2
+    else
+        echo "make run: no openssl command: no STARTTLS" >&2
+    fi
+fi
+if [ -f "$ETC/smtpd.pem" ]; then
+    set_param smtpd_tls_cert_file "$ETC/smtpd.pem"
+    set_param smtpd_tls_key_file "$ETC/smtpd.key"
+    # Your own choice of level (none, encrypt) survives the next make run.
+    grep -q '^smtpd_tls_security_level[ \t]*=' "$ETC/main.cf" ||
+        set_param smtpd_tls_security_level may
+fi
+
 echo "Postern instance in $RUN (user $user, group $group)"
 echo "MAIL_CONFIG=$ETC for every command below"
 echo
