@@ -92,7 +92,7 @@ std::string Session::ehlo_reply() const {
     offer("enhancedstatuscodes", "ENHANCEDSTATUSCODES");
     offer("8bitmime", "8BITMIME");
     offer("dsn", "DSN");
-    offer("smtputf8", "SMTPUTF8");
+    if (cfg_.smtputf8_enable) offer("smtputf8", "SMTPUTF8");
     offer("chunking", "CHUNKING");
     std::string out;
     for (size_t i = 0; i < lines.size(); ++i)
@@ -151,7 +151,7 @@ std::string Session::mail_params(const std::vector<std::pair<std::string, std::s
             t.size = n;
         } else if (name == "BODY" && (iequals(value, "8BITMIME") || iequals(value, "7BIT"))) {
             t.body_type = iequals(value, "7BIT") ? "7BIT" : "8BITMIME";
-        } else if (name == "SMTPUTF8" && value.empty()) {
+        } else if (name == "SMTPUTF8" && value.empty() && cfg_.smtputf8_enable) {
             t.smtputf8 = true;
         } else if (name == "RET") {
             if (t.ret != 0) return "501 5.5.4 Bad RET parameter syntax";
@@ -187,6 +187,10 @@ void Session::cmd_mail(std::string_view args) {
     if (std::string err = mail_params(path->params); !err.empty()) {
         reset_transaction();
         return reply(err);
+    }
+    if (cfg_.strict_smtputf8 && !t.smtputf8 && !all_ascii(path->address)) {
+        reset_transaction();
+        return reply("553 5.6.7 Must declare SMTPUTF8 to send unicode address");
     }
     if (cfg_.message_size_limit > 0 && t.size > cfg_.message_size_limit) {
         reset_transaction();
@@ -250,6 +254,8 @@ void Session::cmd_rcpt(std::string_view args) {
         return reply("501 5.1.3 Bad recipient address syntax");
     if (static_cast<long>(t.recipients.size()) >= cfg_.recipient_limit)
         return reply("452 4.5.3 Error: too many recipients");
+    if (cfg_.strict_smtputf8 && !t.smtputf8 && !all_ascii(path->address))
+        return reply("553 5.6.7 Must declare SMTPUTF8 to send unicode address");
     RecipientFacts r;
     if (std::string err = rcpt_params(path->params, r); !err.empty()) return reply(err);
     if (limits_ != nullptr) {

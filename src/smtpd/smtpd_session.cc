@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "smtpd/smtpd_anvil.h"
+#include "smtpd/smtpd_params.h"
 #include "util/base/strings.h"
 #include "util/dns/client_names.h"
 #include "util/daemon/server.h"
@@ -196,6 +197,8 @@ void Session::dispatch(const std::string& line, bool bare_lf) {
         close("");
         return;
     }
+    // Refused before it is a command: not counted, as in Postfix.
+    if (cfg_.smtputf8_enable && !valid_utf8(text)) return reply("500 5.5.2 Error: bad UTF-8 syntax");
     // The final reply to this command decides whether it counts as ok (reply()).
     counts_[index].second++;
     pending_index_ = index;
@@ -215,7 +218,7 @@ void Session::dispatch(const std::string& line, bool bare_lf) {
         log::info("improper command pipelining after %s from %s: %s", cmd.name, facts_.client.namaddr().c_str(),
                   seen.c_str());
     }
-    if ((cmd.flags & kLimit) && ++junk_count_ > cfg_.junk_command_limit) ++error_count_;
+    if ((cmd.flags & kLimit) && junk_count_++ > cfg_.junk_command_limit) ++error_count_;
     if (!(cmd.flags & kPreTls) && tls_required_first()) {
         reply("530 5.7.0 Must issue a STARTTLS command first");
         return;

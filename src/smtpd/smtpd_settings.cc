@@ -32,6 +32,8 @@ Settings Settings::load(const config::Config& c, const std::string& service_name
     s.tls_auth_only = c.get_bool("smtpd_tls_auth_only");
     s.tls_wrappermode = c.get_bool("smtpd_tls_wrappermode");
     s.peername_lookup = c.get_bool("smtpd_peername_lookup");
+    s.smtputf8_enable = c.get_bool("smtputf8_enable");
+    s.strict_smtputf8 = c.get_bool("strict_smtputf8");
     s.delay_open = c.get_bool("smtpd_delay_open_until_valid_rcpt");
     s.tls_level = lowercase(c.get("smtpd_tls_security_level"));
     if (s.tls_level.empty() && c.get_bool("smtpd_enforce_tls")) s.tls_level = "encrypt";

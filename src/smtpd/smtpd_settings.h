@@ -36,6 +36,8 @@ struct Settings {
     bool tls_auth_only = false;
     bool tls_wrappermode = false;
     bool peername_lookup = true;
+    bool smtputf8_enable = true;
+    bool strict_smtputf8 = false;
     bool delay_open = true;  // smtpd_delay_open_until_valid_rcpt
     std::string tls_level;   // "", "none", "may", "encrypt"
     BareLf bare_lf = BareLf::Allow;

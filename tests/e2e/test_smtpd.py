@@ -558,7 +558,7 @@ DIFF_DIALOGUE = [
     "MAIL FROM:<a@example.org> ENVID=x ENVID=y", "MAIL FROM: <a@example.org> SMTPUTF8",
     "MAIL FROM:<a@example.org>", "RCPT TO:<>", "RCPT TO:<root@localhost> NOTIFY=BAD",
     "RCPT TO:<root@localhost> ORCPT=rfc822", "RCPT TO:<root@localhost> NOTIFY=NEVER",
-    "ETRN example.org", "VRFY root", "STARTTLS", "AUTH PLAIN", "BDAT 0",
+    "ETRN example.org", "VRFY root", "STARTTLS", "AUTH PLAIN", "BDAT 0", b"NOOP \xc3(\r\n",
     b"BDAT 2\r\nxy", "RSET", "MAIL FROM:<a@example.org>", "RCPT TO:<root@localhost>",
     b"BDAT 5\r\nab\r\nc", b"BDAT 3 LAST\r\n\r\nx", "MAIL FROM:<a@example.org>",
     "RCPT TO:<root@localhost>", "DATA", b"Subject: diff\r\n\r\n..x\r\n.\r\n",
