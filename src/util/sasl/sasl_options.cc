@@ -2,9 +2,7 @@
 
 #include <utility>
 
-#include "util/base/file_io.h"
 #include "util/base/strings.h"
-#include "util/table/table.h"
 
 namespace postern::sasl {
 namespace {
@@ -41,52 +39,16 @@ Result<unsigned> parse_security_options(const std::vector<std::string>& words,
 }
 
 Result<MechanismFilter> MechanismFilter::open(const std::vector<std::string>& patterns) {
+    auto list = rewrite::MatchList::create("smtpd_sasl_mechanism_filter", patterns,
+                                           rewrite::MatchStyle::String);
+    if (!list) return make_error(list.error());
     MechanismFilter filter;
-    for (std::string_view text : patterns) {
-        Pattern pattern;
-        while (!text.empty() && text.front() == '!') {
-            pattern.negate = !pattern.negate;
-            text.remove_prefix(1);
-        }
-        if (!text.empty() && text.front() == '/') {
-            // "/file/name": the file's own list, in place (Postfix's string lists).
-            auto more = open_file_patterns(std::string(text));
-            if (!more) return make_error(more.error());
-            for (Pattern& p : more->patterns_) filter.patterns_.push_back(std::move(p));
-            continue;
-        }
-        if (text.find(':') != std::string_view::npos) {
-            auto table = table::open_table(text);
-            if (!table) return make_error(table.error());
-            pattern.table = std::move(*table);
-        } else {
-            pattern.name = text;
-        }
-        filter.patterns_.push_back(std::move(pattern));
-    }
+    filter.list_ = std::move(*list);
     return filter;
 }
 
-Result<MechanismFilter> MechanismFilter::open_file_patterns(const std::string& path) {
-    auto text = read_file(path);
-    if (!text) return make_error(text.error());
-    std::vector<std::string> words;
-    for (std::string_view line : split_tokens(*text, "\n")) {
-        line = trim(line);
-        if (line.empty() || line.front() == '#') continue;
-        for (std::string_view word : split_tokens(line, " \t,")) words.emplace_back(word);
-    }
-    return open(words);
-}
-
 bool MechanismFilter::keeps(std::string_view mechanism) const {
-    if (patterns_.empty()) return true;
-    for (const Pattern& pattern : patterns_) {
-        bool match = pattern.table ? pattern.table->lookup(lowercase(mechanism)).found()
-                                   : iequals(pattern.name, mechanism);
-        if (match) return !pattern.negate;
-    }
-    return false;
+    return list_.empty() || list_.match(lowercase(mechanism)) == rewrite::Match::Yes;
 }
 
 std::string MechanismFilter::apply(std::string_view mechanism_list) const {

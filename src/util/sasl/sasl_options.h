@@ -3,16 +3,12 @@
 // smtpd_sasl_mechanism_filter (which of the library's mechanisms smtpd offers).
 #pragma once
 
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "util/base/result.h"
-
-namespace postern::table {
-class Table;
-}
+#include "util/rewrite/match_list.h"
 
 namespace postern::sasl {
 
@@ -46,13 +42,7 @@ public:
     std::string apply(std::string_view mechanism_list) const;
 
 private:
-    static Result<MechanismFilter> open_file_patterns(const std::string& path);
-    struct Pattern {
-        bool negate = false;
-        std::string name;                    // a mechanism name, or
-        std::shared_ptr<table::Table> table; // a table to look it up in
-    };
-    std::vector<Pattern> patterns_;
+    rewrite::MatchList list_;  // Postfix's string_list
 };
 
 // True when `mechanism` is one of the space-separated `mechanism_list` (any case).
