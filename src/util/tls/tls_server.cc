@@ -147,7 +147,10 @@ void log_library_errors() {
     while ((e = ERR_get_error_all(&file, &line, nullptr, &data, &flags)) != 0) {
         char buf[256];
         ERR_error_string_n(e, buf, sizeof buf);
-        log::warn("TLS library problem: %s:%s:%d:%s:", buf, file, line, (flags & ERR_TXT_STRING) ? data : "");
+        if (flags & ERR_TXT_STRING)
+            log::warn("TLS library problem: %s:%s:%d:%s:", buf, file, line, data);
+        else
+            log::warn("TLS library problem: %s:%s:%d:", buf, file, line);
     }
 }
 
