@@ -3,44 +3,19 @@
 #include <catch2/catch.hpp>
 #include <sasl/sasl.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "util/sasl/sasl_options.h"
 #include "util/sasl/sasl_server.h"
+#include "sasl_test_util.h"
 
 using namespace postern;
 using State = sasl::SaslStep::State;
 
 namespace {
-
-constexpr const char* kHost = "mail.example.com";
-
-bool make_user(const std::string& db, const char* user, const std::string& password) {
-    int in[2];
-    if (pipe(in) != 0) return false;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(in[0], 0);
-        close(in[0]);
-        close(in[1]);
-        execl("/usr/sbin/saslpasswd2", "saslpasswd2", "-p", "-c", "-f", db.c_str(), "-u", kHost,
-              user, static_cast<char*>(nullptr));
-        _exit(127);
-    }
-    close(in[0]);
-    std::string line = password + "\n";
-    bool ok = write(in[1], line.data(), line.size()) == ssize_t(line.size());
-    close(in[1]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
 
 struct Credentials {
     std::string user, password;
@@ -82,7 +57,7 @@ sasl::SaslStep authenticate(sasl::SaslServer& server, const char* mechanism, Cre
         {SASL_CB_LIST_END, nullptr, nullptr},
     };
     sasl_conn_t* client = nullptr;
-    REQUIRE(sasl_client_new("smtp", kHost, nullptr, nullptr, callbacks, 0, &client) == SASL_OK);
+    REQUIRE(sasl_client_new("smtp", sasl::test::kHost, nullptr, nullptr, callbacks, 0, &client) == SASL_OK);
     const char* out = nullptr;
     unsigned out_len = 0;
     const char* chosen = nullptr;
@@ -101,27 +76,11 @@ sasl::SaslStep authenticate(sasl::SaslServer& server, const char* mechanism, Cre
     return step;
 }
 
-struct MechDir {
-    std::string dir;
-    MechDir() {
-        char tmpl[] = "/tmp/sasl-mech-test.XXXXXX";
-        dir = mkdtemp(tmpl);
-        std::ofstream(dir + "/smtpd.conf")
-            << "pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: " << dir
-            << "/sasldb2\nmech_list: PLAIN LOGIN CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256\n";
-        REQUIRE(make_user(dir + "/sasldb2", "test", "secret"));
-    }
-    ~MechDir() { std::filesystem::remove_all(dir); }
-};
-
 }  // namespace
 
 TEST_CASE("SASL challenge-response mechanisms with Cyrus's client", "[sasl]") {
-    MechDir dir;
-    auto config = config::Config::from_text(
-        "myhostname = mail.example.com\ncyrus_sasl_config_path = " + dir.dir + "\n", "main.cf");
-    REQUIRE(config.ok());
-    auto factory = sasl::SaslServerFactory::create(*config);
+    sasl::test::SaslDir dir("PLAIN LOGIN CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256");
+    auto factory = sasl::SaslServerFactory::create(dir.config());
     sasl::SaslConnectionInfo info{"127.0.0.1", "25", "127.0.0.1", "40000", false};
     for (const char* mechanism : {"PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1",
                                   "SCRAM-SHA-256"}) {

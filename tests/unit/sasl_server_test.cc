@@ -1,6 +1,5 @@
 #include <catch2/catch.hpp>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -11,67 +10,12 @@
 #include "util/base/base64.h"
 #include "util/sasl/sasl_options.h"
 #include "util/sasl/sasl_server.h"
+#include "sasl_test_util.h"
 
 using namespace postern;
 using State = sasl::SaslStep::State;
 
-namespace {
-
-constexpr const char* kHost = "mail.example.com";
-
-// Runs saslpasswd2 with the password on stdin (fork/exec: no shell).
-bool run_saslpasswd(const std::string& db, const std::string& user, const std::string& password) {
-    int in[2];
-    if (pipe(in) != 0) return false;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(in[0], 0);
-        close(in[0]);
-        close(in[1]);
-        execl("/usr/sbin/saslpasswd2", "saslpasswd2", "-p", "-c", "-f", db.c_str(), "-u", kHost,
-              user.c_str(), static_cast<char*>(nullptr));
-        _exit(127);
-    }
-    close(in[0]);
-    std::string line = password + "\n";
-    ssize_t written = write(in[1], line.data(), line.size());
-    close(in[1]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return written == ssize_t(line.size()) && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
-// A Cyrus configuration directory with smtpd.conf and a sasldb holding "test"/"secret".
-struct SaslDir {
-    std::string dir;
-    explicit SaslDir(const std::string& mech_list = "PLAIN LOGIN CRAM-MD5 DIGEST-MD5") {
-        char tmpl[] = "/tmp/sasl-test.XXXXXX";
-        dir = mkdtemp(tmpl);
-        std::ofstream(dir + "/smtpd.conf") << "pwcheck_method: auxprop\n"
-                                              "auxprop_plugin: sasldb\n"
-                                              "sasldb_path: " << dir << "/sasldb2\n"
-                                           << "mech_list: " << mech_list << "\n";
-        REQUIRE(run_saslpasswd(dir + "/sasldb2", "test", "secret"));
-    }
-    ~SaslDir() { std::filesystem::remove_all(dir); }
-
-    config::Config config(const std::string& extra = "") const {
-        std::string text = "myhostname = " + std::string(kHost) +
-                           "\ncyrus_sasl_config_path = " + dir + "\n" + extra;
-        auto config = config::Config::from_text(text, dir + "/main.cf");
-        REQUIRE(config.ok());
-        return *config;
-    }
-};
-
-std::unique_ptr<sasl::SaslServer> new_server(sasl::SaslServerFactory& factory, bool tls = false) {
-    sasl::SaslConnectionInfo info{"127.0.0.1", "25", "127.0.0.1", "40000", tls};
-    auto server = factory.new_server(info);
-    REQUIRE(server.ok());
-    return std::move(*server);
-}
-
-}  // namespace
+using namespace postern::sasl::test;
 
 TEST_CASE("SASL security options parse as Postfix names them", "[sasl]") {
     auto flags = sasl::parse_security_options({"noanonymous", "NOPLAINTEXT"}, "");
