@@ -13,6 +13,7 @@ leftovers) in stop(). Services whose daemon is not built yet are left out of mas
 import grp
 import os
 import pwd
+import re
 import signal
 import socket
 import subprocess
@@ -220,6 +221,18 @@ class MailInstance:
         ok = wait_for(lambda: self.log().count(text) >= count, timeout)
         assert ok, f"{text!r} x{count} not logged:\n{self.log()}"
         return self.log()
+
+    def wait_log_re(self, pattern, timeout=30.0):
+        """Waits until the regular expression matches a maillog line (re.M); returns
+        the match."""
+        found = wait_for(lambda: re.search(pattern, self.log(), re.M), timeout)
+        assert found, f"{pattern!r} not logged:\n{self.log()}"
+        return found
+
+    def mbox(self):
+        """The invoking user's mbox under mail_spool_directory, as text ("" if none)."""
+        path = self.mail / self.user
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def command(self, name, *args, input=None):
         return run([postern(name), "-c", str(self.conf), *args], input=input)
