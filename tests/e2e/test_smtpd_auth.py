@@ -58,13 +58,10 @@ class Auth:
         self.inst, self.ports, self.certs = inst, ports, certs
 
     def wait_log_re(self, pattern):
-        found = wait_for(lambda: re.search(pattern, self.inst.log(), re.M))
-        assert found, f"{pattern!r} not logged:\n{self.inst.log()}"
-        return found
+        return self.inst.wait_log_re(pattern)
 
     def mbox(self):
-        path = self.inst.mail / self.inst.user
-        return path.read_text(errors="replace") if path.exists() else ""
+        return self.inst.mbox()
 
     def swaks(self, service, *args):
         return subprocess.run(["swaks", "--server", "127.0.0.1", "--port",
