@@ -264,29 +264,35 @@ std::optional<long> SessionLimits::rate(anvil_proto::Request request, long limit
     return reply->rate;
 }
 
-std::optional<LimitReply> SessionLimits::check_mail() {
-    auto r = rate(anvil_proto::Request::Message, limits_.settings_.message_rate);
+// The per-command rates: the same check, Postfix's own words for each.
+struct SessionLimits::RateRule {
+    anvil_proto::Request request;
+    long LimitSettings::*limit;
+    const char* warning;  // "...: 3 from host[addr] for service smtp"
+    const char* reply;    // "... from addr"
+};
+
+namespace {
+using Rule = SessionLimits::RateRule;
+constexpr Rule kMailRule{anvil_proto::Request::Message, &LimitSettings::message_rate,
+                         "Message delivery request rate limit exceeded", "450 4.7.1 Error: too much mail from "};
+constexpr Rule kRcptRule{anvil_proto::Request::Recipient, &LimitSettings::recipient_rate,
+                         "Recipient address rate limit exceeded", "450 4.7.1 Error: too many recipients from "};
+constexpr Rule kAuthRule{anvil_proto::Request::Auth, &LimitSettings::auth_rate,
+                         "AUTH command rate limit exceeded", "450 4.7.1 Error: too many AUTH commands from "};
+}  // namespace
+
+std::optional<LimitReply> SessionLimits::check_rate(const RateRule& rule) {
+    auto r = rate(rule.request, limits_.settings_.*rule.limit);
     if (!r) return std::nullopt;
-    log::warn("Message delivery request rate limit exceeded: %ld from %s for service %s", *r,
-              facts_.client.namaddr().c_str(), facts_.service_name.c_str());
-    return LimitReply{"450 4.7.1 Error: too much mail from " + facts_.client.address, false};
+    log::warn("%s: %ld from %s for service %s", rule.warning, *r, facts_.client.namaddr().c_str(),
+              facts_.service_name.c_str());
+    return LimitReply{rule.reply + facts_.client.address, false};
 }
 
-std::optional<LimitReply> SessionLimits::check_rcpt() {
-    auto r = rate(anvil_proto::Request::Recipient, limits_.settings_.recipient_rate);
-    if (!r) return std::nullopt;
-    log::warn("Recipient address rate limit exceeded: %ld from %s for service %s", *r,
-              facts_.client.namaddr().c_str(), facts_.service_name.c_str());
-    return LimitReply{"450 4.7.1 Error: too many recipients from " + facts_.client.address, false};
-}
-
-std::optional<LimitReply> SessionLimits::check_auth() {
-    auto r = rate(anvil_proto::Request::Auth, limits_.settings_.auth_rate);
-    if (!r) return std::nullopt;
-    log::warn("AUTH command rate limit exceeded: %ld from %s for service %s", *r,
-              facts_.client.namaddr().c_str(), facts_.service_name.c_str());
-    return LimitReply{"450 4.7.1 Error: too many AUTH commands from " + facts_.client.address, false};
-}
+std::optional<LimitReply> SessionLimits::check_mail() { return check_rate(kMailRule); }
+std::optional<LimitReply> SessionLimits::check_rcpt() { return check_rate(kRcptRule); }
+std::optional<LimitReply> SessionLimits::check_auth() { return check_rate(kAuthRule); }
 
 std::optional<LimitReply> SessionLimits::check_starttls() {
     // newtls_report only reads the rate; the handshake that follows counts.

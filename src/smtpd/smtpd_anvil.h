@@ -107,8 +107,11 @@ public:
     // is known by then).
     bool exempt();
 
+    struct RateRule;
+
 private:
     std::optional<long> rate(ipc::anvil::Request request, long limit);
+    std::optional<LimitReply> check_rate(const RateRule& rule);
 
     AnvilLimits& limits_;
     const SessionFacts& facts_;

@@ -221,18 +221,27 @@ def descendants(pid):
     return out
 
 
-def rss_kb(pids):
-    """Total resident set of `pids` in kB (VmRSS; shared pages count in each process, as
-    ps and top show them)."""
+def memory_kb(pids, field="VmRSS:", source="status"):
+    """Total of one /proc/PID/<source> field over `pids` in kB: VmRSS from status (shared
+    pages count in each process, as ps and top show them) or Pss from smaps_rollup
+    (shared pages divided among their sharers)."""
     total = 0
     for pid in pids:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
+                if line.startswith(field):
                     total += int(line.split()[1])
         except OSError:
             pass
     return total
+
+
+def rss_kb(pids):
+    return memory_kb(pids)
+
+
+def pss_kb(pids):
+    return memory_kb(pids, "Pss:", "smaps_rollup")
 
 
 def _wait(cond, timeout, step=0.05):
