@@ -180,3 +180,17 @@ TEST_CASE("smtpd params: xtext", "[smtpd_reader]") {
     CHECK_FALSE(xtext_decode("a=b"));
     CHECK(*xtext_decode(postern::smtpd::xtext_encode("rfc822;x+y=z@a b")) == "rfc822;x+y=z@a b");
 }
+
+TEST_CASE("smtpd params: UTF-8 validity", "[smtpd_reader]") {
+    using postern::smtpd::valid_utf8;
+    CHECK(valid_utf8("plain ascii"));
+    CHECK(valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+    CHECK_FALSE(valid_utf8("\xc3"));            // truncated
+    CHECK_FALSE(valid_utf8("\xc3("));           // bad continuation
+    CHECK_FALSE(valid_utf8("\xc0\xaf"));        // overlong
+    CHECK_FALSE(valid_utf8("\xed\xa0\x80"));    // surrogate
+    CHECK_FALSE(valid_utf8("\xf4\x90\x80\x80")); // past U+10FFFF
+    CHECK_FALSE(valid_utf8("\xff"));
+    CHECK(postern::smtpd::all_ascii("abc"));
+    CHECK_FALSE(postern::smtpd::all_ascii("\xc3\xa9"));
+}
