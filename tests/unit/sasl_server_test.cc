@@ -85,6 +85,14 @@ TEST_CASE("SASL PLAIN without initial response, then LOGIN's two challenges", "[
     CHECK(first.challenge.empty());
     CHECK(plain->step(std::string("\0test\0secret", 12)).state == State::Success);
 
+    // "AUTH PLAIN =": an empty initial response is a PLAIN message without credentials,
+    // which Cyrus refuses (unlike no initial response at all, above).
+    auto empty = new_server(*factory);
+    auto refused = empty->start("PLAIN", std::string());
+    CHECK(refused.state == State::Failure);
+    CHECK(refused.reason == "bad protocol / cancel");
+    CHECK_FALSE(refused.temporary);
+
     auto login = new_server(*factory);
     auto user_prompt = login->start("LOGIN", std::nullopt);
     REQUIRE(user_prompt.state == State::Continue);
