@@ -48,8 +48,12 @@ void Evaluation::log_whatsup(const char* what, const std::string& text) const {
                                  where_name(point, facts), facts.client.namaddr().c_str(), text.c_str());
     // Addresses in logs are in external (quoted) form, in replies as the client sent them.
     if (t.mail_given) line += " from=<" + external_form(t.sender) + ">";
-    if ((point == CheckPoint::Rcpt || point == CheckPoint::Vrfy) && !t.recipient.empty())
-        line += " to=<" + external_form(t.recipient) + ">";
+    // After RCPT, Postfix's state->recipient is the last recipient accepted.
+    std::string to = t.recipient;
+    if (to.empty() && (point == CheckPoint::Data || point == CheckPoint::EndOfData) && !t.recipients.empty())
+        to = t.recipients.back().address;
+    if (!to.empty() && point != CheckPoint::Connect && point != CheckPoint::Helo && point != CheckPoint::Mail)
+        line += " to=<" + external_form(to) + ">";
     line += " proto=" + facts.protocol;
     if (!facts.helo_name.empty()) line += " helo=<" + facts.helo_name + ">";
     log::info("%s", line.c_str());

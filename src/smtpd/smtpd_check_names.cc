@@ -21,20 +21,20 @@ void reject(Evaluation& ev, const Restriction&, Next next) {
 }
 
 void defer(Evaluation& ev, const Restriction&, Next next) {
-    next(ev.reject(ev.engine.settings.defer_code, "4.7.1",
-                   "<" + ev.stage.reply_name + ">: " + ev.stage.reply_class + " rejected: Access denied",
+    next(ev.reject(ev.engine.settings.defer_code, "4.3.2",
+                   "<" + ev.stage.reply_name + ">: " + ev.stage.reply_class + " rejected: Try again later",
                    ev.stage_class()));
 }
 
 void defer_if_permit(Evaluation& ev, const Restriction&, Next next) {
-    ev.defer_if(ev.defer_if_permit, ev.engine.settings.defer_code, "4.7.1",
+    ev.defer_if(ev.defer_if_permit, ev.engine.settings.defer_code, "4.7.0",
                 "<" + ev.stage.reply_name + ">: " + ev.stage.reply_class + " rejected: defer_if_permit requested",
                 ev.stage_class());
     next(Verdict::Dunno);
 }
 
 void defer_if_reject(Evaluation& ev, const Restriction&, Next next) {
-    ev.defer_if(ev.defer_if_reject, ev.engine.settings.defer_code, "4.7.1",
+    ev.defer_if(ev.defer_if_reject, ev.engine.settings.defer_code, "4.7.0",
                 "<" + ev.stage.reply_name + ">: " + ev.stage.reply_class + " rejected: defer_if_reject requested",
                 ev.stage_class());
     next(Verdict::Dunno);

@@ -71,7 +71,7 @@ class DnsFixture:
             self.proc = None
         assert self.address, "dnsmasq did not start"
         self.resolv_conf = self.root / "resolv.conf"
-        self.resolv_conf.write_text(f"nameserver {self.address}\noptions attempts:1 timeout:2\n")
+        self.resolv_conf.write_text(f"nameserver {self.address}\noptions attempts:1 timeout:1\n")
         return self
 
     def _wait_ready(self, address):

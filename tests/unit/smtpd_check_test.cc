@@ -63,7 +63,7 @@ TEST_CASE("permit, reject, defer and the stage names", "[smtpd_check]") {
                     "<client.example[127.0.0.9]>: Client host rejected: Access denied; proto=ESMTP "
                     "helo=<client.example>"));
     CheckFixture g("smtpd_helo_restrictions = defer\nsmtpd_delay_reject = no\n");
-    CHECK(g.check(CheckPoint::Helo) == "450 4.7.1 <client.example>: Helo command rejected: Access denied");
+    CHECK(g.check(CheckPoint::Helo) == "450 4.3.2 <client.example>: Helo command rejected: Try again later");
     CheckFixture h("smtpd_sender_restrictions = permit_mynetworks, reject\nsmtpd_delay_reject = no\n");
     CHECK(h.check(CheckPoint::Mail) == "554 5.7.1 <sender@client.example>: Sender address rejected: Access denied");
     CheckFixture d("smtpd_data_restrictions = reject\n");
@@ -106,11 +106,11 @@ TEST_CASE("defer_if_permit and defer_if_reject", "[smtpd_check]") {
     CheckFixture f("smtpd_recipient_restrictions = defer_if_permit, permit\n");
     f.facts.transaction.recipient = "root@localhost";
     CHECK(f.check(CheckPoint::Rcpt) ==
-          "450 4.7.1 <root@localhost>: Recipient address rejected: defer_if_permit requested");
+          "450 4.7.0 <root@localhost>: Recipient address rejected: defer_if_permit requested");
     CheckFixture g("smtpd_recipient_restrictions = defer_if_reject, reject\n");
     g.facts.transaction.recipient = "root@localhost";
     CHECK(g.check(CheckPoint::Rcpt) ==
-          "450 4.7.1 <root@localhost>: Recipient address rejected: defer_if_reject requested");
+          "450 4.7.0 <root@localhost>: Recipient address rejected: defer_if_reject requested");
     CheckFixture h("smtpd_recipient_restrictions = defer_if_reject, permit\n");
     h.facts.transaction.recipient = "root@localhost";
     CHECK(h.check(CheckPoint::Rcpt).empty());
@@ -121,7 +121,7 @@ TEST_CASE("defer_if_permit and defer_if_reject", "[smtpd_check]") {
     CHECK(i.check(CheckPoint::Rcpt) == "504 5.5.2 <root>: Recipient address rejected: need fully-qualified address");
     i.facts.transaction.recipient = "root@mx.example.test";
     CHECK(i.check(CheckPoint::Rcpt) ==
-          "450 4.7.1 <client.example[127.0.0.9]>: Client host rejected: defer_if_permit requested");
+          "450 4.7.0 <client.example[127.0.0.9]>: Client host rejected: defer_if_permit requested");
 }
 
 TEST_CASE("smtpd_restriction_classes", "[smtpd_check]") {

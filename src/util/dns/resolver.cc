@@ -7,6 +7,7 @@
 #include <event2/event.h>
 
 #include <algorithm>
+#include <fstream>
 #include <map>
 
 #include "util/base/strings.h"
@@ -107,6 +108,23 @@ void parse_reply(const unsigned char* buf, int len, Type type, Answer& a) {
     if (a.rcode != Rcode::Ok && a.error.empty()) a.error = ares_strerror(st == ARES_SUCCESS ? ARES_ENODATA : st);
 }
 
+// "options timeout:N attempts:N" of /etc/resolv.conf, which this c-ares version does
+// not read itself; a resolver configured for fast failure must fail fast here too.
+void resolv_conf_options(int& timeout_ms, int& tries) {
+    std::ifstream in("/etc/resolv.conf");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("options", 0) != 0) continue;
+        for (auto word : split_tokens(line, " \t")) {
+            long v = 0;
+            if (word.rfind("timeout:", 0) == 0 && parse_long(word.substr(8), v) && v > 0)
+                timeout_ms = static_cast<int>(std::min(v, 30L) * 1000);
+            if (word.rfind("attempts:", 0) == 0 && parse_long(word.substr(9), v) && v > 0)
+                tries = static_cast<int>(std::min(v, 5L));
+        }
+    }
+}
+
 class AresResolver : public Resolver {
 public:
     explicit AresResolver(event_base* base) : base_(base) {}
@@ -123,8 +141,10 @@ public:
         struct ares_options opts{};
         opts.sock_state_cb = &AresResolver::sock_state;
         opts.sock_state_cb_data = this;
-        opts.timeout = o.timeout_ms;
-        opts.tries = o.tries;
+        int timeout_ms = 5000, tries = 2;  // the C library's defaults (RES_TIMEOUT, RES_DFLRETRY)
+        resolv_conf_options(timeout_ms, tries);
+        opts.timeout = o.timeout_ms > 0 ? o.timeout_ms : timeout_ms;
+        opts.tries = o.tries > 0 ? o.tries : tries;
         int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
         if (int st = ares_init_options(&channel_, &opts, mask); st != ARES_SUCCESS)
             return make_error(strprintf("ares_init_options: %s", ares_strerror(st)));

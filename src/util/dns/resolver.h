@@ -48,8 +48,9 @@ using Callback = std::function<void(const Answer&)>;
 struct Options {
     // "127.0.0.53:5353,[::1]:53": overrides resolv.conf. For tests only.
     std::string servers;
-    int timeout_ms = 5000;  // first try; c-ares doubles it on each retry
-    int tries = 2;
+    // 0: resolv.conf's "options timeout:N attempts:N", else the C library's 5 s and 2.
+    int timeout_ms = 0;  // first try; c-ares doubles it on each retry
+    int tries = 0;
 };
 
 class Resolver {
