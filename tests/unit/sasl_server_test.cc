@@ -138,3 +138,18 @@ TEST_CASE("SASL failure reply is 454 for a temporary failure", "[sasl]") {
     CHECK(sasl::failure_log_text("h[1.2.3.4]", "LOGIN", step) ==
           "h[1.2.3.4]: SASL LOGIN authentication failed: generic failure, sasl_username=(unavailable)");
 }
+
+TEST_CASE("SASL noanonymous (the default) hides ANONYMOUS; an empty option list shows it",
+          "[sasl]") {
+    SaslDir dir("PLAIN ANONYMOUS");
+    {
+        auto factory = sasl::SaslServerFactory::create(dir.config());
+        CHECK(new_server(*factory)->mechanisms() == "PLAIN");
+    }
+    auto factory = sasl::SaslServerFactory::create(dir.config("smtpd_sasl_security_options =\n"));
+    auto server = new_server(*factory);
+    CHECK(server->mechanisms() == "PLAIN ANONYMOUS");
+    auto anonymous = server->start("ANONYMOUS", std::string("trace@example.org"));
+    CHECK(anonymous.state == State::Success);
+    CHECK(anonymous.username == "anonymous");
+}
