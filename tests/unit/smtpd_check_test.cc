@@ -140,3 +140,114 @@ TEST_CASE("an unknown restriction fails the command with 451 4.3.5", "[smtpd_che
     CHECK(f.check(CheckPoint::Rcpt) == "451 4.3.5 Server configuration error");
     CHECK(f.log_has("warning: unknown smtpd restriction: \"permit_mynetwork\""));
 }
+
+TEST_CASE("access actions fill MessageActions and log Postfix's lines", "[smtpd_check]") {
+    CheckFixture f("smtpd_sender_restrictions = check_sender_access inline:{"
+                   "{sender@client.example=HOLD}, {h2@client.example=HOLD held by test}, "
+                   "{d@client.example=DISCARD}, {f@client.example=FILTER smtp:[192.0.2.1]}, "
+                   "{r@client.example=REDIRECT admin@example.test}, {b@client.example=BCC copy@example.test}, "
+                   "{p@client.example=PREPEND X-Tag: yes}, {w@client.example=WARN look}}\n");
+    f.facts.transaction.recipient = "root@mx.example.test";
+    CHECK(f.check(CheckPoint::Rcpt).empty());
+    CHECK(f.actions().hold == "<sender@client.example>: Sender address triggers HOLD action");
+    CHECK(f.log_has("NOQUEUE: hold: RCPT from client.example[127.0.0.9]: <sender@client.example>: Sender address "
+                    "triggers HOLD action; from=<sender@client.example> to=<root@mx.example.test>"));
+    f.session->reset_transaction();
+    CHECK_FALSE(f.actions().hold);
+    for (const char* s : {"h2", "d", "f", "r", "b", "p", "w"}) {
+        f.facts.transaction.sender = std::string(s) + "@client.example";
+        CHECK(f.check(CheckPoint::Rcpt).empty());
+    }
+    CHECK(f.actions().hold == "<h2@client.example>: Sender address held by test");
+    CHECK(f.actions().discard == "<d@client.example>: Sender address triggers DISCARD action");
+    CHECK(f.actions().filter == "smtp:[192.0.2.1]");
+    CHECK(f.actions().redirect == "admin@example.test");
+    CHECK(f.actions().bcc == "copy@example.test");
+    CHECK(f.actions().prepend_headers == std::vector<std::string>{"X-Tag: yes"});
+    CHECK(f.log_has("NOQUEUE: filter: RCPT from client.example[127.0.0.9]: <f@client.example>: Sender address "
+                    "triggers FILTER smtp:[192.0.2.1];"));
+    CHECK(f.log_has("NOQUEUE: warn: RCPT from client.example[127.0.0.9]: look; from=<w@client.example>"));
+}
+
+TEST_CASE("recipient validation: local, virtual alias, virtual mailbox and relay tables", "[smtpd_check]") {
+    CheckFixture f("local_recipient_maps = inline:{root=x}\n"
+                   "virtual_alias_domains = alias.test\nvirtual_alias_maps = inline:{a@alias.test=root}\n"
+                   "virtual_mailbox_domains = box.test\nvirtual_mailbox_maps = inline:{m@box.test=m/}\n"
+                   "relay_domains = relay.test\nrelay_recipient_maps = inline:{ok@relay.test=x}\n"
+                   "recipient_delimiter = +\n");
+    auto rcpt = [&f](const char* r) {
+        f.facts.transaction.recipient = r;
+        return f.check(CheckPoint::Rcpt);
+    };
+    CHECK(rcpt("root@mx.example.test").empty());
+    CHECK(rcpt("root+ext@mx.example.test").empty());
+    CHECK(rcpt("ROOT@MX.EXAMPLE.TEST").empty());
+    CHECK(rcpt("nobody@mx.example.test") ==
+          "550 5.1.1 <nobody@mx.example.test>: Recipient address rejected: User unknown in local recipient table");
+    CHECK(rcpt("a@alias.test").empty());
+    CHECK(rcpt("b@alias.test") ==
+          "550 5.1.1 <b@alias.test>: Recipient address rejected: User unknown in virtual alias table");
+    CHECK(rcpt("m@box.test").empty());
+    CHECK(rcpt("n@box.test") ==
+          "550 5.1.1 <n@box.test>: Recipient address rejected: User unknown in virtual mailbox table");
+    CHECK(rcpt("ok@relay.test").empty());
+    CHECK(rcpt("no@relay.test") ==
+          "550 5.1.1 <no@relay.test>: Recipient address rejected: User unknown in relay recipient table");
+    // VRFY runs the same checks.
+    f.facts.transaction.recipient = "nobody@mx.example.test";
+    CHECK(f.check(CheckPoint::Vrfy).rfind("550 5.1.1 <nobody@mx.example.test>", 0) == 0);
+}
+
+TEST_CASE("smtpd_sender_login_maps restrictions", "[smtpd_check]") {
+    CheckFixture f("smtpd_sender_login_maps = inline:{{owned@client.example=bob, alice}}\n"
+                   "smtpd_sender_restrictions = reject_sender_login_mismatch\n");
+    f.facts.transaction.recipient = "root@mx.example.test";
+    f.facts.transaction.sender = "owned@client.example";
+    CHECK(f.check(CheckPoint::Rcpt) == "553 5.7.1 <owned@client.example>: Sender address rejected: not logged in");
+    f.facts.sasl.method = "PLAIN";
+    f.facts.sasl.username = "alice";
+    CHECK(f.check(CheckPoint::Rcpt).empty());
+    f.facts.sasl.username = "mallory";
+    CHECK(f.check(CheckPoint::Rcpt) ==
+          "553 5.7.1 <owned@client.example>: Sender address rejected: not owned by user mallory");
+    f.facts.transaction.sender = "free@client.example";
+    CHECK(f.check(CheckPoint::Rcpt) ==
+          "553 5.7.1 <free@client.example>: Sender address rejected: not owned by user mallory");
+    CheckFixture g("smtpd_sender_login_maps = inline:{{owned@client.example=bob}}\n"
+                   "smtpd_sender_restrictions = reject_known_sender_login_mismatch\n");
+    g.facts.transaction.recipient = "root@mx.example.test";
+    g.facts.sasl.method = "PLAIN";
+    g.facts.sasl.username = "mallory";
+    g.facts.transaction.sender = "free@client.example";
+    CHECK(g.check(CheckPoint::Rcpt).empty());
+}
+
+TEST_CASE("mynetworks: networks, exclusions, IPv6 and mapped addresses", "[smtpd_check]") {
+    using postern::smtpd::check::NetList;
+    auto list = NetList::create("mynetworks", {"!127.0.0.5", "127.0.0.0/29", "[2001:db8::]/32", "192.0.2.1"});
+    REQUIRE(list.ok());
+    CHECK(list->match("127.0.0.1") == NetList::Match::Yes);
+    CHECK(list->match("127.0.0.5") == NetList::Match::No);
+    CHECK(list->match("127.0.0.9") == NetList::Match::No);
+    CHECK(list->match("2001:db8::25") == NetList::Match::Yes);
+    CHECK(list->match("::ffff:192.0.2.1") == NetList::Match::Yes);
+    CHECK_FALSE(NetList::create("mynetworks", {"127.0.0.0/33"}).ok());
+    CHECK_FALSE(NetList::create("mynetworks", {"bogus"}).ok());
+}
+
+TEST_CASE("reject_unauth_pipelining, reject_multi_recipient_bounce, non-FQDN addresses", "[smtpd_check]") {
+    CheckFixture f("smtpd_data_restrictions = reject_unauth_pipelining, reject_multi_recipient_bounce\n"
+                   "smtpd_sender_restrictions = reject_non_fqdn_sender\n");
+    f.facts.improper_pipelining = true;
+    CHECK(f.check(CheckPoint::Data) ==
+          "503 5.5.0 <DATA>: Data command rejected: Improper use of SMTP command pipelining");
+    f.facts.improper_pipelining = false;
+    f.facts.transaction.sender = "";
+    f.facts.transaction.recipients = {{"a@mx.example.test", "", "", 0}, {"b@mx.example.test", "", "", 0}};
+    CHECK(f.check(CheckPoint::Data) == "550 5.5.3 <DATA>: Data command rejected: Multi-recipient bounce");
+    CHECK(f.log_has("NOQUEUE: reject: DATA from client.example[127.0.0.9]: 550 5.5.3 <DATA>: Data command "
+                    "rejected: Multi-recipient bounce; from=<> to=<b@mx.example.test> proto=ESMTP"));
+    f.facts.transaction.sender = "user";
+    f.facts.transaction.recipient = "root@mx.example.test";
+    CHECK(f.check(CheckPoint::Rcpt) == "504 5.5.2 <user>: Sender address rejected: need fully-qualified address");
+}
