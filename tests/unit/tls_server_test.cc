@@ -197,7 +197,11 @@ TEST_CASE("tls texts: the summary line and the Received: clause of Postfix 3.7",
     info.clnt_sig_dgst = "SHA256";
     CHECK(established_log_line(info, "c[192.0.2.1]").starts_with("Untrusted TLS connection established from c[192.0.2.1]"));
     CHECK(established_log_line(info, "c").ends_with(" client-signature ECDSA (P-256) client-digest SHA256"));
-    CHECK(received_clause(info).ends_with("\n\t(Client CN \"client.example.test\", Issuer \"Test CA\" (not verified))"));
+    CHECK(received_clause(info) ==
+          "(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n"
+          "\t key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256\n"
+          "\t client-signature ECDSA (P-256) client-digest SHA256)\n"
+          "\t(Client CN \"client.example.test\", Issuer \"Test CA\" (not verified))");
     info.peer_cert_verified = true;
     CHECK(established_log_line(info, "c").starts_with("Trusted TLS connection established from c: "));
     CHECK(received_clause(info).ends_with("(verified OK))"));

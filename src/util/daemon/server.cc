@@ -198,8 +198,11 @@ Status Connection::start_tls(SSL* ssl) {
     // "220 Ready to start TLS") still goes out in plaintext first. Timeouts move to the
     // filter: the socket bufferevent's own would fire unseen.
     bufferevent_set_timeouts(bev_, nullptr, nullptr);
-    bufferevent* filter =
-        bufferevent_openssl_filter_new(server_.base(), bev_, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    // Deferred callbacks: the filter would otherwise run write_cb from inside write() (it
+    // encrypts at once), and a session that wrote its last reply would be dropped while
+    // still on the stack.
+    bufferevent* filter = bufferevent_openssl_filter_new(server_.base(), bev_, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                         BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (filter == nullptr) {
         SSL_free(ssl);
         return make_error("cannot set up TLS on the connection");

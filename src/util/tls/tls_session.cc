@@ -96,9 +96,8 @@ void append_size(std::string& out, const std::string& curve, int bits) {
         out += " (" + std::to_string(bits) + " bits)";
 }
 
-// " key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256", with
-// `sep` before each of the three groups (Received: puts the first on its own line).
-std::string kex_and_signatures(const TlsSessionInfo& info) {
+// " key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256".
+std::string kex_and_server_signature(const TlsSessionInfo& info) {
     std::string out;
     if (!info.kex_name.empty()) {
         out += " key-exchange " + info.kex_name;
@@ -109,6 +108,12 @@ std::string kex_and_signatures(const TlsSessionInfo& info) {
         append_size(out, info.srvr_sig_curve, info.srvr_sig_bits);
         if (!info.srvr_sig_dgst.empty()) out += " server-digest " + info.srvr_sig_dgst;
     }
+    return out;
+}
+
+// " client-signature RSA-PSS (2048 bits) client-digest SHA256".
+std::string client_signature(const TlsSessionInfo& info) {
+    std::string out;
     if (!info.clnt_sig_name.empty()) {
         out += " client-signature " + info.clnt_sig_name;
         append_size(out, info.clnt_sig_curve, info.clnt_sig_bits);
@@ -150,13 +155,15 @@ std::string established_log_line(const TlsSessionInfo& info, std::string_view na
     const char* trust = !info.peer_cert_present ? "Anonymous" : info.peer_cert_verified ? "Trusted" : "Untrusted";
     // A resumed session is "established" too (Postfix 3.7 server side).
     return std::string(trust) + " TLS connection established from " +
-           std::string(namaddr) + ": " + cipher_summary(info) + kex_and_signatures(info);
+           std::string(namaddr) + ": " + cipher_summary(info) + kex_and_server_signature(info) +
+           client_signature(info);
 }
 
 std::string received_clause(const TlsSessionInfo& info) {
+    // Postfix puts the server's and the client's details on lines of their own.
     std::string out = "(using " + cipher_summary(info);
-    std::string details = kex_and_signatures(info);
-    if (!details.empty()) out += "\n\t" + details;
+    for (const std::string& details : {kex_and_server_signature(info), client_signature(info)})
+        if (!details.empty()) out += "\n\t" + details;
     out += ")\n\t";
     if (info.peer_cert_present)
         out += "(Client CN \"" + info.peer_cn + "\", Issuer \"" + info.issuer_cn + "\" (" +
