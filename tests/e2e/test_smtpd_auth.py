@@ -31,6 +31,14 @@ SUBMISSION = {  # conf/master.cf's submission entry, unchanged
     "smtpd_relay_restrictions": "permit_sasl_authenticated,reject",
     "milter_macro_daemon_name": "ORIGINATING",
 }
+SUBMISSIONS = {  # and its submissions (smtps) entry
+    "syslog_name": "postern/submissions",
+    "smtpd_tls_wrappermode": "yes",
+    "smtpd_sasl_auth_enable": "yes",
+    "smtpd_client_restrictions": "permit_sasl_authenticated,reject",
+    "smtpd_relay_restrictions": "permit_sasl_authenticated,reject",
+    "milter_macro_daemon_name": "ORIGINATING",
+}
 SERVICES = {
     "auth": {"smtpd_sasl_auth_enable": "yes"},
     "broken": {"smtpd_sasl_auth_enable": "yes", "broken_sasl_auth_clients": "yes"},
@@ -44,6 +52,7 @@ SERVICES = {
     "saslauthd": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_path": "smtpd-saslauthd"},
     "down": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_path": "smtpd-down"},
     "submission": SUBMISSION,
+    "submissions": SUBMISSIONS,
     # Broken settings: smtpd dies at start with Postfix's messages.
     "nomech": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_path": "smtpd-nomech"},
     "dovecot": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_type": "dovecot"},
@@ -292,6 +301,15 @@ def test_submission_entry_of_the_seed_master_cf(auth):
     queue_id = re.search(r"<~  250 2.0.0 Ok: queued as (\w+)", p.stdout).group(1)
     auth.wait_log_re(rf"postern/submission/smtpd\[\d+\]: {queue_id}: client={CLIENT}, "
                      r"sasl_method=PLAIN, sasl_username=test$")
+
+
+def test_submissions_entry_of_the_seed_master_cf(auth):
+    p = auth.swaks("submissions", "--to", OUTSIDE, "--tls-on-connect", "--auth", "LOGIN",
+                   "--auth-user", "test", "--auth-password", "secret")
+    assert p.returncode == 0, p.stdout + p.stderr
+    queue_id = re.search(r"<~  250 2.0.0 Ok: queued as (\w+)", p.stdout).group(1)
+    auth.wait_log_re(rf"postern/submissions/smtpd\[\d+\]: {queue_id}: client={CLIENT}, "
+                     r"sasl_method=LOGIN, sasl_username=test$")
 
 
 def test_authenticated_header_names_the_login(auth):
