@@ -22,7 +22,7 @@ bool in_list(const std::vector<std::string>& list, std::string_view name) {
 bool has_relay_control(const RestrictionList& list) {
     for (const auto& r : list) {
         static const char* const kNames[] = {"reject_unauth_destination", "defer_unauth_destination", "reject",
-                                             "defer", "defer_if_permit", "check_relay_domains"};
+                                             "defer", "defer_if_permit"};
         for (const char* n : kNames)
             if (r.name == n) return true;
     }
@@ -184,12 +184,20 @@ Status EngineImpl::init() {
         if (!compiled) return make_error(compiled.error());
         *p.list = std::move(*compiled);
     }
+    // compatibility_level < 1 leaves smtpd_relay_restrictions empty; Postfix then only
+    // logs what the new default would have refused. Postern applies that default.
+    if (!config.is_set("smtpd_relay_restrictions") && lists.relay.empty() && !has_relay_control(lists.recipient)) {
+        auto compiled = compile_list("smtpd_relay_restrictions",
+                                     {"permit_mynetworks", "permit_sasl_authenticated", "defer_unauth_destination"},
+                                     &lists.classes);
+        if (compiled) lists.relay = std::move(*compiled);
+    }
     // Postfix refuses to run when neither list could stop an open relay.
     if (!has_relay_control(lists.relay) && !has_relay_control(lists.recipient))
         return make_error(strprintf("in parameter %s, specify at least one working instance of: %s",
                                     lists.relay.empty() ? "smtpd_recipient_restrictions" : "smtpd_relay_restrictions",
                                     "reject_unauth_destination, defer_unauth_destination, reject, defer, "
-                                    "defer_if_permit or check_relay_domains"));
+                                    "defer_if_permit or check_relay_domains"));  // Postfix's text
 
     auto nets = NetList::create("mynetworks", config.get_list("mynetworks"));
     if (!nets) return make_error(nets.error());
