@@ -22,7 +22,7 @@ TLS13_SUMMARY = ("TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-
                  "server-signature RSA-PSS (2048 bits) server-digest SHA256")
 # The client's name is smtpd's reverse lookup of 127.0.0.1 (not what these tests check).
 CLIENT = r"\S+\[127\.0\.0\.1\]"
-SERVICES = ("plain", "wrapper", "encrypt", "ccert", "badcert", "tls13only", "resume")
+SERVICES = ("plain", "wrapper", "encrypt", "ccert", "badcert", "tls13only", "resume", "relaycert")
 
 
 class Tls:
@@ -54,6 +54,8 @@ def tls(tmp_path_factory):
     root = tmp_path_factory.mktemp("tls")
     certs = make_certs(root / "certs")
     ports = {name: free_port() for name in SERVICES}
+    # permit_tls_clientcerts: the client certificate's sha256 fingerprint (level 3.6).
+    (root / "clientcerts").write_text(certs.client_fingerprint("sha256") + " client\n")
     master_cf = "".join([
         smtpd_service(ports["plain"]),
         smtpd_service(ports["wrapper"], {"smtpd_tls_wrappermode": "yes"}),
@@ -64,6 +66,10 @@ def tls(tmp_path_factory):
         smtpd_service(ports["tls13only"], {"smtpd_tls_protocols": ">=TLSv1.3"}),
         # Ticket keys live in each smtpd process (there is no tlsmgr): one process.
         smtpd_service(ports["resume"], maxproc="1"),
+        smtpd_service(ports["relaycert"], {
+            "smtpd_tls_ask_ccert": "yes", "smtpd_tls_CAfile": certs.ca_cert,
+            "relay_clientcerts": f"texthash:{root / 'clientcerts'}",
+            "smtpd_relay_restrictions": "permit_tls_clientcerts,reject_unauth_destination"}),
     ])
     inst = MailInstance(root, master_cf=master_cf, main_cf=(
         f"smtpd_tls_cert_file = {certs.server_cert}\n"
@@ -201,6 +207,17 @@ def test_client_certificate_is_asked_verified_and_logged(tls):
     mbox = wait_for(lambda: "Subject: tls noccert" in tls.mbox() and tls.mbox())
     block = mbox[mbox.rindex("Received: from", 0, mbox.index("Subject: tls noccert")):]
     assert "\t(Client did not present a certificate)\n" in block
+
+
+def test_permit_tls_clientcerts_uses_the_certificate_fingerprint(tls):
+    for cert, want in ((True, (250, b"2.1.5 Ok")),
+                       (False, (554, b"5.7.1 <far@example.net>: Relay access denied"))):
+        with smtplib.SMTP("127.0.0.1", tls.ports["relaycert"], timeout=20) as s:
+            s.starttls(context=tls.client_context(cert=cert))
+            s.ehlo("client.example.test")
+            assert s.mail("sender@example.test") == (250, b"2.1.0 Ok")
+            assert s.rcpt("far@example.net") == want
+            s.rset()
 
 
 def test_bad_certificate_file_means_no_starttls(tls):
