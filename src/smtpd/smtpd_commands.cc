@@ -100,11 +100,9 @@ std::string Session::ehlo_reply() const {
     return out;
 }
 
-bool Session::helo_common(std::string_view args, bool ehlo) {
-    if (args.empty()) {
-        reply(ehlo ? "501 Syntax: EHLO hostname" : "501 Syntax: HELO hostname");
-        return false;
-    }
+// HELO and EHLO: the same but for the protocol name and the reply.
+void Session::helo_common(std::string_view args, bool ehlo) {
+    if (args.empty()) return reply(ehlo ? "501 Syntax: EHLO hostname" : "501 Syntax: HELO hostname");
     // HELO/EHLO in the middle of a transaction resets it (RFC 5321 4.1.4).
     reset_transaction();
     facts_.helo_name.assign(args.substr(0, args.find(' ')));
@@ -113,32 +111,17 @@ bool Session::helo_common(std::string_view args, bool ehlo) {
     if (facts_.tls.active) proto += "S";
     if (facts_.sasl.authenticated()) proto += "A";
     facts_.protocol = proto;
-    return true;
-}
-
-void Session::cmd_helo(std::string_view args) {
-    if (!helo_common(args, false)) return;
-    check(CheckPoint::Helo, [this](CheckOutcome outcome) {
+    check(CheckPoint::Helo, [this, ehlo](CheckOutcome outcome) {
         if (outcome.rejected()) {
             facts_.helo_name.clear();
-            reply(outcome.reply);
-            return;
+            return reply(outcome.reply);
         }
-        reply("250 " + cfg_.myhostname);
+        reply(ehlo ? ehlo_reply() : "250 " + cfg_.myhostname);
     });
 }
 
-void Session::cmd_ehlo(std::string_view args) {
-    if (!helo_common(args, true)) return;
-    check(CheckPoint::Helo, [this](CheckOutcome outcome) {
-        if (outcome.rejected()) {
-            facts_.helo_name.clear();
-            reply(outcome.reply);
-            return;
-        }
-        reply(ehlo_reply());
-    });
-}
+void Session::cmd_helo(std::string_view args) { helo_common(args, false); }
+void Session::cmd_ehlo(std::string_view args) { helo_common(args, true); }
 
 // The MAIL FROM parameters; returns the error reply or "".
 std::string Session::mail_params(const std::vector<std::pair<std::string, std::string>>& params) {

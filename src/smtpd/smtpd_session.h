@@ -109,7 +109,7 @@ private:
     void cmd_quit(std::string_view args);
     void cmd_vrfy(std::string_view args);
     void cmd_etrn(std::string_view args);
-    bool helo_common(std::string_view args, bool ehlo);
+    void helo_common(std::string_view args, bool ehlo);
     std::string ehlo_reply() const;
     std::string mail_params(const std::vector<std::pair<std::string, std::string>>& params);
     std::string rcpt_params(const std::vector<std::pair<std::string, std::string>>& params,
