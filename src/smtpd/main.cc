@@ -12,6 +12,7 @@
 //   smtpd_commands.cc    HELO/EHLO, MAIL, RCPT, RSET, NOOP, QUIT, VRFY, ETRN
 //   smtpd_transaction.cc DATA, BDAT, Received:, the cleanup hand-off
 //   smtpd_tls_auth.cc    STARTTLS, wrapper mode, AUTH
+#include <ctime>
 #include <map>
 #include <memory>
 
@@ -68,6 +69,15 @@ void pre_jail_init(daemon::ServerContext& ctx) {
         if (!exempt) log::fatal("smtpd_forbid_bare_newline_exclusions: %s", exempt.error().c_str());
         process.bare_lf_exempt = std::move(*exempt);
     }
+    // Before the jail: the resolver reads /etc/resolv.conf, the clock its time zone.
+    tzset();
+    if (s.peername_lookup) {
+        auto resolver = dns::Resolver::create(ctx.base());
+        if (!resolver)
+            log::warn("DNS resolver: %s; client names are \"unknown\"", resolver.error().c_str());
+        else
+            process.resolver = std::move(*resolver);
+    }
     auto anvil = smtpd::AnvilLimits::create(c);
     if (!anvil) log::fatal("%s", anvil.error().c_str());
     process.anvil = std::move(*anvil);
@@ -81,13 +91,6 @@ void post_jail_init(daemon::ServerContext& ctx) {
     process.services.sasl = process.sasl.get();
     process.services.anvil = process.anvil.get();
     process.services.bare_lf_exempt = process.bare_lf_exempt;
-    if (process.settings.peername_lookup) {
-        auto resolver = dns::Resolver::create(ctx.base());
-        if (!resolver)
-            log::warn("DNS resolver: %s; client names are \"unknown\"", resolver.error().c_str());
-        else
-            process.resolver = std::move(*resolver);
-    }
     process.services.resolver = process.resolver.get();
 }
 
