@@ -28,16 +28,18 @@ config::Config make_config(const std::string& text) {
     return std::move(r).value();
 }
 
-// A self-signed RSA certificate and its key in a temporary directory.
+// A self-signed certificate (RSA 2048 or EC prime256v1) and its key in a temporary
+// directory, and both in one file (key first) for smtpd_tls_chain_files.
 struct CertFiles {
-    std::string dir, cert, key;
-    CertFiles() {
+    std::string dir, cert, key, chain;
+    explicit CertFiles(bool ec = false) {
         char tmpl[] = "/tmp/tls_server_test.XXXXXX";
         REQUIRE(mkdtemp(tmpl) != nullptr);
         dir = tmpl;
         cert = dir + "/cert.pem";
         key = dir + "/key.pem";
-        EVP_PKEY* pkey = EVP_RSA_gen(2048);
+        chain = dir + "/chain.pem";
+        EVP_PKEY* pkey = ec ? EVP_EC_gen("prime256v1") : EVP_RSA_gen(2048);
         REQUIRE(pkey != nullptr);
         X509* x = X509_new();
         ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
@@ -55,12 +57,17 @@ struct CertFiles {
         f = std::fopen(key.c_str(), "w");
         PEM_write_PrivateKey(f, pkey, nullptr, nullptr, 0, nullptr, nullptr);
         std::fclose(f);
+        f = std::fopen(chain.c_str(), "w");
+        PEM_write_PrivateKey(f, pkey, nullptr, nullptr, 0, nullptr, nullptr);
+        PEM_write_X509(f, x);
+        std::fclose(f);
         X509_free(x);
         EVP_PKEY_free(pkey);
     }
     ~CertFiles() {
         unlink(cert.c_str());
         unlink(key.c_str());
+        unlink(chain.c_str());
         rmdir(dir.c_str());
     }
     std::string main_cf() const {
@@ -193,14 +200,14 @@ TEST_CASE("tls texts: the summary line and the Received: clause of Postfix 3.7",
     info.peer_cn = "client.example.test";
     info.issuer_cn = "Test CA";
     info.clnt_sig_name = "ECDSA";
-    info.clnt_sig_curve = "P-256";
+    info.clnt_sig_curve = "prime256v1";
     info.clnt_sig_dgst = "SHA256";
     CHECK(established_log_line(info, "c[192.0.2.1]").starts_with("Untrusted TLS connection established from c[192.0.2.1]"));
-    CHECK(established_log_line(info, "c").ends_with(" client-signature ECDSA (P-256) client-digest SHA256"));
+    CHECK(established_log_line(info, "c").ends_with(" client-signature ECDSA (prime256v1) client-digest SHA256"));
     CHECK(received_clause(info) ==
           "(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n"
           "\t key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256\n"
-          "\t client-signature ECDSA (P-256) client-digest SHA256)\n"
+          "\t client-signature ECDSA (prime256v1) client-digest SHA256)\n"
           "\t(Client CN \"client.example.test\", Issuer \"Test CA\" (not verified))");
     info.peer_cert_verified = true;
     CHECK(established_log_line(info, "c").starts_with("Trusted TLS connection established from c: "));
@@ -267,6 +274,29 @@ TEST_CASE("tls handshake: TLS 1.3 facts, resumption by ticket, TLS 1.2 without d
     CHECK(info.kex_name.empty());
     CHECK(info.srvr_sig_name.empty());
     SSL_free(server);
+}
+
+TEST_CASE("tls handshake: ECDSA key from eccert_file or chain_files, ECDHE key exchange", "[tls]") {
+    static CertFiles ec(true);
+    Client client;
+    SSL_CTX_set1_groups_list(client.ctx, "P-256");
+    for (const std::string& main_cf :
+         {"smtpd_tls_eccert_file = " + ec.cert + "\nsmtpd_tls_eckey_file = " + ec.key + "\n",
+          "smtpd_tls_chain_files = " + ec.chain + "\n"}) {
+        auto ctx = TlsServerContext::from_config(make_config(main_cf), "smtpd");
+        REQUIRE(ctx.ok());
+        SSL* server = (*ctx)->new_ssl(false);
+        REQUIRE(handshake(server, client.make()));
+        TlsSessionInfo info = session_info(server);
+        CHECK(info.kex_name == "ECDHE");
+        CHECK(info.kex_curve == "prime256v1");
+        CHECK(info.srvr_sig_name == "ECDSA");
+        CHECK(info.srvr_sig_curve == "prime256v1");
+        CHECK(info.srvr_sig_bits == 0);
+        CHECK(established_log_line(info, "h[a]").ends_with(
+            "key-exchange ECDHE (prime256v1) server-signature ECDSA (prime256v1) server-digest SHA256"));
+        SSL_free(server);
+    }
 }
 
 TEST_CASE("tls handshake: mandatory protocols apply to new_ssl(true) only", "[tls]") {

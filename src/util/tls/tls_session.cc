@@ -3,7 +3,6 @@
 // (smtpd's TLS comment), including TLS 1.3's key-exchange and signature details
 // (tls_get_signature_params).
 #include <openssl/core_names.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -15,7 +14,14 @@ namespace postern::tls {
 
 namespace {
 
-// "X25519", "ECDHE" with a NIST curve name ("P-256"), "DHE" with bits.
+// OpenSSL's name of an EC key's curve ("prime256v1"), which is what Postfix 3.7 logs.
+std::string curve_name(EVP_PKEY* key) {
+    char group[80] = "";
+    if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, nullptr)) return "";
+    return group;
+}
+
+// "X25519", "ECDHE" with its curve ("prime256v1"), "DHE" with bits.
 void key_exchange(SSL* ssl, TlsSessionInfo& info) {
     EVP_PKEY* pkey = nullptr;
     if (!SSL_get_peer_tmp_key(ssl, &pkey) || pkey == nullptr) return;
@@ -25,11 +31,7 @@ void key_exchange(SSL* ssl, TlsSessionInfo& info) {
         info.kex_bits = EVP_PKEY_get_bits(pkey);
     } else if (id == EVP_PKEY_EC) {
         info.kex_name = "ECDHE";
-        char group[80] = "";
-        if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, nullptr)) {
-            const char* nist = EC_curve_nid2nist(OBJ_sn2nid(group));
-            info.kex_curve = nist != nullptr ? nist : group;
-        }
+        info.kex_curve = curve_name(pkey);
     } else if (const char* sn = OBJ_nid2sn(id)) {
         info.kex_name = sn;
     }
@@ -47,11 +49,7 @@ void signature(X509* cert, std::string& name, std::string& curve, int& bits) {
         bits = EVP_PKEY_get_bits(key);
     } else if (id == EVP_PKEY_EC) {
         name = "ECDSA";
-        char group[80] = "";
-        if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, nullptr)) {
-            const char* nist = EC_curve_nid2nist(OBJ_sn2nid(group));
-            curve = nist != nullptr ? nist : group;
-        }
+        curve = curve_name(key);
     } else if (const char* sn = OBJ_nid2sn(id)) {
         name = sn;
     }
@@ -88,7 +86,7 @@ void peer_certificate(SSL* ssl, TlsSessionInfo& info) {
     X509_free(peer);
 }
 
-// " (P-256)" or " (2048 bits)" after an algorithm name.
+// " (prime256v1)" or " (2048 bits)" after an algorithm name.
 void append_size(std::string& out, const std::string& curve, int bits) {
     if (!curve.empty())
         out += " (" + curve + ")";
