@@ -56,6 +56,7 @@ SERVICES = {
     # Broken settings: smtpd dies at start with Postfix's messages.
     "nomech": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_path": "smtpd-nomech"},
     "dovecot": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_type": "dovecot"},
+    "nofilter": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_mechanism_filter": "gssapi"},
     "badopt": {"smtpd_sasl_auth_enable": "yes",
                "smtpd_sasl_security_options": "noanonymous,bogus"},
 }
@@ -361,6 +362,8 @@ def test_unreachable_saslauthd_is_a_temporary_failure(auth):
     ("nomech", [r"fatal: no SASL authentication mechanisms$"]),
     ("dovecot", [r"warning: unsupported SASL server implementation: dovecot$",
                  r"fatal: SASL per-process initialization failed$"]),
+    ("nofilter", [rf"warning: smtpd_sasl_mechanism_filter discards all mechanisms in '{MECHS}'$",
+                  r"fatal: no SASL authentication mechanisms$"]),
     ("badopt", [r'warning: unknown SASL security options value "bogus" in '
                 r'"noanonymous,bogus"$',
                 r"warning: bad per-session SASL security properties$",

@@ -12,6 +12,8 @@
 namespace postern::sasl {
 namespace {
 
+constexpr const char* kNoMechanisms = "no SASL authentication mechanisms";
+
 // Cyrus keeps the callback array and the configuration path for the life of the
 // library, and sasl_server_init/sasl_server_done are per process: a count lets tests
 // create and drop factories one after another.
@@ -201,7 +203,7 @@ private:
         int count = 0;
         if (sasl_listmech(conn, nullptr, "", " ", "", &list, nullptr, &count) != SASL_OK ||
             count == 0 || list == nullptr)
-            return make_error("no SASL authentication mechanisms");
+            return make_error(kNoMechanisms);
         std::string kept = filter_.apply(list);
         if (kept.empty())
             return make_error(strprintf("smtpd_sasl_mechanism_filter discards all mechanisms in '%s'",
@@ -242,7 +244,10 @@ std::unique_ptr<SaslServerFactory> create_cyrus_factory(const config::Config& co
         SaslConnectionInfo tls_info;
         tls_info.tls_active = true;
         auto tls = factory->new_server(tls_info);
-        if (!tls) log::fatal("%s", tls.error().c_str());
+        if (!tls) {
+            if (tls.error() != kNoMechanisms) log::warn("%s", tls.error().c_str());
+            log::fatal("%s", kNoMechanisms);
+        }
     }
     return factory;
 }
