@@ -65,7 +65,7 @@ Verdict check_rcpt_maps(Evaluation& ev, const std::string& address, ReplyClass c
     const std::string& delim = s.lookup.recipient_delimiter;
     std::string cls_name(access::reply_class_name(cls));
     auto unknown = [&](int code, const char* where) {
-        return ev.reject(code, "5.1.1",
+        return ev.reject(code, cls == ReplyClass::Sender ? "5.1.0" : "5.1.1",
                          "<" + address + ">: " + cls_name + " rejected: User unknown in " + where,
                          cls);
     };

@@ -46,6 +46,49 @@ Stage make_stage(StageKind kind, const SessionFacts& f) {
     return {};
 }
 
+// One restriction list as a step of the plan.
+Step list_step(std::weak_ptr<Evaluation> weak, StageKind kind, const RestrictionList* list) {
+    return [weak, kind, list](Next next) {
+        auto e = weak.lock();
+        if (!e) return;
+        e->stage = make_stage(kind, e->facts);
+        e->warn_if_reject = 0;
+        e->defer_if_reject = Deferred{};
+        // smtpd_reject_unlisted_sender: the sender list ends with the address check.
+        if (kind == StageKind::Sender && e->engine.settings.reject_unlisted_sender) {
+            return e->run(*list, 0, 1, [weak, next](Verdict v) {
+                auto e2 = weak.lock();
+                if (!e2) return;
+                if (v == Verdict::Reject) return next(v);
+                reject_unlisted_sender(*e2, Restriction{}, next);
+            });
+        }
+        e->run(*list, 0, 1, next);
+    };
+}
+
+// Forces permission into deferral when an earlier temporary error may have kept us
+// from rejecting the mail, and reports that earlier problem.
+Step defer_if_permit_step(std::weak_ptr<Evaluation> weak) {
+    return [weak](Next next) {
+        auto e = weak.lock();
+        if (!e) return;
+        if (!e->defer_if_permit.active) return next(Verdict::Dunno);
+        e->warn_if_reject = 0;
+        e->defer_if_reject = Deferred{};
+        next(e->reject_reply(e->defer_if_permit.reply));
+    };
+}
+
+Step validate_step(std::weak_ptr<Evaluation> weak) {
+    return [weak](Next next) {
+        auto e = weak.lock();
+        if (!e) return;
+        e->stage = make_stage(StageKind::Recipient, e->facts);
+        validate_recipient(*e, e->facts.transaction.recipient, next);
+    };
+}
+
 }  // namespace
 
 void SessionImpl::check(CheckPoint point, const SessionFacts& facts, std::function<void(CheckOutcome)> done) {
@@ -56,27 +99,17 @@ void SessionImpl::check(CheckPoint point, const SessionFacts& facts, std::functi
     auto steps = std::make_shared<std::vector<Step>>();
     std::weak_ptr<Evaluation> weak = ev;
 
-    auto list_step = [weak](StageKind kind, const RestrictionList* list) -> Step {
-        return [weak, kind, list](Next next) {
-            auto e = weak.lock();
-            if (!e) return;
-            e->stage = make_stage(kind, e->facts);
-            e->warn_if_reject = 0;
-            e->defer_if_reject = Deferred{};
-            e->run(*list, 0, 1, next);
-        };
-    };
     // Postfix evaluates the delayed stages only when their data exist.
     // VRFY runs the same checks as RCPT TO (Postfix's vrfy_cmd calls smtpd_check_rcpt).
     bool rcpt = point == CheckPoint::Rcpt || point == CheckPoint::Vrfy;
     bool delayed = s.delay_reject && rcpt;
-    if (point == CheckPoint::Connect && !s.delay_reject) steps->push_back(list_step(StageKind::Client, &l.client));
-    if (point == CheckPoint::Helo && !s.delay_reject) steps->push_back(list_step(StageKind::Helo, &l.helo));
-    if (point == CheckPoint::Mail && !s.delay_reject) steps->push_back(list_step(StageKind::Sender, &l.sender));
+    if (point == CheckPoint::Connect && !s.delay_reject) steps->push_back(list_step(weak, StageKind::Client, &l.client));
+    if (point == CheckPoint::Helo && !s.delay_reject) steps->push_back(list_step(weak, StageKind::Helo, &l.helo));
+    if (point == CheckPoint::Mail && !s.delay_reject) steps->push_back(list_step(weak, StageKind::Sender, &l.sender));
     if (delayed) {
-        steps->push_back(list_step(StageKind::Client, &l.client));
-        if (!facts.helo_name.empty()) steps->push_back(list_step(StageKind::Helo, &l.helo));
-        if (facts.transaction.mail_given) steps->push_back(list_step(StageKind::Sender, &l.sender));
+        steps->push_back(list_step(weak, StageKind::Client, &l.client));
+        if (!facts.helo_name.empty()) steps->push_back(list_step(weak, StageKind::Helo, &l.helo));
+        if (facts.transaction.mail_given) steps->push_back(list_step(weak, StageKind::Sender, &l.sender));
     }
     if (rcpt) {
         // The saved defer_if_permit of stages evaluated at earlier commands.
@@ -85,34 +118,16 @@ void SessionImpl::check(CheckPoint point, const SessionFacts& facts, std::functi
                 if (d->active && !ev->defer_if_permit.active) ev->defer_if_permit = *d;
         const RestrictionList* first = s.relay_before_recipient ? &l.relay : &l.recipient;
         const RestrictionList* second = s.relay_before_recipient ? &l.recipient : &l.relay;
-        steps->push_back(list_step(StageKind::Recipient, first));
-        steps->push_back(list_step(StageKind::Recipient, second));
+        steps->push_back(list_step(weak, StageKind::Recipient, first));
+        steps->push_back(list_step(weak, StageKind::Recipient, second));
     }
-    if (point == CheckPoint::Data) steps->push_back(list_step(StageKind::Data, &l.data));
-    if (point == CheckPoint::EndOfData) steps->push_back(list_step(StageKind::EndOfData, &l.end_of_data));
-    if (point == CheckPoint::Etrn) steps->push_back(list_step(StageKind::Etrn, &l.etrn));
+    if (point == CheckPoint::Data) steps->push_back(list_step(weak, StageKind::Data, &l.data));
+    if (point == CheckPoint::EndOfData) steps->push_back(list_step(weak, StageKind::EndOfData, &l.end_of_data));
+    if (point == CheckPoint::Etrn) steps->push_back(list_step(weak, StageKind::Etrn, &l.etrn));
     bool final_defer = rcpt || point == CheckPoint::Data ||
                        point == CheckPoint::EndOfData || point == CheckPoint::Etrn;
-    if (final_defer) {
-        // Force permission into deferral when an earlier temporary error may have kept
-        // us from rejecting the mail, and report that earlier problem.
-        steps->push_back([weak](Next next) {
-            auto e = weak.lock();
-            if (!e) return;
-            if (!e->defer_if_permit.active) return next(Verdict::Dunno);
-            e->warn_if_reject = 0;
-            e->defer_if_reject = Deferred{};
-            next(e->reject_reply(e->defer_if_permit.reply));
-        });
-    }
-    if (rcpt) {
-        steps->push_back([weak](Next next) {
-            auto e = weak.lock();
-            if (!e) return;
-            e->stage = make_stage(StageKind::Recipient, e->facts);
-            validate_recipient(*e, e->facts.transaction.recipient, next);
-        });
-    }
+    if (final_defer) steps->push_back(defer_if_permit_step(weak));
+    if (rcpt) steps->push_back(validate_step(weak));
     auto finish = [this, weak, point, done](Verdict v) {
         auto e = weak.lock();
         if (!e) return;

@@ -251,3 +251,25 @@ TEST_CASE("reject_unauth_pipelining, reject_multi_recipient_bounce, non-FQDN add
     f.facts.transaction.recipient = "root@mx.example.test";
     CHECK(f.check(CheckPoint::Rcpt) == "504 5.5.2 <user>: Sender address rejected: need fully-qualified address");
 }
+
+TEST_CASE("smtpd_reject_unlisted_sender and permit_tls_clientcerts", "[smtpd_check]") {
+    CheckFixture f("smtpd_reject_unlisted_sender = yes\nlocal_recipient_maps = inline:{root=x}\n");
+    f.facts.transaction.recipient = "root@mx.example.test";
+    f.facts.transaction.sender = "ghost@mx.example.test";
+    CHECK(f.check(CheckPoint::Rcpt) ==
+          "550 5.1.0 <ghost@mx.example.test>: Sender address rejected: User unknown in local recipient table");
+    f.facts.transaction.sender = "root@mx.example.test";
+    CHECK(f.check(CheckPoint::Rcpt).empty());
+
+    CheckFixture g("relay_clientcerts = inline:{{AB:CD=client one}}\n"
+                   "smtpd_relay_restrictions = permit_tls_clientcerts, reject_unauth_destination\n");
+    g.facts.transaction.recipient = "user@remote.example";
+    g.facts.tls.active = true;
+    g.facts.tls.peer_cert_present = true;
+    g.facts.tls.peer_cert_fingerprint = "AB:CD";
+    CHECK(g.check(CheckPoint::Rcpt) == "554 5.7.1 <user@remote.example>: Relay access denied");  // not verified
+    g.facts.tls.peer_cert_verified = true;
+    CHECK(g.check(CheckPoint::Rcpt).empty());
+    g.facts.tls.peer_cert_fingerprint = "EF:01";
+    CHECK(g.check(CheckPoint::Rcpt) == "554 5.7.1 <user@remote.example>: Relay access denied");
+}
