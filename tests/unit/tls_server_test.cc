@@ -356,6 +356,9 @@ TEST_CASE("tls setup errors name the file or setting in Postfix's words", "[tls]
         make_config("smtpd_tls_cert_file = " + certs().cert + "\nsmtpd_tls_key_file = /nonexistent/k.pem\n"), "smtpd");
     REQUIRE(!r.ok());
     CHECK(r.error() == "cannot get RSA private key from file \"/nonexistent/k.pem\": disabling TLS support");
+    r = TlsServerContext::from_config(make_config("smtpd_tls_chain_files = /nonexistent/chain.pem\n"), "smtpd");
+    REQUIRE(!r.ok());
+    CHECK(r.error() == "error opening chain file: /nonexistent/chain.pem: No such file or directory");
     r = TlsServerContext::from_config(make_config(""), "smtpd");
     REQUIRE(!r.ok());
     CHECK(r.error() == "No server certs available. TLS won't be enabled");
