@@ -226,6 +226,16 @@ def test_bad_password_is_535_and_logged_as_postfix_does(auth):
                      r"authentication failure, sasl_username=nobody$")
 
 
+def test_unknown_mechanism_is_535_and_logged_without_a_user_name(auth):
+    s = dialog(auth.ports["auth"])
+    assert s.docmd("AUTH", "FOO") == (
+        535, b"5.7.8 Error: authentication failed: no mechanism available")
+    s.quit()
+    # Debian's Postfix 3.7 logs the same, "(unavailable)" included.
+    auth.wait_log_re(rf"warning: {CLIENT}: SASL FOO authentication failed: "
+                     r"no mechanism available, sasl_username=\(unavailable\)$")
+
+
 def test_cancel_with_star(auth):
     s = dialog(auth.ports["auth"])
     assert s.docmd("AUTH", "LOGIN") == (334, b"VXNlcm5hbWU6")
