@@ -55,7 +55,11 @@ class Cgroup:
             return float("nan")
 
     def remove(self):
-        for pid in (self.path / "tasks").read_text().split():
+        try:
+            pids = (self.path / "tasks").read_text().split()
+        except OSError:
+            return
+        for pid in pids:
             try:
                 os.kill(int(pid), signal.SIGKILL)
             except OSError:
