@@ -1,9 +1,10 @@
 #include "util/tls/tls_policy.h"
 
 #include <openssl/ssl.h>
-#include <strings.h>
 
 #include <array>
+
+#include "util/base/strings.h"
 
 namespace postern::tls {
 
@@ -27,24 +28,8 @@ constexpr std::array<ProtocolName, 6> kProtocols{{
 
 int protocol_index(std::string_view name) {
     for (size_t i = 0; i < kProtocols.size(); ++i)
-        if (name.size() == std::string_view(kProtocols[i].name).size() &&
-            strncasecmp(name.data(), kProtocols[i].name, name.size()) == 0)
-            return static_cast<int>(i);
+        if (iequals(name, kProtocols[i].name)) return static_cast<int>(i);
     return -1;
-}
-
-std::vector<std::string_view> split_tokens(std::string_view list, std::string_view seps) {
-    std::vector<std::string_view> out;
-    size_t i = 0;
-    while (i < list.size()) {
-        size_t start = list.find_first_not_of(seps, i);
-        if (start == std::string_view::npos) break;
-        size_t end = list.find_first_of(seps, start);
-        if (end == std::string_view::npos) end = list.size();
-        out.push_back(list.substr(start, end - start));
-        i = end;
-    }
-    return out;
 }
 
 }  // namespace
@@ -99,8 +84,7 @@ Result<std::string> cipher_list(const config::Config& config, std::string_view g
     static constexpr std::array<const char*, 5> kGrades{"export", "low", "medium", "high", "null"};
     std::string list;
     for (const char* g : kGrades)
-        if (grade.size() == std::string_view(g).size() && strncasecmp(grade.data(), g, grade.size()) == 0)
-            list = config.get(std::string("tls_") + g + "_cipherlist");
+        if (iequals(grade, g)) list = config.get(std::string("tls_") + g + "_cipherlist");
     if (list.empty()) return make_error("invalid cipher grade: \"" + std::string(grade) + "\"");
     for (const std::string& ex : exclusions) {
         for (std::string_view tok : split_tokens(ex, " \t\r\n,:")) {
