@@ -8,11 +8,13 @@ Each scenario runs against Postern and, with the same settings, against Debian's
 scripts and log parsers see no difference. Every limit has its own smtpd service, so
 its anvil counters (per service and client address) start from zero."""
 import socket
+import ssl
 
 import pytest
 
 import postfixpeer
 from mailsystem import MailInstance, free_port, smtpd_service, wait_for
+from tlsfixture import make_certs
 
 HOST = "host.example.test"
 LIMITED, TRUSTED = "127.0.0.2", "127.0.0.1"
@@ -25,6 +27,8 @@ SERVICES = {
                 "smtpd_client_message_rate_limit": "1"},
     "listed": {"smtpd_client_connection_count_limit": "1",
                "smtpd_client_event_limit_exceptions": "!127.0.0.3,127.0.0.0/29"},
+    "newtls": {"smtpd_client_new_tls_session_rate_limit": "1",
+               "smtpd_tls_security_level": "may"},  # + the certificate (fixture)
 }
 MAIN_CF = f"mynetworks = 127.0.0.1/32\nmyhostname = {HOST}\nmydestination = $myhostname, localhost\n"
 
@@ -39,6 +43,9 @@ class Servers:
 def servers(tmp_path_factory):
     why = postfixpeer.available()
     assert not why, why
+    certs = make_certs(tmp_path_factory.mktemp("anvil-certs"))
+    SERVICES["newtls"].update(smtpd_tls_cert_file=certs.server_cert,
+                              smtpd_tls_key_file=certs.server_key)
     pt_ports = {n: free_port() for n in SERVICES}
     inst = MailInstance(tmp_path_factory.mktemp("anvil"), main_cf=MAIN_CF,
                         master_cf="".join(smtpd_service(pt_ports[n], o) for n, o in SERVICES.items()))
@@ -80,6 +87,15 @@ class Client:
     def cmd(self, line):
         self.sock.sendall(line.encode() + b"\r\n")
         return self.reply()
+
+    def starttls(self):
+        """STARTTLS and the handshake; the reply to STARTTLS."""
+        reply = self.cmd("STARTTLS")
+        if reply.startswith("220"):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+            self.sock = ctx.wrap_socket(self.sock)
+        return reply
 
     def closed(self):
         try:
@@ -253,3 +269,33 @@ def test_event_limit_exceptions_list_with_negation(servers):
             c.close()
         assert not [w for w in warnings(servers, system, "listed", "limit exceeded")
                     if f"[{LIMITED}]" in w], system
+
+
+def test_new_tls_session_rate_421_after_the_handshake_then_454_at_starttls(servers):
+    def scenario(system):
+        port, out = servers.ports[system]["newtls"], []
+        for _ in range(3):
+            c = Client(port, LIMITED)
+            c.cmd("EHLO client.example.test")
+            out.append(c.starttls())
+            if out[-1].startswith("220"):
+                # Over the limit the server speaks first: 421 and hang up.
+                c.sock.settimeout(2)
+                try:
+                    out.append(c.reply())
+                except (TimeoutError, socket.timeout):
+                    out.append(c.cmd("EHLO client.example.test").split("\n")[0][:3])
+            c.sock.close()
+        return out
+
+    got = both(scenario)
+    assert got["Postern"] == got["Postfix"]
+    assert got["Postern"] == [
+        "220 2.0.0 Ready to start TLS", "250",
+        "220 2.0.0 Ready to start TLS",
+        f"421 4.7.0 {HOST} Error: too many new TLS sessions from {_namaddr()}",
+        f"454 4.7.0 Error: too many new TLS sessions from {_namaddr()}"]
+    for system in got:
+        assert wait_for(lambda: warnings(servers, system, "newtls", "STARTTLS request"))
+    for text in ("New TLS session rate", "Refusing STARTTLS"):
+        assert warnings(servers, "Postern", "newtls", text) == warnings(servers, "Postfix", "newtls", text)
