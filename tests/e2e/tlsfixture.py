@@ -10,7 +10,6 @@ smtpd_tls_ask_ccert and permit_tls_clientcerts).
 
 import os
 import subprocess
-from dataclasses import dataclass
 
 import pytest
 
@@ -23,36 +22,15 @@ def _openssl(*args, cwd):
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-@dataclass
 class Certs:
-    dir: str
+    """Paths of the files make_certs() wrote into `dir`."""
 
-    def path(self, name):
-        return os.path.join(self.dir, name)
-
-    @property
-    def ca_cert(self):
-        return self.path("ca.pem")
-
-    @property
-    def server_cert(self):
-        return self.path("server.pem")
-
-    @property
-    def server_key(self):
-        return self.path("server.key")
-
-    @property
-    def server_chain(self):
-        return self.path("server-chain.pem")
-
-    @property
-    def client_cert(self):
-        return self.path("client.pem")
-
-    @property
-    def client_key(self):
-        return self.path("client.key")
+    def __init__(self, directory):
+        self.dir = directory
+        for attr, name in (("ca_cert", "ca.pem"), ("server_cert", "server.pem"),
+                           ("server_key", "server.key"), ("server_chain", "server-chain.pem"),
+                           ("client_cert", "client.pem"), ("client_key", "client.key")):
+            setattr(self, attr, os.path.join(directory, name))
 
     def client_fingerprint(self, digest="sha256"):
         out = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-" + digest,

@@ -94,6 +94,16 @@ void append_size(std::string& out, const std::string& curve, int bits) {
         out += " (" + std::to_string(bits) + " bits)";
 }
 
+// " server-signature RSA-PSS (2048 bits) server-digest SHA256" (who: server or client).
+std::string signature_text(const char* who, const std::string& name, const std::string& curve, int bits,
+                           const std::string& digest) {
+    if (name.empty()) return "";
+    std::string out = std::string(" ") + who + "-signature " + name;
+    append_size(out, curve, bits);
+    if (!digest.empty()) out += std::string(" ") + who + "-digest " + digest;
+    return out;
+}
+
 // " key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256".
 std::string kex_and_server_signature(const TlsSessionInfo& info) {
     std::string out;
@@ -101,23 +111,12 @@ std::string kex_and_server_signature(const TlsSessionInfo& info) {
         out += " key-exchange " + info.kex_name;
         append_size(out, info.kex_curve, info.kex_bits);
     }
-    if (!info.srvr_sig_name.empty()) {
-        out += " server-signature " + info.srvr_sig_name;
-        append_size(out, info.srvr_sig_curve, info.srvr_sig_bits);
-        if (!info.srvr_sig_dgst.empty()) out += " server-digest " + info.srvr_sig_dgst;
-    }
-    return out;
+    return out + signature_text("server", info.srvr_sig_name, info.srvr_sig_curve, info.srvr_sig_bits,
+                                info.srvr_sig_dgst);
 }
 
-// " client-signature RSA-PSS (2048 bits) client-digest SHA256".
 std::string client_signature(const TlsSessionInfo& info) {
-    std::string out;
-    if (!info.clnt_sig_name.empty()) {
-        out += " client-signature " + info.clnt_sig_name;
-        append_size(out, info.clnt_sig_curve, info.clnt_sig_bits);
-        if (!info.clnt_sig_dgst.empty()) out += " client-digest " + info.clnt_sig_dgst;
-    }
-    return out;
+    return signature_text("client", info.clnt_sig_name, info.clnt_sig_curve, info.clnt_sig_bits, info.clnt_sig_dgst);
 }
 
 std::string cipher_summary(const TlsSessionInfo& info) {
