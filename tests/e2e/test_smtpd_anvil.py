@@ -14,6 +14,7 @@ import pytest
 
 import postfixpeer
 from mailsystem import MailInstance, free_port, smtpd_service, wait_for
+from saslfixture import REALM, make_sasl_dir
 from tlsfixture import make_certs
 
 HOST = "host.example.test"
@@ -29,6 +30,8 @@ SERVICES = {
                "smtpd_client_event_limit_exceptions": "!127.0.0.3,127.0.0.0/29"},
     "newtls": {"smtpd_client_new_tls_session_rate_limit": "1",
                "smtpd_tls_security_level": "may"},  # + the certificate (fixture)
+    "auth": {"smtpd_client_auth_rate_limit": "1", "smtpd_sasl_auth_enable": "yes",
+             "smtpd_sasl_local_domain": REALM},  # + cyrus_sasl_config_path (fixture)
 }
 MAIN_CF = f"mynetworks = 127.0.0.1/32\nmyhostname = {HOST}\nmydestination = $myhostname, localhost\n"
 
@@ -46,6 +49,8 @@ def servers(tmp_path_factory):
     certs = make_certs(tmp_path_factory.mktemp("anvil-certs"))
     SERVICES["newtls"].update(smtpd_tls_cert_file=certs.server_cert,
                               smtpd_tls_key_file=certs.server_key)
+    SERVICES["auth"]["cyrus_sasl_config_path"] = str(make_sasl_dir(
+        tmp_path_factory.mktemp("anvil-sasl"), {"user": "secret"}))
     pt_ports = {n: free_port() for n in SERVICES}
     inst = MailInstance(tmp_path_factory.mktemp("anvil"), main_cf=MAIN_CF,
                         master_cf="".join(smtpd_service(pt_ports[n], o) for n, o in SERVICES.items()))
@@ -299,3 +304,26 @@ def test_new_tls_session_rate_421_after_the_handshake_then_454_at_starttls(serve
         assert wait_for(lambda: warnings(servers, system, "newtls", "STARTTLS request"))
     for text in ("New TLS session rate", "Refusing STARTTLS"):
         assert warnings(servers, "Postern", "newtls", text) == warnings(servers, "Postfix", "newtls", text)
+
+
+def test_auth_rate_limit_450(servers):
+    plain = "AUTH PLAIN AHVzZXIAd3Jvbmc="  # user / wrong
+    def scenario(system):
+        c = Client(servers.ports[system]["auth"], LIMITED)
+        ehlo = c.cmd("EHLO client.example.test")
+        assert "250-AUTH " in ehlo, (system, ehlo)
+        out = [c.cmd(plain)[:1], c.cmd(plain)]
+        c.cmd("QUIT")
+        c.close()
+        return out
+
+    got = both(scenario)
+    # The first AUTH fails (wrong password; Postfix's unprivileged smtpd may not even
+    # read the sasldb): a 4xx or 5xx. The second one is over the rate.
+    for system, out in got.items():
+        assert out[0] in ("4", "5"), (system, out)
+        assert out[1] == f"450 4.7.1 Error: too many AUTH commands from {LIMITED}", system
+        assert wait_for(lambda: warnings(servers, system, "auth", "AUTH command rate"))
+    assert warnings(servers, "Postern", "auth", "AUTH command rate") == \
+        warnings(servers, "Postfix", "auth", "AUTH command rate") == \
+        [f"AUTH command rate limit exceeded: 2 from {_namaddr()} for service SERVICE"]
