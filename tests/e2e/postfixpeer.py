@@ -8,7 +8,9 @@ with. Stand-alone (no pytest imports) so bench/ can import it too.
     peer.start()
     peer.sendmail(["-f", "a@example.test", "b@example.test"], "Subject: x\\n\\nhi\\n")
     peer.wait_log("status=sent")
-    peer.stop()
+    peer.cleanup()   # stop() and remove the temporary directory
+
+or `with PostfixPeer(...) as peer:` (start, then cleanup at the end).
 
 Needs root: Postfix's master starts as root and drops to mail_owner = postfix. The
 instance lives under /var/tmp (world-traversable) rather than pytest's 0700 tmp dirs,
@@ -160,9 +162,18 @@ class PostfixPeer:
             _edit_alternate_dirs(str(self.etc), False)
 
     def cleanup(self):
+        """stop() and, when the peer made its own directory, remove it (stop() alone
+        leaves it for a look at the maillog)."""
         self.stop()
         if self.own_root:
             shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
 
     def log(self):
         return self.maillog.read_text(errors="replace") if self.maillog.exists() else ""
