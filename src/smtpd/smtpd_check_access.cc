@@ -15,12 +15,25 @@ using access::ReplyClass;
 struct Subject {
     std::string reply_name;
     ReplyClass cls;
+    std::string class_name = "";  // overrides the class's name ("SASL login name")
+
+    std::string name() const { return class_name.empty() ? std::string(access::reply_class_name(cls)) : class_name; }
 };
+
+// access::reject_reply() with the subject's own class name.
+std::string subject_reply(const access::Action& a, const Subject& s) {
+    std::string reply = access::reject_reply(a, s.reply_name, s.cls);
+    if (s.class_name.empty()) return reply;
+    std::string from = ">: " + std::string(access::reply_class_name(s.cls)) + " rejected: ";
+    if (size_t at = reply.find(from); at != std::string::npos)
+        reply.replace(at, from.size(), ">: " + s.class_name + " rejected: ");
+    return reply;
+}
 
 // "<name>: Class text" for the HOLD and DISCARD log lines.
 std::string triggers(const Subject& s, const std::string& text, const char* action) {
     std::string what = text.empty() ? std::string("triggers ") + action + " action" : text;
-    return "<" + s.reply_name + ">: " + std::string(access::reply_class_name(s.cls)) + " " + what;
+    return "<" + s.reply_name + ">: " + s.name() + " " + what;
 }
 
 const RestrictionList* rhs_list(Evaluation& ev, const access::Action& a, const std::string& value,
@@ -46,17 +59,17 @@ void apply_action(Evaluation& ev, const access::Outcome& found, const Subject& s
     const access::Action& a = std::get<access::Action>(parsed);
     for (const auto& w : a.warnings) log::warn("%s", w.c_str());
     MessageActions& acts = ev.session.mutable_actions();
-    std::string cls(access::reply_class_name(s.cls));
+    std::string cls = s.name();
     switch (a.type) {
         case ActionType::Ok: return next(Verdict::Ok);
         case ActionType::Dunno: return next(Verdict::Dunno);
         case ActionType::Reject:
         case ActionType::Defer:
-        case ActionType::Code: return next(ev.reject_reply(access::reject_reply(a, s.reply_name, s.cls)));
+        case ActionType::Code: return next(ev.reject_reply(subject_reply(a, s)));
         case ActionType::DeferIfReject:
         case ActionType::DeferIfPermit: {
             Deferred& d = a.type == ActionType::DeferIfReject ? ev.defer_if_reject : ev.defer_if_permit;
-            std::string reply = access::reject_reply(a, s.reply_name, s.cls);
+            std::string reply = subject_reply(a, s);
             if (ev.warn_if_reject)
                 ev.log_whatsup("reject_warning", reply);
             else if (!d.active)
@@ -114,8 +127,8 @@ std::vector<table::Table*> raw_tables(const Restriction& r) {
 void finish_lookup(Evaluation& ev, const access::Outcome& o, const Subject& s, Next next) {
     if (o.status == access::Outcome::Status::Error) {
         log::warn("%s lookup error for \"%s\"", o.table.c_str(), o.key.c_str());
-        std::string cls(access::reply_class_name(s.cls));
-        return next(ev.reject_reply("451 4.3.5 <" + s.reply_name + ">: " + cls + " rejected: Server configuration error"));
+        return next(ev.reject_reply("451 4.3.5 <" + s.reply_name + ">: " + s.name() +
+                                    " rejected: Server configuration error"));
     }
     if (!o.found()) return next(Verdict::Dunno);
     apply_action(ev, o, s, next);
@@ -159,6 +172,31 @@ void check_recipient_access(Evaluation& ev, const Restriction& r, Next next) {
     auto tables = raw_tables(r);
     auto o = access::check_mail(tables, rcpt, ev.engine.settings.lookup);
     finish_lookup(ev, o, Subject{rcpt, ReplyClass::Recipient}, next);
+}
+
+// check_sasl_access: the SASL login name, once (authenticated clients only).
+void check_sasl_access(Evaluation& ev, const Restriction& r, Next next) {
+    const SaslFacts& sasl = ev.facts.sasl;
+    if (!sasl.authenticated()) return next(Verdict::Dunno);
+    auto tables = raw_tables(r);
+    auto o = access::check_exact(tables, sasl.username);
+    finish_lookup(ev, o, Subject{sasl.username, ReplyClass::Other, "SASL login name"}, next);
+}
+
+// check_ccert_access: the verified client certificate's fingerprint, then its public
+// key's fingerprint.
+void check_ccert_access(Evaluation& ev, const Restriction& r, Next next) {
+    const TlsFacts& t = ev.facts.tls;
+    if (!t.active || !t.peer_cert_verified) return next(Verdict::Dunno);
+    auto tables = raw_tables(r);
+    for (const std::string* key : {&t.peer_cert_fingerprint, &t.peer_pubkey_fingerprint}) {
+        if (key->empty()) continue;
+        auto o = access::check_exact(tables, *key);
+        if (o.status == access::Outcome::Status::NotFound) continue;
+        return finish_lookup(ev, o, Subject{ev.facts.client.namaddr(), ReplyClass::Other, "Client certificate"},
+                             next);
+    }
+    next(Verdict::Dunno);
 }
 
 namespace {

@@ -173,6 +173,8 @@ void check_reverse_client_access(Evaluation&, const Restriction&, Next);
 void check_helo_access(Evaluation&, const Restriction&, Next);
 void check_sender_access(Evaluation&, const Restriction&, Next);
 void check_recipient_access(Evaluation&, const Restriction&, Next);
+void check_sasl_access(Evaluation&, const Restriction&, Next);
+void check_ccert_access(Evaluation&, const Restriction&, Next);
 void reject_unauth_destination(Evaluation&, const Restriction&, Next);
 void defer_unauth_destination(Evaluation&, const Restriction&, Next);
 void permit_auth_destination(Evaluation&, const Restriction&, Next);

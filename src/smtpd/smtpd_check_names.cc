@@ -195,6 +195,8 @@ const std::map<std::string_view, NameInfo>& names() {
         {"check_helo_access", {check_helo_access, ArgKind::Table}},
         {"check_sender_access", {check_sender_access, ArgKind::Table}},
         {"check_recipient_access", {check_recipient_access, ArgKind::Table}},
+        {"check_sasl_access", {check_sasl_access, ArgKind::Table}},
+        {"check_ccert_access", {check_ccert_access, ArgKind::Table}},
         {"reject_sender_login_mismatch", {reject_sender_login_mismatch, ArgKind::None}},
         {"reject_authenticated_sender_login_mismatch", {reject_authenticated_sender_login_mismatch, ArgKind::None}},
         {"reject_known_sender_login_mismatch", {reject_known_sender_login_mismatch, ArgKind::None}},

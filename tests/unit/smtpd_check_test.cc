@@ -273,3 +273,20 @@ TEST_CASE("smtpd_reject_unlisted_sender and permit_tls_clientcerts", "[smtpd_che
     g.facts.tls.peer_cert_fingerprint = "EF:01";
     CHECK(g.check(CheckPoint::Rcpt) == "554 5.7.1 <user@remote.example>: Relay access denied");
 }
+
+TEST_CASE("check_sasl_access and check_ccert_access", "[smtpd_check]") {
+    CheckFixture f("smtpd_sender_restrictions = check_sasl_access inline:{{bad=REJECT}, {good=OK}}, "
+                   "check_ccert_access inline:{{AB:CD=REJECT no such cert}}\n"
+                   "smtpd_relay_restrictions = reject_unauth_destination\n");
+    f.facts.transaction.recipient = "root@mx.example.test";
+    f.facts.sasl.method = "PLAIN";
+    f.facts.sasl.username = "bad";
+    CHECK(f.check(CheckPoint::Rcpt) == "554 5.7.1 <bad>: SASL login name rejected: Access denied");
+    f.facts.sasl.username = "someone";
+    f.facts.tls.active = f.facts.tls.peer_cert_verified = true;
+    f.facts.tls.peer_cert_fingerprint = "AB:CD";
+    CHECK(f.check(CheckPoint::Rcpt) ==
+          "554 5.7.1 <client.example[127.0.0.9]>: Client certificate rejected: no such cert");
+    f.facts.sasl.username = "good";  // OK ends the sender list before the certificate check
+    CHECK(f.check(CheckPoint::Rcpt).empty());
+}
