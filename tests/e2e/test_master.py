@@ -352,6 +352,11 @@ def test_as_root_unprivileged_services_run_as_mail_owner(tmp_path):
     # A root-owned tree that mail_owner may traverse (pytest's tmp dirs are 0700).
     root = Path(tempfile.mkdtemp(prefix="postern-priv-"))
     os.chmod(root, 0o755)
+    # A supplementary group of mail_owner must survive the privilege drop, as with
+    # Postfix's chroot_uid() (Debian: "adduser postfix sasl" to read a root:sasl sasldb).
+    extra = "postern-suppl"
+    subprocess.run(["groupadd", "-f", extra], check=True)
+    subprocess.run(["usermod", "-a", "-G", extra, "nobody"], check=True)
     try:
         inst = Instance(root / "inst", extra_master_cf=(
             "rootsvc   unix  -       n       n       -       1       anvil\n"))
@@ -377,12 +382,20 @@ def test_as_root_unprivileged_services_run_as_mail_owner(tmp_path):
                 uids[cmd[2].decode()] = {int(x) for x in uid_line.split()[1:]}
             assert uids["anvil"] == {nobody.pw_uid}   # unpriv "-" means y
             assert uids["rootsvc"] == {0}            # unpriv n keeps root
+            anvil = next(p for p in children_of(inst.pid)
+                         if Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[2] == b"anvil")
+            groups_line = next(l for l in Path(f"/proc/{anvil}/status").read_text().splitlines()
+                               if l.startswith("Groups:"))
+            assert grp.getgrnam(extra).gr_gid in {int(g) for g in groups_line.split()[1:]}
+            assert 0 not in {int(g) for g in groups_line.split()[1:]}
             assert os.stat(inst.queue / "private").st_mode & 0o777 == 0o700
             assert os.stat(inst.queue / "private").st_uid == nobody.pw_uid
         finally:
             inst.stop()
     finally:
         subprocess.run(["rm", "-rf", str(root)])
+        subprocess.run(["gpasswd", "-d", "nobody", extra], capture_output=True)
+        subprocess.run(["groupdel", extra])
 
 
 def free_port():

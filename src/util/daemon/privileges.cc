@@ -18,10 +18,12 @@ Result<Account> lookup_account(const std::string& name, const std::string& param
 
 Status become_user(const Account& account) {
     if (geteuid() != 0) return {};
-    if (setgroups(1, &account.gid) < 0)
-        return make_error(std::string("setgroups: ") + std::strerror(errno));
+    // The account's supplementary groups come along, as Postfix's chroot_uid() keeps
+    // them: Debian's way of giving smtpd a root:sasl sasldb is "adduser postfix sasl".
     if (setgid(account.gid) < 0)
         return make_error("setgid(" + std::to_string(account.gid) + "): " + std::strerror(errno));
+    if (initgroups(account.name.c_str(), account.gid) < 0)
+        return make_error(std::string("initgroups: ") + std::strerror(errno));
     if (setuid(account.uid) < 0)
         return make_error("setuid(" + std::to_string(account.uid) + "): " + std::strerror(errno));
     return {};

@@ -21,7 +21,8 @@ struct Account {
 // "unknown mail_owner user name value: x".
 Result<Account> lookup_account(const std::string& name, const std::string& parameter);
 
-// Root: setgroups/setgid/setuid to `account`. Non-root: nothing.
+// Root: setgid, initgroups (the account's supplementary groups) and setuid to
+// `account`. Non-root: nothing.
 Status become_user(const Account& account);
 
 // Root: chroot(dir) and chdir("/"). Non-root: nothing.
