@@ -124,10 +124,11 @@ void Session::cmd_helo(std::string_view args) { helo_common(args, false); }
 void Session::cmd_ehlo(std::string_view args) { helo_common(args, true); }
 
 // The MAIL FROM parameters; returns the error reply or "".
-std::string Session::mail_params(const std::vector<std::pair<std::string, std::string>>& params) {
+std::string Session::mail_params(const PathArgs& path) {
     auto& t = facts_.transaction;
-    for (const auto& [name, value] : params) {
-        std::string arg = value.empty() ? name : name + "=" + value;
+    for (size_t i = 0; i < path.params.size(); ++i) {
+        const auto& [name, value] = path.params[i];
+        const std::string& arg = path.raw_params[i];
         if (name == "SIZE") {
             long n = 0;
             if (!parse_long(value, n) || n < 0) return "501 5.5.4 Bad message size syntax";
@@ -161,13 +162,12 @@ std::string Session::mail_params(const std::vector<std::pair<std::string, std::s
 
 void Session::cmd_mail(std::string_view args) {
     auto& t = facts_.transaction;
-    if (bdat_) return reply("503 5.5.1 Error: MAIL after BDAT");
     if (t.mail_given) return reply("503 5.5.1 Error: nested MAIL command");
+    if (bdat_ || bdat_failed_) return reply("503 5.5.1 Error: MAIL after BDAT");
+    if (!has_path_keyword(args, "FROM:")) return reply("501 5.5.4 Syntax: MAIL FROM:<address>");
     auto path = parse_path(args, "FROM:", cfg_.strict_rfc821);
-    if (!path) return reply("501 5.5.4 Syntax: MAIL FROM:<address>");
-    if (!valid_mailbox(path->address) || (cfg_.strict_rfc821 && !path->had_brackets))
-        return reply("501 5.1.7 Bad sender address syntax");
-    if (std::string err = mail_params(path->params); !err.empty()) {
+    if (!path || !valid_mailbox(path->address)) return reply("501 5.1.7 Bad sender address syntax");
+    if (std::string err = mail_params(*path); !err.empty()) {
         reset_transaction();
         return reply(err);
     }
@@ -208,9 +208,9 @@ void Session::mail_checked(CheckOutcome outcome) {
     reply("250 2.1.0 Ok");
 }
 
-std::string Session::rcpt_params(const std::vector<std::pair<std::string, std::string>>& params,
-                                 RecipientFacts& r) {
-    for (const auto& [name, value] : params) {
+std::string Session::rcpt_params(const PathArgs& path, RecipientFacts& r) {
+    for (size_t i = 0; i < path.params.size(); ++i) {
+        const auto& [name, value] = path.params[i];
         if (name == "NOTIFY") {
             r.notify = proto::parse_notify(value);
             if (r.notify == 0) return "501 5.5.4 Error: Bad NOTIFY parameter syntax";
@@ -221,7 +221,7 @@ std::string Session::rcpt_params(const std::vector<std::pair<std::string, std::s
                 return "501 5.5.4 Error: Bad ORCPT parameter syntax";
             r.dsn_orcpt = value.substr(0, semi) + ";" + *decoded;
         } else {
-            return "555 5.5.4 Unsupported option: " + (value.empty() ? name : name + "=" + value);
+            return "555 5.5.4 Unsupported option: " + path.raw_params[i];
         }
     }
     return "";
@@ -230,17 +230,17 @@ std::string Session::rcpt_params(const std::vector<std::pair<std::string, std::s
 void Session::cmd_rcpt(std::string_view args) {
     auto& t = facts_.transaction;
     if (!t.mail_given) return reply("503 5.5.1 Error: need MAIL command");
-    if (bdat_) return reply("503 5.5.1 Error: RCPT after BDAT");
+    if (bdat_ || bdat_failed_) return reply("503 5.5.1 Error: RCPT after BDAT");
+    if (!has_path_keyword(args, "TO:")) return reply("501 5.5.4 Syntax: RCPT TO:<address>");
     auto path = parse_path(args, "TO:", cfg_.strict_rfc821);
-    if (!path) return reply("501 5.5.4 Syntax: RCPT TO:<address>");
-    if (path->address.empty() || !valid_mailbox(path->address) || (cfg_.strict_rfc821 && !path->had_brackets))
+    if (!path || path->address.empty() || !valid_mailbox(path->address))
         return reply("501 5.1.3 Bad recipient address syntax");
     if (static_cast<long>(t.recipients.size()) >= cfg_.recipient_limit)
         return reply("452 4.5.3 Error: too many recipients");
     if (cfg_.strict_smtputf8 && !t.smtputf8 && !all_ascii(path->address))
         return reply("553 5.6.7 Must declare SMTPUTF8 to send unicode address");
     RecipientFacts r;
-    if (std::string err = rcpt_params(path->params, r); !err.empty()) return reply(err);
+    if (std::string err = rcpt_params(*path, r); !err.empty()) return reply(err);
     if (limits_ != nullptr) {
         if (auto refused = limits_->check_rcpt()) return reply(refused->text);
     }

@@ -60,8 +60,13 @@ std::optional<PathArgs> parse_path(std::string_view arg, std::string_view keywor
         if (name.empty()) return std::nullopt;
         std::string value = eq == std::string_view::npos ? "" : std::string(tok.substr(eq + 1));
         out.params.emplace_back(std::move(name), std::move(value));
+        out.raw_params.emplace_back(tok);
     }
     return out;
+}
+
+bool has_path_keyword(std::string_view arg, std::string_view keyword) {
+    return istarts_with(arg, keyword) && !trim(arg.substr(keyword.size())).empty();
 }
 
 std::optional<std::string> xtext_decode(std::string_view text) {

@@ -14,12 +14,17 @@ struct PathArgs {
     std::string address;   // as written inside <> (quoted form), "" for <>
     bool had_brackets = false;
     std::vector<std::pair<std::string, std::string>> params;  // NAME uppercased, value
+    std::vector<std::string> raw_params;  // the same, as the client wrote them (for replies)
 };
 
 // Splits "FROM:<a@b> SIZE=10 BODY=8BITMIME" after the "FROM:"/"TO:" keyword. `strict`:
 // strict_rfc821_envelopes (the address must be in <> and nothing but parameters may
-// follow). Returns nullopt on a syntax error.
+// follow). Returns nullopt on a syntax error. Whether the keyword is there at all is
+// has_path_keyword()'s question (Postfix answers the two with different replies).
 std::optional<PathArgs> parse_path(std::string_view arg, std::string_view keyword, bool strict);
+
+// "FROM:" (or "TO:") followed by something: the command has the right shape.
+bool has_path_keyword(std::string_view arg, std::string_view keyword);
 
 // RFC 3461 xtext ("+2B" escapes); nullopt when malformed.
 std::optional<std::string> xtext_decode(std::string_view text);

@@ -58,7 +58,11 @@ ReaderEvent SmtpReader::next_command() {
     }
     size_t lf = buf_.find('\n', pos_);
     if (lf == std::string::npos) {
-        if (buffered() > line_limit_) {
+        // A CR at the end may be the first half of this line's CRLF: it does not count.
+        size_t avail = buffered();
+        if (avail > 0 && buf_.back() == '\r') --avail;
+        if (avail > line_limit_) {
+            ev.text.assign(buf_, pos_, line_limit_);
             skipping_ = true;
             pos_ = buf_.size();
             compact();
@@ -70,12 +74,8 @@ ReaderEvent SmtpReader::next_command() {
     pos_ = lf + 1;
     ev.bare_lf = line.empty() || line.back() != '\r';
     if (!ev.bare_lf) line.remove_suffix(1);
-    if (line.size() > line_limit_) {
-        ev.kind = ReaderEvent::Kind::LineTooLong;
-    } else {
-        ev.kind = ReaderEvent::Kind::Command;
-        ev.text.assign(line);
-    }
+    ev.kind = line.size() > line_limit_ ? ReaderEvent::Kind::LineTooLong : ReaderEvent::Kind::Command;
+    ev.text.assign(line.substr(0, line_limit_));
     compact();
     return ev;
 }

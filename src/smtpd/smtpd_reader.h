@@ -6,7 +6,8 @@
 // lands in the right place.
 //
 // Command lines end in LF (a CR before it is dropped); a line longer than the limit is
-// reported as LineTooLong once and the rest of it skipped (Postfix's SMTP_GET_FLAG_SKIP).
+// reported as LineTooLong with its first `limit` bytes, the rest of it skipped (Postfix's
+// SMTP_GET_FLAG_SKIP: the truncated command is then carried out).
 // DATA content is returned in bulk with CRLF -> LF and dot-unstuffing done, lines longer
 // than the limit passed on in pieces. Whether "<LF>.<LF>" (bare newlines) ends DATA is
 // the policy's business: the SMTP smuggling defence (smtpd_forbid_bare_newline).
@@ -28,7 +29,7 @@ struct ReaderEvent {
     enum class Kind {
         None,         // need more input
         Command,      // text: one command line without its line end
-        LineTooLong,  // a command line over the limit (its rest is being skipped)
+        LineTooLong,  // text: the first `limit` bytes of a longer command line (the rest is skipped)
         Content,      // text: message bytes, LF line ends, unstuffed
         EndOfData,    // the "." line of DATA
         ChunkEnd,     // all bytes of the current BDAT chunk were returned as Content

@@ -160,8 +160,7 @@ void Session::pump() {
                 flush();
                 return;
             case ReaderEvent::Kind::LineTooLong:
-                // Postfix truncates the command; the command is then malformed anyway.
-                reply("500 5.5.0 Error: line too long");
+                line_too_long(ev.text);
                 break;
             case ReaderEvent::Kind::Command:
                 if (in_auth_)
@@ -180,6 +179,21 @@ void Session::pump() {
         if (alive.expired()) return;
     }
     if (!waiting_) flush();
+}
+
+// Postfix carries out the truncated command, after a warning.
+void Session::line_too_long(const std::string& head) {
+    std::string shown = head.substr(0, 30);
+    for (char& c : shown)
+        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+    log::warn("%s: request longer than %ld: %s...", facts_.client.namaddr().c_str(), cfg_.line_length_limit,
+              shown.c_str());
+    if (in_auth_) {
+        in_auth_ = false;
+        sasl_.reset();
+        return reply("500 5.5.6 SASL response limit exceeded");
+    }
+    dispatch(head, false);
 }
 
 void Session::dispatch(const std::string& line, bool bare_lf) {

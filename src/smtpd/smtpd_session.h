@@ -14,6 +14,7 @@
 
 #include "smtpd/smtpd_check.h"
 #include "smtpd/smtpd_facts.h"
+#include "smtpd/smtpd_params.h"
 #include "smtpd/smtpd_reader.h"
 #include "smtpd/smtpd_settings.h"
 #include "util/ipc/cleanup_stream.h"
@@ -86,6 +87,7 @@ private:
     void greet();
     void pump();
     void dispatch(const std::string& line, bool bare_lf);
+    void line_too_long(const std::string& head);
     void reply(std::string_view text);
     void flush();
     void wait_begin();
@@ -111,9 +113,8 @@ private:
     void cmd_etrn(std::string_view args);
     void helo_common(std::string_view args, bool ehlo);
     std::string ehlo_reply() const;
-    std::string mail_params(const std::vector<std::pair<std::string, std::string>>& params);
-    std::string rcpt_params(const std::vector<std::pair<std::string, std::string>>& params,
-                            RecipientFacts& r);
+    std::string mail_params(const PathArgs& path);
+    std::string rcpt_params(const PathArgs& path, RecipientFacts& r);
     void mail_checked(CheckOutcome outcome);
     void rcpt_checked(CheckOutcome outcome);
     void reset_transaction();

@@ -124,7 +124,7 @@ void Session::start_message() {
 void Session::cmd_data(std::string_view args) {
     auto& t = facts_.transaction;
     if (!args.empty()) return reply("501 5.5.4 Syntax: DATA");
-    if (bdat_) return reply("503 5.5.1 Error: DATA after BDAT");
+    if (bdat_ || bdat_failed_) return reply("503 5.5.1 Error: DATA after BDAT");
     if (t.recipients.empty())
         return reply(t.mail_given ? "554 5.5.1 Error: no valid recipients" : "503 5.5.1 Error: need RCPT command");
     check(CheckPoint::Data, [this](CheckOutcome outcome) {
@@ -164,8 +164,9 @@ void Session::cmd_bdat(std::string_view args) {
     chunk_bytes_ = size;
     reader_.start_chunk(static_cast<size_t>(size));
     if (!refusal.empty()) {
-        // The chunk is read and thrown away; the reply comes at its end.
-        bdat_failed_ = t.mail_given;
+        // The chunk is read and thrown away; the reply comes at its end. Until RSET or a
+        // BDAT LAST, the BDAT transaction stays failed (Postfix's SMTPD_BDAT_STAT_ERROR).
+        bdat_failed_ = true;
         bdat_refusal_ = refusal;
         return;
     }

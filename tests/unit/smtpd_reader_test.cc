@@ -45,7 +45,7 @@ std::string transcript(const std::string& input, const std::vector<size_t>& cuts
                     if (ev.text == "DATA") r.start_data();
                     if (ev.text.rfind("BDAT ", 0) == 0) r.start_chunk(std::stoul(ev.text.substr(5)));
                     break;
-                case Kind::LineTooLong: out += "!|"; break;
+                case Kind::LineTooLong: out += "!" + ev.text + "|"; break;
                 case Kind::EndOfData: out += ".|"; break;
                 case Kind::ChunkEnd: out += "B|"; break;
                 default: break;
@@ -89,8 +89,10 @@ TEST_CASE("smtpd reader: command lines, CRLF and bare LF", "[smtpd_reader]") {
 
 TEST_CASE("smtpd reader: overlong command lines are reported once and skipped", "[smtpd_reader]") {
     std::string longline(300, 'x');
-    CHECK(every_split("NOOP\r\n" + longline + "\r\nQUIT\r\n", BareLf::Allow, 100) == "C:NOOP|!|C:QUIT|");
-    CHECK(every_split(std::string(101, 'y') + "\r\nRSET\r\n", BareLf::Allow, 100) == "!|C:RSET|");
+    CHECK(every_split("NOOP\r\n" + longline + "\r\nQUIT\r\n", BareLf::Allow, 100) ==
+          "C:NOOP|!" + std::string(100, 'x') + "|C:QUIT|");
+    CHECK(every_split(std::string(101, 'y') + "\r\nRSET\r\n", BareLf::Allow, 100) ==
+          "!" + std::string(100, 'y') + "|C:RSET|");
 }
 
 TEST_CASE("smtpd reader: DATA content is unstuffed and ends at the dot line", "[smtpd_reader]") {
