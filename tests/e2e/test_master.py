@@ -478,3 +478,35 @@ def test_sighup_after_main_cf_change_replaces_daemons_without_dropping_clients(i
     s.close()
     assert wait_for(lambda: not alive(old[0]))
     assert "warning: process" not in instance.log()
+
+
+def test_multi_server_keeps_accepting_past_max_use_while_clients_stay(tmp_path):
+    """Postfix's multi_server counts uses as clients leave and exits only when it has
+    none left: persistent clients (qmgr and cleanup of trivial-rewrite) must not make it
+    stop accepting while master still counts it available."""
+    inst = Instance(tmp_path / "maxuse", extra_master_cf=(
+        "keeper    unix  -       -       n       -       1       trivial-rewrite -o max_use=2\n"),
+        extra_main_cf="myorigin = host.example.test\n")
+    os.symlink(postern("trivial-rewrite"), inst.libexec / "trivial-rewrite")
+    inst.start()
+    try:
+        path = inst.queue / "private" / "keeper"
+        assert wait_for(lambda: path.exists())
+        held = [connect_unix(path) for _ in range(4)]
+        for i, s in enumerate(held):
+            reply = attr_call(s, request="rewrite", rule="local", address=f"u{i}")
+            assert reply["address"] == f"u{i}@host.example.test", reply
+        pids = {p for p in children_of(inst.pid)
+                if Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[2] == b"keeper"}
+        assert len(pids) == 1
+        for s in held:
+            s.close()
+        # All gone after max_use: the process leaves and master starts a fresh one.
+        [old] = pids
+        assert wait_for(lambda: not Path(f"/proc/{old}").exists() or
+                        Path(f"/proc/{old}/status").read_text().find("State:\tZ") >= 0)
+        s = connect_unix(path)
+        assert attr_call(s, request="rewrite", rule="local", address="v")["address"] == "v@host.example.test"
+        s.close()
+    finally:
+        inst.stop()

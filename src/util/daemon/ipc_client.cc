@@ -41,7 +41,14 @@ Status IpcClient::connect_socket() {
     if (connect(fd.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) < 0 && errno != EINPROGRESS)
         return make_error("connect to " + path_ + ": " + std::strerror(errno));
     fd_ = std::move(fd);
+    connected_ms_ = now_ms();
     return {};
+}
+
+void IpcClient::expire_kept_connection() {
+    if (!fd_.valid()) return;
+    long now = now_ms();
+    if ((idle_ms_ > 0 && now - used_ms_ > idle_ms_) || (ttl_ms_ > 0 && now - connected_ms_ > ttl_ms_)) fd_.reset();
 }
 
 Status IpcClient::write_all(const std::string& wire, long deadline, bool& retryable) {
@@ -112,6 +119,7 @@ Result<ipc::AttrRecord> IpcClient::receive() {
 
 Result<ipc::AttrRecord> IpcClient::call(const ipc::AttrRecord& request) {
     std::string wire = ipc::encode_record(request);
+    expire_kept_connection();
     for (int attempt = 0; attempt < 2; ++attempt) {
         bool reused = fd_.valid();
         if (!reused) {
@@ -119,6 +127,7 @@ Result<ipc::AttrRecord> IpcClient::call(const ipc::AttrRecord& request) {
         }
         bool retryable = false;
         auto reply = exchange(wire, retryable);
+        used_ms_ = now_ms();
         if (reply) return reply;
         fd_.reset();
         if (!(reused && retryable)) return reply;

@@ -25,6 +25,14 @@ public:
     Result<ipc::AttrRecord> receive();
     void disconnect() { fd_.reset(); }
     bool connected() const { return fd_.valid(); }
+    // Postfix's ipc_idle/ipc_ttl for stateless services (trivial-rewrite): a kept
+    // connection idle longer than `idle` seconds, or older than `ttl`, is closed before
+    // the next call, so a server that master asked to go away (reload, max_use) is left.
+    // 0 = keep forever (the default: anvil ties state to the connection).
+    void set_idle_limits(long idle_seconds, long ttl_seconds) {
+        idle_ms_ = idle_seconds * 1000L;
+        ttl_ms_ = ttl_seconds * 1000L;
+    }
 
 private:
     Status connect_socket();
@@ -32,9 +40,13 @@ private:
     Status write_all(const std::string& wire, long deadline_ms, bool& retryable);
     Result<ipc::AttrRecord> read_reply(long deadline_ms, bool& retryable);
 
+    void expire_kept_connection();
+
     std::string path_;
     long timeout_;
     UniqueFd fd_;
+    long idle_ms_ = 0, ttl_ms_ = 0;
+    long connected_ms_ = 0, used_ms_ = 0;
 };
 
 // One request on a fresh connection.

@@ -372,17 +372,18 @@ void Server::accept_ready(int listen_fd) {
     }
     report(Availability::Taken);
     add_client(fd);
-    ++use_count_;
-    if (ctx_.max_use > 0 && use_count_ >= ctx_.max_use) {
-        draining_ = true;
-        stop_accepting();
-    }
     if (mode_ == ServerMode::Multi) {
         // A multi server can take more clients at once, so it is available again at once.
+        // Its uses are counted as clients leave, and it keeps accepting until it has
+        // none left after max_use (Postfix's multi_server): its clients (cleanup, qmgr,
+        // smtpd for trivial-rewrite) may never leave, and one that stopped accepting
+        // while master still counted it available would leave new clients hanging.
         report(Availability::Available);
-    } else {
-        stop_accepting();
+        return;
     }
+    ++use_count_;
+    if (ctx_.max_use > 0 && use_count_ >= ctx_.max_use) draining_ = true;
+    stop_accepting();
 }
 
 void Server::trigger_ready(int fd) {
@@ -523,6 +524,7 @@ void Server::drop(Connection& c) {
     }
     clients_.erase(c.id_);  // destroys c and frees its bufferevent
     if (mode_ != ServerMode::Multi) report(Availability::Available);
+    if (mode_ == ServerMode::Multi && ++use_count_ >= ctx_.max_use && ctx_.max_use > 0) draining_ = true;
     if (clients_.empty() && draining_) {
         request_exit();
         return;

@@ -4,7 +4,11 @@ namespace postern::ipc::mail {
 
 RewriteClient::RewriteClient(const std::string& queue_directory, long timeout_seconds, size_t cache_size)
     : ipc_(queue_directory + "/" + std::string(kRewriteSocket), timeout_seconds),
-      cache_size_(cache_size ? cache_size : 1) {}
+      cache_size_(cache_size ? cache_size : 1) {
+    // Postfix's ipc_idle and ipc_ttl defaults: trivial-rewrite can be replaced (reload,
+    // max_use) while its clients live on.
+    ipc_.set_idle_limits(5, 1000);
+}
 
 template <class V>
 const V* RewriteClient::cached(Lru<V>& lru, const std::string& key) {
