@@ -162,6 +162,8 @@ std::string Session::mail_params(const PathArgs& path) {
 
 void Session::cmd_mail(std::string_view args) {
     auto& t = facts_.transaction;
+    // smtpd_helo_required applies to MAIL only, as in Postfix.
+    if (cfg_.helo_required && facts_.helo_name.empty()) return reply("503 5.5.1 Error: send HELO/EHLO first");
     if (t.mail_given) return reply("503 5.5.1 Error: nested MAIL command");
     if (bdat_ || bdat_failed_) return reply("503 5.5.1 Error: MAIL after BDAT");
     if (!has_path_keyword(args, "FROM:")) return reply("501 5.5.4 Syntax: MAIL FROM:<address>");

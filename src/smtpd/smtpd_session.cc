@@ -44,19 +44,19 @@ std::string escape_text(std::string_view in) {
 
 // In Postfix's order: the disconnect line lists counters in this order.
 const Session::Command Session::kCommands[] = {
-    {"HELO", &Session::cmd_helo, Session::kLimit | Session::kPreTls | Session::kLast | Session::kPreHelo},
-    {"EHLO", &Session::cmd_ehlo, Session::kLimit | Session::kPreTls | Session::kLast | Session::kPreHelo},
+    {"HELO", &Session::cmd_helo, Session::kLimit | Session::kPreTls | Session::kLast},
+    {"EHLO", &Session::cmd_ehlo, Session::kLimit | Session::kPreTls | Session::kLast},
     {"STARTTLS", &Session::cmd_starttls, Session::kPreTls | Session::kLast},
     {"AUTH", &Session::cmd_auth, 0},
     {"MAIL", &Session::cmd_mail, 0},
     {"RCPT", &Session::cmd_rcpt, 0},
     {"DATA", &Session::cmd_data, Session::kLast},
     {"BDAT", &Session::cmd_bdat, 0},  // its chunk follows at once: not "last" in a group
-    {"RSET", &Session::cmd_rset, Session::kLimit | Session::kPreHelo},
-    {"NOOP", &Session::cmd_noop, Session::kLimit | Session::kPreTls | Session::kLast | Session::kPreHelo},
+    {"RSET", &Session::cmd_rset, Session::kLimit},
+    {"NOOP", &Session::cmd_noop, Session::kLimit | Session::kPreTls | Session::kLast},
     {"VRFY", &Session::cmd_vrfy, Session::kLimit | Session::kLast},
     {"ETRN", &Session::cmd_etrn, Session::kLimit},
-    {"QUIT", &Session::cmd_quit, Session::kPreTls | Session::kPreHelo},
+    {"QUIT", &Session::cmd_quit, Session::kPreTls},
 };
 const int Session::kCommandCount = sizeof kCommands / sizeof kCommands[0];
 
@@ -235,10 +235,6 @@ void Session::dispatch(const std::string& line, bool bare_lf) {
     if ((cmd.flags & kLimit) && junk_count_++ > cfg_.junk_command_limit) ++error_count_;
     if (!(cmd.flags & kPreTls) && tls_required_first()) {
         reply("530 5.7.0 Must issue a STARTTLS command first");
-        return;
-    }
-    if (!(cmd.flags & kPreHelo) && cfg_.helo_required && facts_.helo_name.empty()) {
-        reply("503 5.5.1 Error: send HELO/EHLO first");
         return;
     }
     (this->*cmd.handler)(args);

@@ -68,7 +68,6 @@ public:
         kLimit = 1 << 0,      // counts toward smtpd_junk_command_limit
         kPreTls = 1 << 1,     // allowed before STARTTLS when TLS is required
         kLast = 1 << 2,       // must be last in a pipelined group (improper pipelining)
-        kPreHelo = 1 << 3,    // allowed before HELO when smtpd_helo_required
     };
     using Handler = void (Session::*)(std::string_view args);
     struct Command {

@@ -109,6 +109,7 @@ std::string Session::auth_mechanisms() const {
 }
 
 void Session::cmd_auth(std::string_view args) {
+    if (cfg_.helo_required && facts_.helo_name.empty()) return reply("503 5.5.1 Error: send HELO/EHLO first");
     if (auth_mechanisms().empty() && !facts_.sasl.authenticated())
         return reply("503 5.5.1 Error: authentication not enabled");
     if (facts_.helo_name.empty()) return reply("503 5.5.1 Error: send HELO/EHLO first");
@@ -161,7 +162,8 @@ void Session::auth_step(const sasl::SaslStep& step) {
         if (facts_.protocol.find('A') == std::string::npos) facts_.protocol += "A";
         return reply("235 2.7.0 Authentication successful");
     }
-    std::string user = step.username.empty() ? "" : ", sasl_username=" + step.username;
+    // Postfix 3.7 names the user even when the mechanism never learned it.
+    std::string user = ", sasl_username=" + (step.username.empty() ? std::string("(unavailable)") : step.username);
     log::warn("%s: SASL %s authentication failed: %s%s", facts_.client.namaddr().c_str(), auth_mech_.c_str(),
               step.reason.c_str(), user.c_str());
     sasl_.reset();  // a new exchange needs a new server object
