@@ -162,13 +162,9 @@ void Session::auth_step(const sasl::SaslStep& step) {
         if (facts_.protocol.find('A') == std::string::npos) facts_.protocol += "A";
         return reply("235 2.7.0 Authentication successful");
     }
-    // Postfix 3.7 names the user even when the mechanism never learned it.
-    std::string user = ", sasl_username=" + (step.username.empty() ? std::string("(unavailable)") : step.username);
-    log::warn("%s: SASL %s authentication failed: %s%s", facts_.client.namaddr().c_str(), auth_mech_.c_str(),
-              step.reason.c_str(), user.c_str());
+    log::warn("%s", sasl::failure_log_text(facts_.client.namaddr(), auth_mech_, step).c_str());
     sasl_.reset();  // a new exchange needs a new server object
-    if (step.temporary) return reply("454 4.7.0 Temporary authentication failure: " + step.reason);
-    reply("535 5.7.8 Error: authentication failed: " + step.reason);
+    reply(sasl::failure_reply(step));
 }
 
 }  // namespace postern::smtpd
