@@ -69,12 +69,8 @@ void lookup_client_names(Resolver& resolver, std::string_view address, std::func
     l->resolver = &resolver;
     l->address = canonical_address(address);
     l->done = std::move(done);
-    std::string ptr = ptr_name(l->address);
-    if (ptr.empty()) {
-        resolver.query("invalid.", Type::A, [l](const Answer&) { l->done(l->names); });
-        return;
-    }
-    resolver.query(ptr, Type::PTR, [l](const Answer& a) {
+    // As Postfix's getnameinfo()/getaddrinfo(): /etc/hosts first, then DNS.
+    resolver.host_by_address(l->address, [l](const Answer& a) {
         ClientNames& n = l->names;
         std::string name = a.ok() && !a.records.empty() ? lowercase(a.records.front()) : "";
         if (!name.empty() && name.back() == '.') name.pop_back();
@@ -91,7 +87,7 @@ void lookup_client_names(Resolver& resolver, std::string_view address, std::func
         n.reverse_name_status = NameStatus::Ok;
         bool v6 = l->address.find(':') != std::string::npos;
         l->pending = 1;
-        l->resolver->query(name, v6 ? Type::AAAA : Type::A, [l](const Answer& f) {
+        l->resolver->host_by_name(name, v6, [l](const Answer& f) {
             if (f.ok()) {
                 for (const auto& rec : f.records)
                     if (canonical_address(rec) == l->address) l->found = true;

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <ares.h>
+#include <netdb.h>
 #include <event2/event.h>
 
 #include <algorithm>
@@ -166,6 +167,30 @@ public:
     }
     size_t pending() const override { return pending_; }
 
+    void host_by_address(std::string_view address, Callback callback) override {
+        std::string text(address);
+        unsigned char buf[16];
+        int family = text.find(':') != std::string::npos ? AF_INET6 : AF_INET;
+        if (inet_pton(family, text.c_str(), buf) != 1) {
+            Answer a;
+            a.rcode = Rcode::Malformed;
+            a.error = "not an address: " + text;
+            deliver_later(std::move(callback), std::move(a));
+            return;
+        }
+        auto* req = new Request{this, Type::PTR, std::move(callback)};
+        ++pending_;
+        ares_gethostbyaddr(channel_, buf, family == AF_INET ? 4 : 16, family, &AresResolver::on_host, req);
+        arm_timer();
+    }
+
+    void host_by_name(std::string_view name, bool ipv6, Callback callback) override {
+        auto* req = new Request{this, ipv6 ? Type::AAAA : Type::A, std::move(callback)};
+        ++pending_;
+        ares_gethostbyname(channel_, std::string(name).c_str(), ipv6 ? AF_INET6 : AF_INET, &AresResolver::on_host, req);
+        arm_timer();
+    }
+
 private:
     struct Request {
         AresResolver* self;
@@ -193,6 +218,36 @@ private:
             return;
         }
         req->callback(a);
+    }
+
+    static void on_host(void* arg, int status, int /*timeouts*/, struct hostent* host) {
+        std::unique_ptr<Request> req(static_cast<Request*>(arg));
+        AresResolver* self = req->self;
+        --self->pending_;
+        if (self->destroying_ || status == ARES_EDESTRUCTION || status == ARES_ECANCELLED) return;
+        Answer a;
+        a.rcode = rcode_of(status);
+        if (status != ARES_SUCCESS) {
+            a.error = ares_strerror(status);
+        } else if (req->type == Type::PTR) {
+            a.records.emplace_back(host->h_name);
+            for (char** alias = host->h_aliases; alias && *alias; ++alias) a.records.emplace_back(*alias);
+        } else {
+            char text[INET6_ADDRSTRLEN];
+            for (char** addr = host->h_addr_list; addr && *addr; ++addr)
+                if (inet_ntop(host->h_addrtype, *addr, text, sizeof text)) a.records.emplace_back(text);
+        }
+        if (a.ok() && a.records.empty()) a.rcode = Rcode::NoData;
+        if (self->in_process_ == 0) {
+            self->deliver_later(std::move(req->callback), std::move(a));
+            return;
+        }
+        req->callback(a);
+    }
+
+    void deliver_later(Callback callback, Answer a) {
+        auto* later = new std::pair<Callback, Answer>(std::move(callback), std::move(a));
+        event_base_once(base_, -1, EV_TIMEOUT, &AresResolver::run_later, later, nullptr);
     }
 
     static void run_later(evutil_socket_t, short, void* arg) {

@@ -60,6 +60,12 @@ public:
     // Starts a query; `callback` runs later from the event loop (never from inside
     // query()), exactly once unless the resolver is destroyed first.
     virtual void query(std::string_view name, Type type, Callback callback) = 0;
+    // The C library's view, as Postfix's getnameinfo()/getaddrinfo() calls see it: the
+    // hosts file first, then DNS (c-ares follows nsswitch.conf's "hosts:" order). Answer
+    // records: the host's names (the canonical one first), resp. its addresses of the
+    // family asked for. Same callback rules as query().
+    virtual void host_by_address(std::string_view address, Callback callback) = 0;
+    virtual void host_by_name(std::string_view name, bool ipv6, Callback callback) = 0;
     // Queries in flight (tests).
     virtual size_t pending() const = 0;
 };
