@@ -625,7 +625,7 @@ def test_replies_and_log_lines_match_debian_postfix(smtpd, tmp_path):
         postfix = run_dialogue(port)
         peer_log = client_names(peer.wait_log("disconnect from"))
     finally:
-        peer.stop()
+        peer.cleanup()
     ours = run_dialogue(smtpd.ports["nosleep"])
     assert ours == postfix
     log = smtpd.inst.wait_log("bdat=2/4 rset=1 noop=3 vrfy=1 etrn=0/1 quit=1 unknown=0/1")
