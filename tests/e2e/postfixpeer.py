@@ -29,6 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from mailsystem import MailInstance, free_port  # noqa: F401 (free_port: for users of this module)
+
+descendants = MailInstance.descendants
+
 POSTFIX = "/usr/sbin/postfix"
 POSTCONF = "/usr/sbin/postconf"
 SENDMAIL = "/usr/sbin/sendmail"
@@ -204,32 +208,6 @@ def smtp_source(port, sessions, messages, size=None, recipient="user@localhost",
         argv += ["-l", str(size)]
     return subprocess.run(argv + [f"127.0.0.1:{port}"], capture_output=True, text=True,
                           timeout=timeout)
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def descendants(pid):
-    kids = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            kids.setdefault(int(fields[1]), []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        for c in kids.get(p, []):
-            out.append(c)
-            todo.append(c)
-    return out
 
 
 def memory_kb(pids, field="VmRSS:", source="status"):

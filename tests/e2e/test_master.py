@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import postern, run
-from mailsystem import wait_for
+from mailsystem import free_port, wait_for
 
 CRASHER = """#!/bin/sh
 echo run >> {count}
@@ -396,14 +396,6 @@ def test_as_root_unprivileged_services_run_as_mail_owner(tmp_path):
         subprocess.run(["rm", "-rf", str(root)])
         subprocess.run(["gpasswd", "-d", "nobody", extra], capture_output=True)
         subprocess.run(["groupdel", extra])
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_inet_service_gets_its_listening_socket(tmp_path):
