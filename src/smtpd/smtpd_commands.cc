@@ -36,8 +36,8 @@ void address_of(const sockaddr_storage& ss, std::string& addr, std::string& port
 
 }  // namespace
 
-// TODO(dns): reverse and forward-confirmed name lookup once util/dns exists; until then
-// every client is "unknown", as Postfix with smtpd_peername_lookup = no.
+// The addresses of both ends; the names follow from dns::lookup_client_names when the
+// session starts (smtpd_peername_lookup).
 void Session::set_client_facts() {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
