@@ -188,7 +188,9 @@ bool filter_match(const std::string& filter, const std::vector<std::string>& add
             const std::string& w = want[i];
             if (!w.empty() && w.front() == '[' && w.back() == ']') {
                 ok = false;
-                for (auto part : split_tokens(w.substr(1, w.size() - 2), ";")) {
+                // Named: the views of split_tokens must not outlive a temporary.
+                const std::string inner = w.substr(1, w.size() - 2);
+                for (auto part : split_tokens(inner, ";")) {
                     size_t dots = part.find("..");
                     long lo = 0, hi = 0, v = 0;
                     parse_long(have[i], v);

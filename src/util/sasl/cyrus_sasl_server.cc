@@ -14,11 +14,13 @@ namespace {
 
 constexpr const char* kNoMechanisms = "no SASL authentication mechanisms";
 
-// Cyrus keeps the callback array and the configuration path for the life of the
+// Cyrus keeps the callback array, the configuration path and the application name
+// (pointers, not copies: sasl_server_new reads the name again) for the life of the
 // library, and sasl_server_init/sasl_server_done are per process: a count lets tests
 // create and drop factories one after another.
 int g_library_users = 0;
 std::string g_config_path;
+std::string g_app_name;
 
 // Cyrus's own diagnostics, with Postfix's prefixes (xsasl_cyrus_log).
 int log_callback(void*, int priority, const char* message) {
@@ -226,8 +228,8 @@ std::unique_ptr<SaslServerFactory> create_cyrus_factory(const config::Config& co
             log::warn("failed to set Cyrus SASL configuration path: \"%s\"", g_config_path.c_str());
             log::fatal("SASL per-process initialization failed");
         }
-        std::string app = config.get("smtpd_sasl_path");
-        int status = sasl_server_init(g_callbacks, app.c_str());
+        g_app_name = config.get("smtpd_sasl_path");
+        int status = sasl_server_init(g_callbacks, g_app_name.c_str());
         if (status != SASL_OK) {
             log::warn("SASL per-process initialization failed: %s",
                       sasl_errstring(status, nullptr, nullptr));
