@@ -55,12 +55,8 @@ void pre_jail_init(daemon::ServerContext& ctx) {
     const smtpd::Settings& s = process.settings;
     if (s.tls_offered() || s.tls_wrappermode) {
         auto tls = tls::TlsServerContext::from_config(c, "smtpd");
-        if (!tls) {
-            // Postfix degrades: no STARTTLS offered, the error is logged.
-            log::warn("TLS library problem: %s", tls.error().c_str());
-        } else {
-            process.tls = std::move(*tls);
-        }
+        // Postfix degrades: no STARTTLS offered; from_config has logged the problem.
+        if (tls) process.tls = std::move(*tls);
     }
     if (s.sasl_auth_enable) process.sasl = sasl::SaslServerFactory::create(c);
     process.checks = smtpd::CheckEngine::create(c, ctx.base());

@@ -50,7 +50,9 @@ void Session::start_wrapper_tls() {
 
 void Session::on_tls_handshake() {
     tls::TlsSessionInfo info = tls::session_info(conn_.ssl());
-    log::info("%s", tls::established_log_line(info, facts_.client.namaddr()).c_str());
+    // smtpd_tls_loglevel 0 (Postfix's default) logs no summary line.
+    if (svc_.tls != nullptr && svc_.tls->log_level() >= 1)
+        log::info("%s", tls::established_log_line(info, facts_.client.namaddr()).c_str());
     if (limits_ != nullptr) {
         if (auto refused = limits_->check_tls_established(info.reused)) {
             wait_end();
