@@ -83,7 +83,7 @@ std::string Session::ehlo_reply() const {
     offer("size", cfg_.message_size_limit > 0 ? "SIZE " + std::to_string(cfg_.message_size_limit) : "SIZE");
     if (!cfg_.disable_vrfy) offer("vrfy", "VRFY");
     offer("etrn", "ETRN");
-    if (svc_.tls != nullptr && cfg_.tls_offered() && !facts_.tls.active) offer("starttls", "STARTTLS");
+    if (cfg_.tls_offered() && !facts_.tls.active) offer("starttls", "STARTTLS");
     std::string mechs = auth_mechanisms();
     if (!mechs.empty()) {
         offer("auth", "AUTH " + mechs);

@@ -9,14 +9,17 @@
 
 namespace postern::smtpd {
 
+// With a broken TLS set-up, "encrypt" still refuses plaintext mail (fail closed), as
+// Postfix: STARTTLS is offered and answered 454.
 bool Session::tls_required_first() {
-    return cfg_.tls_level == "encrypt" && !facts_.tls.active && svc_.tls != nullptr;
+    return cfg_.tls_level == "encrypt" && !facts_.tls.active;
 }
 
 void Session::cmd_starttls(std::string_view args) {
     if (!args.empty()) return reply("501 5.5.4 Syntax: STARTTLS");
     if (facts_.tls.active) return reply("554 5.5.1 Error: TLS already active");
-    if (svc_.tls == nullptr || !cfg_.tls_offered()) return reply("502 5.5.1 Error: command not implemented");
+    if (!cfg_.tls_offered()) return reply("502 5.5.1 Error: command not implemented");
+    if (svc_.tls == nullptr) return reply("454 4.7.0 TLS not available due to local problem");
     if (facts_.transaction.mail_given) return reply("503 5.5.1 Error: MAIL transaction in progress");
     if (limits_ != nullptr) {
         if (auto refused = limits_->check_starttls()) return reply(refused->text);
