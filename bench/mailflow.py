@@ -153,15 +153,20 @@ class Postern(System):
         (self.etc / "master.cf").write_text("\n".join(lines) + "\n")
 
     def start(self, cg):
-        subprocess.run([str(self.build / "sbin/postern"), "-c", str(self.etc), "start"],
-                       check=True, capture_output=True, preexec_fn=cg.preexec())
+        postern_control(self.build, self.etc, "start", cg)
 
     def stop(self):
-        subprocess.run([str(self.build / "sbin/postern"), "-c", str(self.etc), "stop"],
-                       capture_output=True)
+        postern_control(self.build, self.etc, "stop")
 
     def sendmail_argv(self):
         return [str(self.build / "sbin/sendmail"), "-C", str(self.etc)]
+
+
+def postern_control(build, etc, verb, cg=None):
+    """`postern -c ETC start|stop`; start runs inside the cgroup and must succeed."""
+    subprocess.run([str(Path(build) / "sbin/postern"), "-c", str(etc), verb],
+                   check=verb == "start", capture_output=True,
+                   preexec_fn=cg.preexec() if cg else None)
 
 
 def allow_alternate_config(path):

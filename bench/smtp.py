@@ -44,7 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
-from mailflow import USER, Cgroup, ensure_user, wait_delivered  # noqa: E402
+from mailflow import USER, Cgroup, ensure_user, postern_control, wait_delivered  # noqa: E402
 import postfixpeer as pp  # noqa: E402
 
 MESSAGES = int(os.environ.get("BENCH_SMTP_MESSAGES", "2000"))
@@ -113,12 +113,10 @@ class PosternSystem:
         (self.etc / "master.cf").write_text("\n".join(lines) + "\n")
 
     def start(self, cg):
-        subprocess.run([str(self.build / "sbin/postern"), "-c", str(self.etc), "start"],
-                       check=True, capture_output=True, preexec_fn=cg.preexec())
+        postern_control(self.build, self.etc, "start", cg)
 
     def stop(self):
-        subprocess.run([str(self.build / "sbin/postern"), "-c", str(self.etc), "stop"],
-                       capture_output=True)
+        postern_control(self.build, self.etc, "stop")
 
     def log(self):
         p = self.root / "maillog"
