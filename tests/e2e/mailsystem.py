@@ -137,16 +137,71 @@ def smtpd_service(port, options=None, command="smtpd", maxproc="-"):
     return line + "\n"
 
 
-def smtp_connect(port, timeout=10.0):
-    """A raw socket to 127.0.0.1:port (retries briefly: master may still be binding)."""
+def smtp_connect(port, timeout=10.0, source=None):
+    """A raw socket to 127.0.0.1:port, from `source` (a 127/8 address) if given (retries
+    briefly: master may still be binding)."""
     end = time.time() + timeout
     while True:
         try:
-            return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+            return socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                            source_address=(source, 0) if source else None)
         except OSError:
             if time.time() >= end:
                 raise
             time.sleep(0.05)
+
+
+class SmtpDialog:
+    """A raw SMTP client: send anything, read replies one at a time."""
+
+    def __init__(self, port, greet=True, source=None):
+        self.sock = smtp_connect(port, source=source)
+        self.sock.settimeout(15)
+        self.buf = b""
+        self.greeting = self.reply() if greet else None
+
+    def send(self, data):
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def reply(self):
+        """One reply, its lines joined with "\\n" (without CRLF)."""
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                data = self.sock.recv(65536)
+                if not data:
+                    raise EOFError("connection closed; got %r" % lines)
+                self.buf += data
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            lines.append(line.decode("utf-8", "replace"))
+            if len(line) < 4 or line[3:4] != b"-":
+                return "\n".join(lines)
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def replies(self, n):
+        return [self.reply() for _ in range(n)]
+
+    def starttls(self):
+        """STARTTLS and, after a 220, the handshake (no verification); the reply."""
+        import ssl
+        reply = self.cmd("STARTTLS")
+        if reply.startswith("220"):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+            self.sock = ctx.wrap_socket(self.sock)
+        return reply
+
+    def closed(self):
+        try:
+            return self.sock.recv(1) == b""
+        except OSError:
+            return True
+
+    def close(self):
+        self.sock.close()
 
 
 class MailInstance:

@@ -6,13 +6,12 @@ lost connection, timeout, too many errors, disconnect with command counters).
 One instance serves all tests; each special setting has its own smtpd service on its
 own port (master.cf -o overrides), as an admin would configure submission or smtps."""
 import re
-import socket
 import subprocess
 import time
 
 import pytest
 
-from mailsystem import MailInstance, free_port, smtp_connect, smtpd_service, wait_for
+from mailsystem import MailInstance, SmtpDialog, free_port, smtpd_service, wait_for
 
 SERVICES = {
     "plain": {},
@@ -87,47 +86,7 @@ def smtpd(tmp_path_factory):
     inst.stop()
 
 
-class Dialog:
-    """A raw SMTP client: send anything, read replies one at a time."""
-
-    def __init__(self, port, greet=True):
-        self.sock = smtp_connect(port)
-        self.sock.settimeout(15)
-        self.buf = b""
-        self.greeting = self.reply() if greet else None
-
-    def send(self, data):
-        self.sock.sendall(data.encode() if isinstance(data, str) else data)
-
-    def reply(self):
-        """One reply, its lines joined with "\\n" (without CRLF)."""
-        lines = []
-        while True:
-            while b"\r\n" not in self.buf:
-                data = self.sock.recv(65536)
-                if not data:
-                    raise EOFError("connection closed; got %r" % lines)
-                self.buf += data
-            line, self.buf = self.buf.split(b"\r\n", 1)
-            lines.append(line.decode("utf-8", "replace"))
-            if len(line) < 4 or line[3:4] != b"-":
-                return "\n".join(lines)
-
-    def cmd(self, line):
-        self.send(line + "\r\n")
-        return self.reply()
-
-    def replies(self, n):
-        return [self.reply() for _ in range(n)]
-
-    def closed(self):
-        try:
-            return self.sock.recv(1) == b""
-        except OSError:
-            return True
-
-    def close(self):
-        self.sock.close()
+Dialog = SmtpDialog
 
 
 def queue_id(reply):

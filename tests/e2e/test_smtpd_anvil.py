@@ -8,12 +8,11 @@ Each scenario runs against Postern and, with the same settings, against Debian's
 scripts and log parsers see no difference. Every limit has its own smtpd service, so
 its anvil counters (per service and client address) start from zero."""
 import socket
-import ssl
 
 import pytest
 
 import postfixpeer
-from mailsystem import MailInstance, free_port, smtpd_service, wait_for
+from mailsystem import MailInstance, SmtpDialog, free_port, smtpd_service, wait_for
 from saslfixture import REALM, make_sasl_dir
 from tlsfixture import make_certs
 
@@ -67,49 +66,11 @@ def servers(tmp_path_factory):
         inst.stop()
 
 
-class Client:
+class Client(SmtpDialog):
     """A raw SMTP client bound to a source address."""
 
     def __init__(self, port, source):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=15,
-                                             source_address=(source, 0))
-        self.buf = b""
-        self.greeting = self.reply()
-
-    def reply(self):
-        lines = []
-        while True:
-            while b"\r\n" not in self.buf:
-                data = self.sock.recv(4096)
-                if not data:
-                    raise EOFError(f"connection closed after {lines!r}")
-                self.buf += data
-            line, self.buf = self.buf.split(b"\r\n", 1)
-            lines.append(line.decode())
-            if line[3:4] != b"-":
-                return "\n".join(lines)
-
-    def cmd(self, line):
-        self.sock.sendall(line.encode() + b"\r\n")
-        return self.reply()
-
-    def starttls(self):
-        """STARTTLS and the handshake; the reply to STARTTLS."""
-        reply = self.cmd("STARTTLS")
-        if reply.startswith("220"):
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-            self.sock = ctx.wrap_socket(self.sock)
-        return reply
-
-    def closed(self):
-        try:
-            return self.sock.recv(1) == b""
-        except OSError:
-            return True
-
-    def close(self):
-        self.sock.close()
+        super().__init__(port, source=source)
 
 
 def warnings(servers, system, service, text):
