@@ -360,7 +360,7 @@ def test_deferred_mail_waits_for_its_retry_time_unless_flushed(world):
     w.start()
     w.trigger(b"D")
     due = w.message("s@example.test", ["ok@localhost"], queue="deferred")
-    os.utime(find_file(w.inst, "deferred", due), (time.time() - 1, time.time() - 1))
+    # Written now, it is due at once: a periodic scan may take it before the trigger.
     w.trigger(b"D")
     w.inst.wait_log(f"{due}: removed")
     assert find_file(w.inst, "deferred", waiting)
