@@ -137,13 +137,13 @@ def smtpd_service(port, options=None, command="smtpd", maxproc="-"):
     return line + "\n"
 
 
-def smtp_connect(port, timeout=10.0, source=None):
-    """A raw socket to 127.0.0.1:port, from `source` (a 127/8 address) if given (retries
+def smtp_connect(port, timeout=10.0, source=None, host="127.0.0.1"):
+    """A raw socket to host:port, from `source` (a 127/8 address) if given (retries
     briefly: master may still be binding)."""
     end = time.time() + timeout
     while True:
         try:
-            return socket.create_connection(("127.0.0.1", port), timeout=timeout,
+            return socket.create_connection((host, port), timeout=timeout,
                                             source_address=(source, 0) if source else None)
         except OSError:
             if time.time() >= end:
@@ -154,8 +154,8 @@ def smtp_connect(port, timeout=10.0, source=None):
 class SmtpDialog:
     """A raw SMTP client: send anything, read replies one at a time."""
 
-    def __init__(self, port, greet=True, source=None):
-        self.sock = smtp_connect(port, source=source)
+    def __init__(self, port, greet=True, source=None, host="127.0.0.1"):
+        self.sock = smtp_connect(port, source=source, host=host)
         self.sock.settimeout(15)
         self.buf = b""
         self.greeting = self.reply() if greet else None
