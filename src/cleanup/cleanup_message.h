@@ -45,6 +45,7 @@ public:
     bool discarded() const { return discard_; }
     bool held() const { return hold_; }
     bool has_envelope() const { return has_envelope_; }
+    bool content_started() const { return content_started_; }
 
     // After finish(): turns a refusal of a kCleanupBounce submission (content, size or hop
     // limit) into a queued message whose recipients are all done, with one bounce-log

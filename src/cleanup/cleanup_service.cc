@@ -114,7 +114,10 @@ void CleanupService::disconnect(daemon::Connection& conn) {
     auto it = sessions_.find(conn.id());
     if (it == sessions_.end()) return;
     if (it->second.message) {
-        log::warn("%s: client disconnected before the end of the message", it->second.message->queue_id().c_str());
+        // A client that goes away before any content (smtpd after RSET, QUIT or a lost
+        // connection before DATA) is routine, and Postfix's cleanup says nothing of it.
+        if (it->second.message->content_started())
+            log::warn("%s: client disconnected before the end of the message", it->second.message->queue_id().c_str());
         (void)it->second.message->file().abandon();
     }
     sessions_.erase(it);

@@ -319,9 +319,19 @@ def test_bad_input_is_abandoned_and_daemon_keeps_serving(make):
     c.close()
     inst.wait_log(f"{qid}: client disconnected before the end of the message")
     assert wait_for(lambda: inst.queue_files("incoming") == [])
+    # a client that leaves after the envelope (smtpd after RSET or QUIT without DATA) is
+    # routine: the file goes, and nothing is said of it, as with Postfix's cleanup
+    c = Client(inst)
+    c.send([("request", "open"), ("flags", DEFAULT)])
+    quiet_qid = c.reply()["queue_id"]
+    c.send([("request", "envelope"), ("sender", "a@b"), ("arrival_sec", 0), ("arrival_usec", 0),
+            ("envid", ""), ("ret", 0)])
+    c.close()
+    assert wait_for(lambda: inst.queue_files("incoming") == [])
     assert "warning" in inst.log() and "fatal" not in inst.log() and "panic" not in inst.log()
     r = Client(inst).submit("a@example.com", ["b@example.com"], "Subject: after\n\nx\n")
     assert r["status"] == "0"
+    assert f"{quiet_qid}: client disconnected" not in inst.log()
 
 
 def test_concurrent_clients_share_group_commits(make):
