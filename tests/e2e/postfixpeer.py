@@ -127,8 +127,12 @@ class PostfixPeer:
         (self.etc / "master.cf").write_text(master_cf_text if master_cf_text is not None
                                             else master_cf())
         self.running = False
+        self.preexec_fn = None
 
     def start(self, preexec_fn=None):
+        """preexec_fn (e.g. netns.Host.preexec) runs before `postfix start` and is kept
+        for `postfix stop`: a peer in another network namespace is stopped from there."""
+        self.preexec_fn = preexec_fn
         _edit_alternate_dirs(str(self.etc), True)
         p = subprocess.run([POSTFIX, "-c", str(self.etc), "start"], capture_output=True,
                            text=True, preexec_fn=preexec_fn)
@@ -154,7 +158,8 @@ class PostfixPeer:
         if self.running:
             master = self.master_pid()
             pids = self.pids()
-            subprocess.run([POSTFIX, "-c", str(self.etc), "stop"], capture_output=True)
+            subprocess.run([POSTFIX, "-c", str(self.etc), "stop"], capture_output=True,
+                           preexec_fn=self.preexec_fn)
             if master:
                 _wait(lambda: not os.path.exists(f"/proc/{master}"), 15)
             for pid in pids:
