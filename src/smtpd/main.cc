@@ -58,7 +58,7 @@ void pre_jail_init(daemon::ServerContext& ctx) {
         // Postfix degrades: no STARTTLS offered; from_config has logged the problem.
         if (tls) process.tls = std::move(*tls);
     }
-    if (s.sasl_auth_enable) process.sasl = sasl::SaslServerFactory::create(c);
+    if (s.sasl_auth_enable) process.sasl = sasl::SaslServerFactory::create(c, ctx.base());
     process.checks = smtpd::CheckEngine::create(c, ctx.base());
     if (s.bare_lf != smtpd::BareLf::Allow) {
         auto exempt = smtpd::make_exception_matcher(c.get_list("smtpd_forbid_bare_newline_exclusions"), true);

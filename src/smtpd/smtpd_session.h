@@ -135,7 +135,9 @@ private:
     void cmd_starttls(std::string_view args);
     void cmd_auth(std::string_view args);
     void auth_response(const std::string& line);
+    void auth_answered(sasl::SaslStep step);
     void auth_step(const sasl::SaslStep& step);
+    sasl::SaslServer* auth_server();
     std::string auth_mechanisms() const;
     bool tls_required_first();
     void start_wrapper_tls();

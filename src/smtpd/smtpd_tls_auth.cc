@@ -92,30 +92,38 @@ void Session::on_tls_handshake() {
     pump();
 }
 
-std::string Session::auth_mechanisms() const {
-    if (svc_.sasl == nullptr || !cfg_.sasl_auth_enable || facts_.sasl.authenticated()) return "";
-    if (cfg_.tls_auth_only && !facts_.tls.active) return "";
-    auto* self = const_cast<Session*>(this);
-    if (self->sasl_ == nullptr) {
+// The session's SASL server, made when first needed; null when AUTH is not available now.
+sasl::SaslServer* Session::auth_server() {
+    if (svc_.sasl == nullptr || !cfg_.sasl_auth_enable || facts_.sasl.authenticated()) return nullptr;
+    if (cfg_.tls_auth_only && !facts_.tls.active) return nullptr;
+    if (sasl_ == nullptr) {
         sasl::SaslConnectionInfo info;
         info.local_address = facts_.client.server_address;
         info.local_port = facts_.client.server_port;
         info.remote_address = facts_.client.address;
         info.remote_port = facts_.client.port;
         info.tls_active = facts_.tls.active;
+        info.client_cert_verified = facts_.tls.peer_cert_verified;
         auto server = svc_.sasl->new_server(info);
         if (!server) {
             log::warn("SASL server: %s", server.error().c_str());
-            return "";
+            return nullptr;
         }
-        self->sasl_ = std::move(*server);
+        sasl_ = std::move(*server);
     }
-    return sasl_->mechanisms();
+    return sasl_.get();
+}
+
+std::string Session::auth_mechanisms() const {
+    sasl::SaslServer* server = const_cast<Session*>(this)->auth_server();
+    return server != nullptr ? server->mechanisms() : "";
 }
 
 void Session::cmd_auth(std::string_view args) {
     if (cfg_.helo_required && facts_.helo_name.empty()) return reply("503 5.5.1 Error: send HELO/EHLO first");
-    if (auth_mechanisms().empty() && !facts_.sasl.authenticated())
+    // Dovecot's server exists with no mechanisms while Dovecot is unreachable: AUTH then
+    // gets its 454.
+    if (auth_server() == nullptr && !facts_.sasl.authenticated())
         return reply("503 5.5.1 Error: authentication not enabled");
     if (facts_.helo_name.empty()) return reply("503 5.5.1 Error: send HELO/EHLO first");
     if (facts_.sasl.authenticated()) return reply("503 5.5.1 Error: already authenticated");
@@ -137,7 +145,8 @@ void Session::cmd_auth(std::string_view args) {
     }
     auth_mech_.assign(mech);
     for (char& c : auth_mech_) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
-    auth_step(sasl_->start(auth_mech_, initial));
+    wait_begin();
+    sasl_->start(auth_mech_, initial, [this](sasl::SaslStep step) { auth_answered(std::move(step)); });
 }
 
 void Session::auth_response(const std::string& line) {
@@ -152,7 +161,18 @@ void Session::auth_response(const std::string& line) {
         sasl_.reset();
         return reply("501 5.5.2 Cannot decode response");
     }
-    auth_step(sasl_->step(*decoded));
+    wait_begin();
+    sasl_->step(*decoded, [this](sasl::SaslStep step) { auth_answered(std::move(step)); });
+}
+
+// While the SASL server works (a worker thread, Dovecot) the session reads nothing more
+// (wait_begin); the answer comes from the loop, never after the session (and its server)
+// went away.
+void Session::auth_answered(sasl::SaslStep step) {
+    std::weak_ptr<bool> alive = alive_;
+    wait_end();
+    auth_step(step);
+    if (!alive.expired()) pump();
 }
 
 void Session::auth_step(const sasl::SaslStep& step) {

@@ -55,7 +55,7 @@ SERVICES = {
     "submissions": SUBMISSIONS,
     # Broken settings: smtpd dies at start with Postfix's messages.
     "nomech": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_path": "smtpd-nomech"},
-    "dovecot": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_type": "dovecot"},
+    "badtype": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_type": "bogus"},
     "nofilter": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_mechanism_filter": "gssapi"},
     "badopt": {"smtpd_sasl_auth_enable": "yes",
                "smtpd_sasl_security_options": "noanonymous,bogus"},
@@ -372,7 +372,7 @@ def test_unreachable_saslauthd_is_a_temporary_failure(auth):
 
 @pytest.mark.parametrize("service, messages", [
     ("nomech", [r"fatal: no SASL authentication mechanisms$"]),
-    ("dovecot", [r"warning: unsupported SASL server implementation: dovecot$",
+    ("badtype", [r"warning: unsupported SASL server implementation: bogus$",
                  r"fatal: SASL per-process initialization failed$"]),
     ("nofilter", [rf"warning: smtpd_sasl_mechanism_filter discards all mechanisms in '{MECHS}'$",
                   r"fatal: no SASL authentication mechanisms$"]),

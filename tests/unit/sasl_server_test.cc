@@ -54,14 +54,14 @@ TEST_CASE("SASL mechanism filter: first match wins, no match drops", "[sasl]") {
 
 TEST_CASE("SASL PLAIN against a sasldb: good and bad password", "[sasl]") {
     SaslDir dir;
-    auto factory = sasl::SaslServerFactory::create(dir.config());
+    auto factory = sasl::SaslServerFactory::create(dir.config(), sasl::test::test_base());
     auto server = new_server(*factory);
-    auto good = server->start("PLAIN", std::string("\0test\0secret", 12));
+    auto good = start_now(*server, "PLAIN", std::string("\0test\0secret", 12));
     CHECK(good.state == State::Success);
     CHECK(good.username == "test");
 
     auto server2 = new_server(*factory);
-    auto bad = server2->start("PLAIN", std::string("\0test\0wrong", 11));
+    auto bad = start_now(*server2, "PLAIN", std::string("\0test\0wrong", 11));
     CHECK(bad.state == State::Failure);
     CHECK(bad.reason == "authentication failure");
     CHECK_FALSE(bad.temporary);
@@ -71,36 +71,36 @@ TEST_CASE("SASL PLAIN against a sasldb: good and bad password", "[sasl]") {
           "sasl_username=" + (bad.username.empty() ? std::string("(unavailable)") : bad.username));
 
     auto server3 = new_server(*factory);
-    auto nouser = server3->start("PLAIN", std::string("\0nobody\0secret", 14));
+    auto nouser = start_now(*server3, "PLAIN", std::string("\0nobody\0secret", 14));
     CHECK(nouser.state == State::Failure);
     CHECK(nouser.reason == "authentication failure");  // not "user not found"
 }
 
 TEST_CASE("SASL PLAIN without initial response, then LOGIN's two challenges", "[sasl]") {
     SaslDir dir;
-    auto factory = sasl::SaslServerFactory::create(dir.config());
+    auto factory = sasl::SaslServerFactory::create(dir.config(), sasl::test::test_base());
     auto plain = new_server(*factory);
-    auto first = plain->start("plain", std::nullopt);
+    auto first = start_now(*plain, "plain", std::nullopt);
     REQUIRE(first.state == State::Continue);
     CHECK(first.challenge.empty());
-    CHECK(plain->step(std::string("\0test\0secret", 12)).state == State::Success);
+    CHECK(step_now(*plain, std::string("\0test\0secret", 12)).state == State::Success);
 
     // "AUTH PLAIN =": an empty initial response is a PLAIN message without credentials,
     // which Cyrus refuses (unlike no initial response at all, above).
     auto empty = new_server(*factory);
-    auto refused = empty->start("PLAIN", std::string());
+    auto refused = start_now(*empty, "PLAIN", std::string());
     CHECK(refused.state == State::Failure);
     CHECK(refused.reason == "bad protocol / cancel");
     CHECK_FALSE(refused.temporary);
 
     auto login = new_server(*factory);
-    auto user_prompt = login->start("LOGIN", std::nullopt);
+    auto user_prompt = start_now(*login, "LOGIN", std::nullopt);
     REQUIRE(user_prompt.state == State::Continue);
     CHECK(base64::encode(user_prompt.challenge) == "VXNlcm5hbWU6");  // "Username:"
-    auto password_prompt = login->step("test");
+    auto password_prompt = step_now(*login, "test");
     REQUIRE(password_prompt.state == State::Continue);
     CHECK(base64::encode(password_prompt.challenge) == "UGFzc3dvcmQ6");  // "Password:"
-    auto done = login->step("secret");
+    auto done = step_now(*login, "secret");
     CHECK(done.state == State::Success);
     CHECK(done.username == "test");
 }
@@ -109,10 +109,10 @@ TEST_CASE("SASL security options hide plaintext mechanisms until TLS", "[sasl]")
     SaslDir dir;
     auto factory = sasl::SaslServerFactory::create(dir.config(
         "smtpd_sasl_security_options = noanonymous, noplaintext\n"
-        "smtpd_sasl_tls_security_options = noanonymous\n"));
+        "smtpd_sasl_tls_security_options = noanonymous\n"), sasl::test::test_base());
     auto clear = new_server(*factory, false);
     CHECK(clear->mechanisms() == "CRAM-MD5 DIGEST-MD5");  // mech_list order
-    auto refused = clear->start("PLAIN", std::string("\0test\0secret", 12));
+    auto refused = start_now(*clear, "PLAIN", std::string("\0test\0secret", 12));
     CHECK(refused.state == State::Failure);
     CHECK(refused.reason == "no mechanism available");
     auto tls = new_server(*factory, true);
@@ -122,10 +122,10 @@ TEST_CASE("SASL security options hide plaintext mechanisms until TLS", "[sasl]")
 TEST_CASE("SASL mechanism filter applies to the offered list and to AUTH", "[sasl]") {
     SaslDir dir;
     auto factory =
-        sasl::SaslServerFactory::create(dir.config("smtpd_sasl_mechanism_filter = login\n"));
+        sasl::SaslServerFactory::create(dir.config("smtpd_sasl_mechanism_filter = login\n"), sasl::test::test_base());
     auto server = new_server(*factory);
     CHECK(server->mechanisms() == "LOGIN");
-    auto refused = server->start("PLAIN", std::string("\0test\0secret", 12));
+    auto refused = start_now(*server, "PLAIN", std::string("\0test\0secret", 12));
     CHECK(refused.state == State::Failure);
     CHECK(refused.reason == "no mechanism available");
 }
@@ -143,13 +143,13 @@ TEST_CASE("SASL noanonymous (the default) hides ANONYMOUS; an empty option list 
           "[sasl]") {
     SaslDir dir("PLAIN ANONYMOUS");
     {
-        auto factory = sasl::SaslServerFactory::create(dir.config());
+        auto factory = sasl::SaslServerFactory::create(dir.config(), sasl::test::test_base());
         CHECK(new_server(*factory)->mechanisms() == "PLAIN");
     }
-    auto factory = sasl::SaslServerFactory::create(dir.config("smtpd_sasl_security_options =\n"));
+    auto factory = sasl::SaslServerFactory::create(dir.config("smtpd_sasl_security_options =\n"), sasl::test::test_base());
     auto server = new_server(*factory);
     CHECK(server->mechanisms() == "PLAIN ANONYMOUS");
-    auto anonymous = server->start("ANONYMOUS", std::string("trace@example.org"));
+    auto anonymous = start_now(*server, "ANONYMOUS", std::string("trace@example.org"));
     CHECK(anonymous.state == State::Success);
     CHECK(anonymous.username == "anonymous");
 }

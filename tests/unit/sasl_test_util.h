@@ -6,10 +6,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "util/config/config.h"
@@ -64,6 +67,27 @@ struct SaslDir {
         return *config;
     }
 };
+
+// The event loop the SASL tests' answers arrive on (one for the test program).
+inline event_base* test_base() {
+    static event_base* base = event_base_new();
+    return base;
+}
+
+// start/step, waiting on the loop for the answer.
+inline SaslStep start_now(SaslServer& server, std::string_view mechanism,
+                          const std::optional<std::string>& initial) {
+    std::optional<SaslStep> answer;
+    server.start(mechanism, initial, [&](SaslStep step) { answer = std::move(step); });
+    while (!answer) event_base_loop(test_base(), EVLOOP_ONCE);
+    return *answer;
+}
+inline SaslStep step_now(SaslServer& server, std::string_view response) {
+    std::optional<SaslStep> answer;
+    server.step(response, [&](SaslStep step) { answer = std::move(step); });
+    while (!answer) event_base_loop(test_base(), EVLOOP_ONCE);
+    return *answer;
+}
 
 inline std::unique_ptr<SaslServer> new_server(SaslServerFactory& factory, bool tls = false) {
     SaslConnectionInfo info{"127.0.0.1", "25", "127.0.0.1", "40000", tls};

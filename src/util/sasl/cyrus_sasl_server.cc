@@ -4,8 +4,10 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "util/base/strings.h"
+#include "util/daemon/worker_thread.h"
 #include "util/log/log.h"
 #include "util/sasl/sasl_options.h"
 
@@ -22,25 +24,41 @@ int g_library_users = 0;
 std::string g_config_path;
 std::string g_app_name;
 
-// Cyrus's own diagnostics, with Postfix's prefixes (xsasl_cyrus_log).
+// Cyrus's own diagnostics, with Postfix's prefixes (xsasl_cyrus_log). On the worker
+// thread they are kept and logged by the completion, on the event loop's thread.
+struct LogLine {
+    bool warning;
+    std::string text;
+};
+thread_local std::vector<LogLine>* t_captured = nullptr;
+
+void emit(bool warning, std::string text) {
+    if (t_captured != nullptr)
+        t_captured->push_back({warning, std::move(text)});
+    else if (warning)
+        log::warn("%s", text.c_str());
+    else
+        log::info("%s", text.c_str());
+}
+
 int log_callback(void*, int priority, const char* message) {
     switch (priority) {
         case SASL_LOG_ERR:
         case SASL_LOG_WARN:
-            log::warn("SASL authentication problem: %s", message);
+            emit(true, strprintf("SASL authentication problem: %s", message));
             break;
         case SASL_LOG_FAIL:
-            log::warn("SASL authentication failure: %s", message);
+            emit(true, strprintf("SASL authentication failure: %s", message));
             break;
         case SASL_LOG_NOTE:
-            if (log::verbose()) log::info("SASL authentication info: %s", message);
+            if (log::verbose()) emit(false, strprintf("SASL authentication info: %s", message));
             break;
         case SASL_LOG_DEBUG:
-            if (log::verbose() > 1) log::info("SASL authentication debug: %s", message);
+            if (log::verbose() > 1) emit(false, strprintf("SASL authentication debug: %s", message));
             break;
         case SASL_LOG_TRACE:
         case SASL_LOG_PASS:
-            if (log::verbose() > 2) log::info("SASL authentication trace: %s", message);
+            if (log::verbose() > 2) emit(false, strprintf("SASL authentication trace: %s", message));
             break;
         default:
             break;
@@ -79,72 +97,114 @@ std::string address_port(const std::string& address, const std::string& port) {
     return address + ";" + (port.empty() ? "0" : port);
 }
 
+// What a session's Cyrus state is: the sasl_conn_t is used by the worker while a step
+// runs, so the job and its completion share it with the server; the last one disposes of
+// it (the completion, on the loop). `alive` ends with the server: a step that completes
+// after the session went away is dropped.
+struct CyrusState {
+    explicit CyrusState(ConnPtr c) : conn(std::move(c)) {}
+    ConnPtr conn;
+};
+
+// Runs on the worker: the blocking Cyrus call, then the step made of its outcome.
+SaslStep outcome(sasl_conn_t* conn, int status, const char* out, unsigned out_len);
+
 class CyrusSaslServer final : public SaslServer {
 public:
-    CyrusSaslServer(ConnPtr conn, std::string mechanisms)
-        : conn_(std::move(conn)), mechanisms_(std::move(mechanisms)) {}
+    CyrusSaslServer(ConnPtr conn, std::string mechanisms, daemon::WorkerThread& worker)
+        : state_(std::make_shared<CyrusState>(std::move(conn))),
+          mechanisms_(std::move(mechanisms)),
+          worker_(worker) {}
+    ~CyrusSaslServer() override { *alive_ = false; }
 
     std::string mechanisms() const override { return mechanisms_; }
 
-    SaslStep start(std::string_view mechanism,
-                   const std::optional<std::string>& initial_response) override {
+    void start(std::string_view mechanism, const std::optional<std::string>& initial_response,
+               StepDone done) override {
         // Cyrus would refuse a mechanism its security properties exclude, but not one
         // that only smtpd_sasl_mechanism_filter hides.
-        if (!mechanism_listed(mechanisms_, mechanism)) return failure_step(SASL_NOMECH);
-        const char* out = nullptr;
-        unsigned out_len = 0;
-        std::string name(mechanism);
-        int status = sasl_server_start(
-            conn_.get(), name.c_str(), initial_response ? initial_response->data() : nullptr,
-            initial_response ? unsigned(initial_response->size()) : 0, &out, &out_len);
-        return outcome(status, out, out_len);
+        if (!mechanism_listed(mechanisms_, mechanism)) {
+            SaslStep refused = failure_step(SASL_NOMECH);
+            run([refused](sasl_conn_t*) { return refused; }, std::move(done));
+            return;
+        }
+        run([name = std::string(mechanism), initial = initial_response](sasl_conn_t* conn) {
+                const char* out = nullptr;
+                unsigned out_len = 0;
+                int status = sasl_server_start(conn, name.c_str(), initial ? initial->data() : nullptr,
+                                               initial ? unsigned(initial->size()) : 0, &out, &out_len);
+                return outcome(conn, status, out, out_len);
+            },
+            std::move(done));
     }
 
-    SaslStep step(std::string_view response) override {
-        const char* out = nullptr;
-        unsigned out_len = 0;
-        int status = sasl_server_step(conn_.get(), response.data(), unsigned(response.size()),
-                                      &out, &out_len);
-        return outcome(status, out, out_len);
+    void step(std::string_view response, StepDone done) override {
+        run([response = std::string(response)](sasl_conn_t* conn) {
+                const char* out = nullptr;
+                unsigned out_len = 0;
+                int status = sasl_server_step(conn, response.data(), unsigned(response.size()), &out, &out_len);
+                return outcome(conn, status, out, out_len);
+            },
+            std::move(done));
     }
 
 private:
-    SaslStep outcome(int status, const char* out, unsigned out_len) {
-        SaslStep step;
-        if (status == SASL_CONTINUE) {
-            step.state = SaslStep::State::Continue;
-            if (out) step.challenge.assign(out, out_len);
-            return step;
-        }
-        if (status != SASL_OK) {
-            step = failure_step(status);
-            step.username = username();
-            return step;
-        }
-        step.username = username();
-        if (step.username.empty()) {
-            log::warn("cannot look up the authenticated SASL username");
-            return failure_step(SASL_FAIL);
-        }
-        step.state = SaslStep::State::Success;
+    // Every answer comes through the worker, even one known at once: the caller sees
+    // one order of events whatever the mechanism.
+    void run(std::function<SaslStep(sasl_conn_t*)> call, StepDone done) {
+        std::shared_ptr<CyrusState> state = state_;
+        std::weak_ptr<bool> alive = alive_;
+        worker_.post([state, alive, call = std::move(call), done = std::move(done)]() mutable {
+            std::vector<LogLine> lines;
+            t_captured = &lines;
+            SaslStep step = call(state->conn.get());
+            t_captured = nullptr;
+            return daemon::WorkerThread::Completion(
+                [state, alive, lines = std::move(lines), step = std::move(step), done = std::move(done)] {
+                    for (const LogLine& line : lines) emit(line.warning, line.text);
+                    if (!alive.expired()) done(step);
+                });
+        });
+    }
+
+    std::shared_ptr<CyrusState> state_;
+    std::string mechanisms_;
+    daemon::WorkerThread& worker_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+std::string username_of(sasl_conn_t* conn) {
+    const void* value = nullptr;
+    if (sasl_getprop(conn, SASL_USERNAME, &value) != SASL_OK || value == nullptr) return "";
+    return static_cast<const char*>(value);
+}
+
+SaslStep outcome(sasl_conn_t* conn, int status, const char* out, unsigned out_len) {
+    SaslStep step;
+    if (status == SASL_CONTINUE) {
+        step.state = SaslStep::State::Continue;
+        if (out) step.challenge.assign(out, out_len);
         return step;
     }
-
-    std::string username() const {
-        const void* value = nullptr;
-        if (sasl_getprop(conn_.get(), SASL_USERNAME, &value) != SASL_OK || value == nullptr)
-            return "";
-        return static_cast<const char*>(value);
+    if (status != SASL_OK) {
+        step = failure_step(status);
+        step.username = username_of(conn);
+        return step;
     }
-
-    ConnPtr conn_;
-    std::string mechanisms_;
-};
+    step.username = username_of(conn);
+    if (step.username.empty()) {
+        emit(true, "cannot look up the authenticated SASL username");
+        return failure_step(SASL_FAIL);
+    }
+    step.state = SaslStep::State::Success;
+    return step;
+}
 
 class CyrusSaslServerFactory final : public SaslServerFactory {
 public:
-    explicit CyrusSaslServerFactory(const config::Config& config)
-        : service_(config.get("smtpd_sasl_service")),
+    CyrusSaslServerFactory(const config::Config& config, event_base* base)
+        : base_(base),
+          service_(config.get("smtpd_sasl_service")),
           hostname_(config.get("myhostname")),
           realm_(config.get("smtpd_sasl_local_domain")),
           plain_flags_(security_flags(config, "smtpd_sasl_security_options")),
@@ -152,6 +212,7 @@ public:
           filter_(mechanism_filter(config)) {}
 
     ~CyrusSaslServerFactory() override {
+        worker_.reset();  // no Cyrus call in flight once the library is done
         if (--g_library_users == 0) sasl_server_done();
     }
 
@@ -178,8 +239,13 @@ public:
                                         sasl_errdetail(conn.get())));
         Result<std::string> mechanisms = list_mechanisms(conn.get());
         if (!mechanisms) return make_error(mechanisms.error());
+        if (worker_ == nullptr) {
+            auto worker = daemon::WorkerThread::create(base_);
+            if (!worker) return make_error(worker.error());
+            worker_ = std::move(*worker);
+        }
         return std::unique_ptr<SaslServer>(
-            std::make_unique<CyrusSaslServer>(std::move(conn), std::move(*mechanisms)));
+            std::make_unique<CyrusSaslServer>(std::move(conn), std::move(*mechanisms), *worker_));
     }
 
 private:
@@ -213,14 +279,18 @@ private:
         return kept;
     }
 
+    event_base* base_;
     std::string service_, hostname_, realm_;
     unsigned plain_flags_, tls_flags_;
     MechanismFilter filter_;
+    // Every Cyrus step of the process, one at a time (Cyrus's plug-ins are not known
+    // to be thread-safe); made with the first session, after the jail.
+    std::unique_ptr<daemon::WorkerThread> worker_;
 };
 
 }  // namespace
 
-std::unique_ptr<SaslServerFactory> create_cyrus_factory(const config::Config& config) {
+std::unique_ptr<SaslServerFactory> create_cyrus_factory(const config::Config& config, event_base* base) {
     if (g_library_users == 0) {
         g_config_path = config.get("cyrus_sasl_config_path");
         if (!g_config_path.empty() &&
@@ -237,7 +307,7 @@ std::unique_ptr<SaslServerFactory> create_cyrus_factory(const config::Config& co
         }
     }
     ++g_library_users;
-    auto factory = std::make_unique<CyrusSaslServerFactory>(config);
+    auto factory = std::make_unique<CyrusSaslServerFactory>(config, base);
     // Postfix finds an empty mechanism list when a client connects and dies of it then;
     // a daemon that serves many sessions finds it once, now. Either kind of session
     // (before or after TLS) with mechanisms is enough to start.

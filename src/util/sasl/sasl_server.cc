@@ -3,13 +3,15 @@
 #include "util/base/strings.h"
 #include "util/log/log.h"
 #include "util/sasl/cyrus_sasl_server.h"
+#include "util/sasl/dovecot_sasl_server.h"
 
 namespace postern::sasl {
 
-std::unique_ptr<SaslServerFactory> SaslServerFactory::create(const config::Config& config) {
+std::unique_ptr<SaslServerFactory> SaslServerFactory::create(const config::Config& config,
+                                                             event_base* base) {
     std::string type = config.get("smtpd_sasl_type");
-    if (type == "cyrus") return create_cyrus_factory(config);
-    // "dovecot" is a later issue: until then it is as unknown as any other name.
+    if (type == "cyrus") return create_cyrus_factory(config, base);
+    if (type == "dovecot") return create_dovecot_factory(config, base);
     log::warn("unsupported SASL server implementation: %s", type.c_str());
     log::fatal("SASL per-process initialization failed");
 }
