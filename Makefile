@@ -27,6 +27,8 @@ COMMANDS  := postconf postmap postalias postern sendmail postdrop postqueue post
              postlog postcat
 # name -> program it is a link to
 LINKS     := newaliases:postalias mailq:sendmail
+# daemon name -> daemon it is a link to (the program looks at its name: smtp runs as lmtp)
+DAEMON_LINKS := lmtp:smtp
 
 PKG_CFLAGS := $(shell pkg-config --cflags libmariadb 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs libmariadb libevent openssl libpcre2-8 libcares 2>/dev/null) \
@@ -47,6 +49,8 @@ prog_path  = $(if $(call is_cmd,$(1)),$(BUILD)/sbin/$(1),$(BUILD)/libexec/poster
 PROGRAMS  := $(foreach p,$(PROG_DIRS),$(call prog_path,$(p)))
 LINKS     := $(foreach l,$(LINKS),$(if $(filter $(lastword $(subst :, ,$(l))),$(PROG_DIRS)),$(l)))
 LINK_PATHS:= $(foreach l,$(LINKS),$(BUILD)/sbin/$(firstword $(subst :, ,$(l))))
+DAEMON_LINKS := $(foreach l,$(DAEMON_LINKS),$(if $(filter $(lastword $(subst :, ,$(l))),$(PROG_DIRS)),$(l)))
+DAEMON_LINK_PATHS := $(foreach l,$(DAEMON_LINKS),$(BUILD)/libexec/postern/$(firstword $(subst :, ,$(l))))
 
 TEST_SRCS := $(shell find tests/unit -name '*.cc' | sort)
 TEST_OBJS := $(TEST_SRCS:%.cc=$(BUILD)/obj/%.o)
@@ -58,7 +62,7 @@ ALL_OBJS  := $(UTIL_OBJS) $(TEST_OBJS)
 .DEFAULT_GOAL := all
 
 all: programs $(TEST_BIN)
-programs: $(PROGRAMS) $(LINK_PATHS)
+programs: $(PROGRAMS) $(LINK_PATHS) $(DAEMON_LINK_PATHS)
 
 $(BUILD)/obj/%.o: %.cc
 	@mkdir -p $(dir $@)
@@ -81,6 +85,9 @@ $(foreach p,$(PROG_DIRS),$(eval $(call PROGRAM_RULE,$(p))))
 
 $(LINK_PATHS): $(BUILD)/sbin/%: | $(PROGRAMS)
 	ln -sf $(lastword $(subst :, ,$(filter $*:%,$(LINKS)))) $@
+
+$(DAEMON_LINK_PATHS): $(BUILD)/libexec/postern/%: | $(PROGRAMS)
+	ln -sf $(lastword $(subst :, ,$(filter $*:%,$(DAEMON_LINKS)))) $@
 
 $(TEST_BIN): $(TEST_OBJS) $(LIBUTIL)
 	@mkdir -p $(dir $@)
@@ -123,6 +130,7 @@ install: all
 	for p in $(filter $(BUILD)/sbin/%,$(PROGRAMS)); do install -m 755 $$p $(DESTDIR)$(PREFIX)/sbin/; done
 	for p in $(filter $(BUILD)/libexec/%,$(PROGRAMS)); do install -m 755 $$p $(DESTDIR)$(PREFIX)/libexec/postern/; done
 	for l in $(LINKS); do ln -sf $${l#*:} $(DESTDIR)$(PREFIX)/sbin/$${l%%:*}; done
+	for l in $(DAEMON_LINKS); do ln -sf $${l#*:} $(DESTDIR)$(PREFIX)/libexec/postern/$${l%%:*}; done
 	for f in conf/*; do [ -e $(DESTDIR)/etc/postern/$$(basename $$f) ] || install -m 644 $$f $(DESTDIR)/etc/postern/; done
 	for s in 1 5 8; do for m in man/man$$s/*.$$s; do [ -e "$$m" ] && install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done; done; true
 

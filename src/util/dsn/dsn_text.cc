@@ -105,4 +105,15 @@ std::string diagnostic_type(std::string_view mail_name) {
     return atom;
 }
 
+std::string xtext_encode(std::string_view text) {
+    std::string out;
+    for (unsigned char c : text) {
+        if (c < 33 || c > 126 || c == '+' || c == '=')
+            out += strprintf("+%02X", c);
+        else
+            out.push_back(static_cast<char>(c));
+    }
+    return out;
+}
+
 }  // namespace postern::dsn

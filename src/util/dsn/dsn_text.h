@@ -41,6 +41,10 @@ bool is_header_line(std::string_view line);
 // A header or a header continuation line: what a headers-only return copies.
 bool is_header_block_line(std::string_view line);
 
+// RFC 3461 section 4 xtext for ENVID and ORCPT values: '+', '=' and bytes outside
+// 33..126 become "+XX".
+std::string xtext_encode(std::string_view text);
+
 // The diagnostic-type atom "X-<mail_name>" with RFC 822 specials replaced by '-'.
 std::string diagnostic_type(std::string_view mail_name);
 

@@ -1,0 +1,258 @@
+#include "smtp/delivery.h"
+
+#include <arpa/inet.h>
+
+#include "util/base/strings.h"
+#include "util/log/log.h"
+#include "util/log/mail_events.h"
+#include "util/queue/queue_file.h"
+#include "util/queue/queue_id.h"
+#include "util/queue/queue_layout.h"
+
+namespace postern::smtp {
+
+namespace {
+
+bool is_numeric_address(const std::string& host) {
+    unsigned char buf[16];
+    return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+std::string strip_dot(std::string host) {
+    if (host.size() > 1 && host.back() == '.') host.pop_back();
+    return host;
+}
+
+}  // namespace
+
+Delivery::Delivery(event_base* base, dns::Resolver& resolver, const Settings& settings,
+                   const queue::Layout& layout, std::mt19937& rng, ipc::mail::DeliveryRequest request, Done done)
+    : base_(base), resolver_(resolver), settings_(settings), layout_(layout), rng_(rng), request_(std::move(request)),
+      done_(std::move(done)) {
+    gettimeofday(&handoff_, nullptr);
+    outcomes_.resize(request_.recipients.size());
+}
+
+bool Delivery::load_message(std::string& error) {
+    if (!queue::queue_name_ok(request_.queue_name) || !queue::id_ok(request_.queue_id)) {
+        error = "bad queue file name: " + request_.queue_name + "/" + request_.queue_id;
+        return false;
+    }
+    std::string path = layout_.path(request_.queue_name, request_.queue_id);
+    auto opened = queue::open_queue_file(path, false);
+    if (!opened) {
+        error = opened.error();
+        return false;
+    }
+    queue::QueueFileReader reader(queue::fd_source(opened->fd.get()));
+    auto envelope = reader.read_envelope();
+    if (!envelope) {
+        error = path + ": " + envelope.error();
+        return false;
+    }
+    env_.content.reserve(static_cast<size_t>(envelope->size.content_size) + 1024);
+    for (;;) {
+        auto line = reader.next_line();
+        if (!line) {
+            error = path + ": " + line.error();
+            return false;
+        }
+        if (!line->has_value()) break;
+        smtpclient::append_data_line(env_.content, **line);
+    }
+    env_.size = static_cast<unsigned long>(envelope->size.content_length > 0 ? envelope->size.content_length
+                                                                           : envelope->size.content_size);
+    env_.sender = request_.sender;
+    env_.envid = request_.envid;
+    env_.ret = request_.ret;
+    env_.eightbit = iequals(request_.encoding, "8bitmime");
+    env_.smtputf8 = request_.smtputf8 != 0;
+    for (const auto& r : request_.recipients) env_.rcpts.push_back({r.address, r.dsn_orcpt, r.notify});
+    return true;
+}
+
+void Delivery::start() {
+    std::string error;
+    if (!load_message(error)) {
+        log::warn("%s: %s", request_.queue_id.c_str(), error.c_str());
+        ipc::mail::DeliveryReply reply;
+        reply.status = 1;  // qmgr keeps every recipient deferred
+        Done done = std::move(done_);
+        done_ = nullptr;
+        done(std::move(reply));
+        return;
+    }
+    auto hop = smtpclient::parse_nexthop(request_.nexthop, settings_.lmtp, settings_.lmtp ? settings_.lmtp_port : 0);
+    if (!hop) {
+        conclude("4.3.5", "mail system configuration error: " + hop.error());
+        return;
+    }
+    hop_ = *hop;
+    if (hop_.kind == smtpclient::NextHop::Kind::Unix) {
+        targets_.push_back({settings_.myhostname, hop_.path, 0, true});
+        next_target();
+        return;
+    }
+    if (hop_.mx_lookup && !is_numeric_address(hop_.host)) {
+        lookup_mx(hop_.host);
+        return;
+    }
+    hosts_.push_back(hop_.host);
+    next_target();
+}
+
+void Delivery::lookup_mx(const std::string& domain) {
+    std::weak_ptr<Delivery> weak = weak_from_this();
+    resolver_.query(domain, dns::Type::MX, [weak, domain](const dns::Answer& answer) {
+        if (auto self = weak.lock()) self->on_mx(domain, answer);
+    });
+}
+
+void Delivery::on_mx(const std::string& domain, const dns::Answer& answer) {
+    switch (answer.rcode) {
+    case dns::Rcode::Ok:
+        if (smtpclient::is_null_mx(answer.mx)) {
+            conclude("5.1.10", strprintf("Domain %s does not accept mail (nullMX)", domain.c_str()));
+            return;
+        }
+        for (const auto& mx : smtpclient::order_mx(answer.mx, rng_)) hosts_.push_back(strip_dot(mx.host));
+        break;
+    case dns::Rcode::NoData:
+        hosts_.push_back(domain);  // no MX: the domain's own addresses (RFC 5321 5.1)
+        break;
+    case dns::Rcode::NotFound:
+        conclude("5.4.4", strprintf("Host or domain name not found. Name service error for name=%s type=MX: "
+                                    "Host not found", domain.c_str()));
+        return;
+    default:
+        conclude("4.4.3", strprintf("Host or domain name not found. Name service error for name=%s type=MX: "
+                                    "Host not found, try again", domain.c_str()));
+        return;
+    }
+    next_target();
+}
+
+void Delivery::next_target() {
+    if (!targets_.empty()) {
+        Target t = targets_.front();
+        targets_.pop_front();
+        std::weak_ptr<Delivery> weak = weak_from_this();
+        session_ = std::make_unique<Session>(base_, settings_, t, env_, [weak, t](SessionReport report) {
+            if (auto self = weak.lock()) self->on_report(t, std::move(report));
+        });
+        session_->start();
+        return;
+    }
+    if (!hosts_.empty()) {
+        std::string host = hosts_.front();
+        hosts_.pop_front();
+        if (is_numeric_address(host)) {
+            targets_.push_back({host, host, hop_.port, false});
+            next_target();
+            return;
+        }
+        // IPv4 first unless smtp_address_preference = ipv6.
+        bool v6_first = settings_.address_preference == "ipv6" || !settings_.ipv4;
+        resolve_host(host, v6_first ? 0 : 1);
+        return;
+    }
+    conclude(last_dsn_, last_reason_.empty() ? "no mail server found" : last_reason_);
+}
+
+// family_step: 0 = IPv6 then IPv4, 1 = IPv4 then IPv6; each step looks up one family.
+void Delivery::resolve_host(const std::string& host, int family_step) {
+    struct Plan {
+        std::vector<bool> families;  // true: IPv6
+        size_t next = 0;
+        std::vector<Target> found;
+        dns::Rcode worst = dns::Rcode::NotFound;
+    };
+    auto plan = std::make_shared<Plan>();
+    bool v6_first = family_step == 0;
+    for (bool v6 : {v6_first, !v6_first})
+        if (v6 ? settings_.ipv6 : settings_.ipv4) plan->families.push_back(v6);
+    std::weak_ptr<Delivery> weak = weak_from_this();
+    auto step = std::make_shared<std::function<void()>>();
+    *step = [weak, host, plan, step]() {
+        auto self = weak.lock();
+        if (!self) return;
+        if (plan->next >= plan->families.size()) {
+            for (auto& t : plan->found) self->targets_.push_back(std::move(t));
+            if (plan->found.empty()) {
+                bool temp = plan->worst == dns::Rcode::TempFail;
+                self->last_dsn_ = temp ? "4.4.3" : "5.4.4";
+                self->last_reason_ = strprintf("Host or domain name not found. Name service error for name=%s "
+                                               "type=%s: Host not found%s", host.c_str(),
+                                               plan->families.empty() || !plan->families.back() ? "A" : "AAAA",
+                                               temp ? ", try again" : "");
+                if (host != self->hop_.host) {
+                    self->last_dsn_ = "4.4.3";  // an MX host without an address: try later
+                }
+            }
+            auto keep = step;  // the function must outlive this call
+            *step = nullptr;
+            self->next_target();
+            return;
+        }
+        bool v6 = plan->families[plan->next++];
+        self->resolver_.host_by_name(host, v6, [weak, host, plan, step](const dns::Answer& a) {
+            auto self = weak.lock();
+            if (!self) return;
+            if (a.ok()) {
+                for (const auto& addr : a.records) plan->found.push_back({host, addr, self->hop_.port, false});
+            } else if (a.rcode == dns::Rcode::TempFail) {
+                plan->worst = dns::Rcode::TempFail;
+            }
+            if (*step) (*step)();
+        });
+    };
+    (*step)();
+}
+
+void Delivery::on_report(const Target& target, SessionReport report) {
+    if (report.connected) {
+        relay_ = target.relay();
+        conn_setup_done_ = report.conn_setup_done;
+    }
+    if (report.try_next && (!targets_.empty() || !hosts_.empty())) {
+        last_dsn_ = report.dsn;
+        last_reason_ = report.reason;
+        next_target();
+        return;
+    }
+    for (size_t i = 0; i < outcomes_.size() && i < report.rcpts.size(); ++i) outcomes_[i] = report.rcpts[i];
+    conclude(report.dsn.empty() ? "4.4.2" : report.dsn, report.reason);
+}
+
+void Delivery::conclude(const std::string& dsn, const std::string& reason) {
+    ipc::mail::DeliveryReply reply;
+    timeval now{};
+    gettimeofday(&now, nullptr);
+    for (size_t i = 0; i < request_.recipients.size(); ++i) {
+        const auto& rcpt = request_.recipients[i];
+        Outcome o = outcomes_[i].known() ? outcomes_[i] : Outcome{dsn, reason};
+        char cls = o.dsn.empty() ? '4' : o.dsn[0];
+        log::DeliveryEvent e;
+        e.queue_id = request_.queue_id;
+        e.recipient = rcpt.address;
+        e.orig_recipient = rcpt.orig;
+        e.relay = relay_;
+        e.times.incoming_arrival = {request_.arrival_sec, static_cast<suseconds_t>(request_.arrival_usec)};
+        e.times.active_arrival = handoff_;
+        e.times.agent_handoff = handoff_;
+        e.times.conn_setup_done = conn_setup_done_;
+        e.times.deliver_done = now;
+        e.dsn = o.dsn;
+        e.status = cls == '2' ? "sent" : cls == '5' ? "bounced" : "deferred";
+        e.reason = o.reason;
+        e.delay_max_digits = settings_.delay_digits;
+        log::info("%s", log::delivery_line(e, now).c_str());
+        std::string action = cls == '2' ? (settings_.lmtp ? "delivered" : "relayed") : cls == '5' ? "failed" : "delayed";
+        reply.results.push_back({static_cast<long>(i), o.dsn, action, o.reason, relay_});
+    }
+    Done done = std::move(done_);
+    done_ = nullptr;
+    if (done) done(std::move(reply));
+}
+
+}  // namespace postern::smtp

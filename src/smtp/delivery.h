@@ -1,0 +1,63 @@
+// One delivery request from qmgr: read the message from its queue file, find the servers
+// of the next hop (MX records, then addresses, through the asynchronous resolver), run a
+// Session with each in turn until one gives a final answer, then log Postfix's delivery
+// record per recipient and hand the DeliveryReply to `done`.
+#pragma once
+
+#include <sys/time.h>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "smtp/session.h"
+#include "smtp/settings.h"
+#include "util/dns/resolver.h"
+#include "util/ipc/mail_proto.h"
+#include "util/queue/queue_layout.h"
+#include "util/smtpclient/nexthop.h"
+
+namespace postern::smtp {
+
+class Delivery : public std::enable_shared_from_this<Delivery> {
+public:
+    using Done = std::function<void(ipc::mail::DeliveryReply)>;
+    Delivery(event_base* base, dns::Resolver& resolver, const Settings& settings, const queue::Layout& layout,
+             std::mt19937& rng, ipc::mail::DeliveryRequest request, Done done);
+    void start();
+
+private:
+    bool load_message(std::string& error);
+    void lookup_mx(const std::string& domain);
+    void on_mx(const std::string& domain, const dns::Answer& answer);
+    // Resolves the next host name in hosts_ into targets_, then tries them.
+    void next_target();
+    void resolve_host(const std::string& host, int family_step);
+    void on_report(const Target& target, SessionReport report);
+    // Every recipient without an outcome gets dsn/reason; then log and reply.
+    void conclude(const std::string& dsn, const std::string& reason);
+
+    event_base* base_;
+    dns::Resolver& resolver_;
+    const Settings& settings_;
+    const queue::Layout& layout_;
+    std::mt19937& rng_;
+    ipc::mail::DeliveryRequest request_;
+    Done done_;
+    timeval handoff_{};
+    Envelope env_;
+    smtpclient::NextHop hop_;
+    std::deque<std::string> hosts_;  // MX hosts (or the one host) not yet resolved
+    std::deque<Target> targets_;     // addresses to try
+    std::unique_ptr<Session> session_;
+    std::vector<Outcome> outcomes_;
+    std::string relay_ = "none";
+    std::string last_dsn_ = "4.4.3", last_reason_;
+    timeval conn_setup_done_{};
+    bool dns_temp_ = false;  // a lookup failed temporarily
+};
+
+}  // namespace postern::smtp

@@ -1,0 +1,441 @@
+#include "smtp/session.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "util/base/strings.h"
+#include "util/base/unique_fd.h"
+#include "util/dsn/dsn_text.h"
+#include "util/ipc/mail_proto.h"
+#include "util/log/log.h"
+
+namespace postern::smtp {
+
+namespace {
+
+constexpr size_t kChunk = 64 * 1024;
+
+}  // namespace
+
+Session::Session(event_base* base, const Settings& settings, const Target& target, const Envelope& env, Done done)
+    : base_(base), settings_(settings), target_(target), env_(env), done_(std::move(done)),
+      alive_(std::make_shared<bool>(true)) {
+    report_.rcpts.resize(env_.rcpts.size());
+}
+
+Session::~Session() {
+    *alive_ = false;
+    if (timer_ != nullptr) event_free(timer_);
+    if (bev_ != nullptr) bufferevent_free(bev_);
+}
+
+void Session::start() {
+    timer_ = evtimer_new(base_, &Session::timer_cb, this);
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    int family = AF_INET;
+    if (target_.unix_socket) {
+        auto* sun = reinterpret_cast<sockaddr_un*>(&ss);
+        sun->sun_family = AF_UNIX;
+        if (target_.addr.size() >= sizeof(sun->sun_path)) {
+            connect_failed(ENAMETOOLONG);
+            return;
+        }
+        std::memcpy(sun->sun_path, target_.addr.c_str(), target_.addr.size() + 1);
+        len = sizeof(sockaddr_un);
+        family = AF_UNIX;
+    } else {
+        addrinfo hints{};
+        hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* res = nullptr;
+        if (getaddrinfo(target_.addr.c_str(), std::to_string(target_.port).c_str(), &hints, &res) != 0 || !res) {
+            connect_failed(EINVAL);
+            return;
+        }
+        std::memcpy(&ss, res->ai_addr, res->ai_addrlen);
+        len = res->ai_addrlen;
+        family = res->ai_family;
+        freeaddrinfo(res);
+    }
+    UniqueFd fd(socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+        connect_failed(errno);
+        return;
+    }
+    const std::string& bind_addr = family == AF_INET6 ? settings_.bind_address6 : settings_.bind_address;
+    if (family != AF_UNIX && !bind_addr.empty()) {
+        addrinfo hints{};
+        hints.ai_flags = AI_NUMERICHOST;
+        hints.ai_family = family;
+        addrinfo* res = nullptr;
+        if (getaddrinfo(bind_addr.c_str(), nullptr, &hints, &res) != 0 || !res) {
+            log::warn("%s: invalid bind address: %s", settings_.lmtp ? "lmtp" : "smtp", bind_addr.c_str());
+        } else {
+            if (bind(fd.get(), res->ai_addr, res->ai_addrlen) < 0)
+                log::warn("%s: bind %s: %s", settings_.lmtp ? "lmtp" : "smtp", bind_addr.c_str(), strerror(errno));
+            freeaddrinfo(res);
+        }
+    }
+    bev_ = bufferevent_socket_new(base_, fd.release(), BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_setcb(bev_, &Session::read_cb, &Session::write_cb, &Session::event_cb, this);
+    arm(settings_.connect_timeout, "");
+    if (bufferevent_socket_connect(bev_, reinterpret_cast<sockaddr*>(&ss), static_cast<int>(len)) < 0) {
+        connect_failed(EVUTIL_SOCKET_ERROR());
+        return;
+    }
+}
+
+// ---- events ------------------------------------------------------------------------
+
+void Session::read_cb(bufferevent* bev, void* arg) {
+    auto* self = static_cast<Session*>(arg);
+    evbuffer* in = bufferevent_get_input(bev);
+    std::string data(evbuffer_get_length(in), '\0');
+    evbuffer_remove(in, data.data(), data.size());
+    std::vector<smtpclient::Reply> replies;
+    Status st = self->parser_.feed(data, replies);
+    for (const auto& r : replies) {
+        if (self->reported_) return;
+        self->handle(r);
+    }
+    if (!st && !self->reported_) {
+        self->fail_session(self->phase_ < Phase::Transaction, "4.4.0",
+                           strprintf("host %s sent %s", self->target_.namaddr().c_str(), st.error().c_str()));
+    }
+}
+
+void Session::write_cb(bufferevent*, void* arg) {
+    auto* self = static_cast<Session*>(arg);
+    if (self->phase_ == Phase::Body) self->send_content_chunk();
+}
+
+void Session::event_cb(bufferevent*, short what, void* arg) {
+    auto* self = static_cast<Session*>(arg);
+    if (self->reported_) return;
+    if (what & BEV_EVENT_CONNECTED) {
+        self->report_.connected = true;
+        self->phase_ = Phase::Greeting;
+        self->arm(self->settings_.helo_timeout, "receiving the initial server greeting");
+        bufferevent_enable(self->bev_, EV_READ);
+        return;
+    }
+    if (self->phase_ == Phase::Connect) {
+        self->connect_failed(EVUTIL_SOCKET_ERROR());
+        return;
+    }
+    self->lost_connection(false);
+}
+
+void Session::timer_cb(int, short, void* arg) {
+    auto* self = static_cast<Session*>(arg);
+    if (self->reported_) return;
+    if (self->phase_ == Phase::Connect) {
+        self->connect_failed(ETIMEDOUT);
+        return;
+    }
+    self->lost_connection(true);
+}
+
+void Session::arm(long seconds, std::string while_text) {
+    if (!while_text.empty()) while_ = std::move(while_text);
+    evtimer_del(timer_);
+    if (seconds <= 0) return;
+    timeval tv{seconds, 0};
+    evtimer_add(timer_, &tv);
+}
+
+// ---- failures ----------------------------------------------------------------------
+
+void Session::connect_failed(int err) {
+    std::string why = strprintf("connect to %s: %s", target_.relay().c_str(), strerror(err));
+    if (target_.unix_socket) why = strprintf("connect to %s: %s", target_.addr.c_str(), strerror(err));
+    log::info("%s", why.c_str());
+    fail_session(true, "4.4.1", why);
+}
+
+void Session::lost_connection(bool timed_out) {
+    std::string why = timed_out
+        ? strprintf("conversation with %s timed out while %s", target_.namaddr().c_str(), while_.c_str())
+        : strprintf("lost connection with %s while %s", target_.namaddr().c_str(), while_.c_str());
+    // Before the transaction another server may do better; after MAIL the recipients
+    // that are not done yet are deferred (Postfix does the same without a cache).
+    fail_session(phase_ < Phase::Transaction || !mail_ok_, "4.4.2", why);
+}
+
+std::string Session::said(const smtpclient::Reply& reply, const char* command) const {
+    return strprintf("host %s said: %s (in reply to %s command)", target_.namaddr().c_str(),
+                     dsn::mask_unsafe(reply.text(), true).c_str(), command);
+}
+
+void Session::fail_session(bool try_next, std::string dsn, std::string reason) {
+    report_.try_next = try_next;
+    report_.dsn = std::move(dsn);
+    report_.reason = std::move(reason);
+    finish();
+}
+
+void Session::finish() {
+    if (reported_) return;
+    reported_ = true;
+    phase_ = Phase::Finished;
+    if (timer_ != nullptr) evtimer_del(timer_);
+    if (bev_ != nullptr) {
+        bufferevent_disable(bev_, EV_READ | EV_WRITE);
+        // QUIT (if queued) goes out best effort; Postfix skips the QUIT response too.
+        evbuffer_write(bufferevent_get_output(bev_), bufferevent_getfd(bev_));
+        bufferevent_free(bev_);
+        bev_ = nullptr;
+    }
+    // Report from the loop, so that the owner may destroy this session in the callback.
+    struct Call {
+        std::shared_ptr<bool> alive;
+        Session* self;
+    };
+    auto* call = new Call{alive_, this};
+    event_base_once(
+        base_, -1, EV_TIMEOUT,
+        [](evutil_socket_t, short, void* arg) {
+            std::unique_ptr<Call> c(static_cast<Call*>(arg));
+            if (!*c->alive) return;
+            // Moved out first: the callback may destroy the session.
+            Done done = std::move(c->self->done_);
+            SessionReport report = std::move(c->self->report_);
+            done(std::move(report));
+        },
+        call, nullptr);
+}
+
+void Session::send(const std::string& line) {
+    bufferevent_write(bev_, line.data(), line.size());
+    bufferevent_write(bev_, "\r\n", 2);
+}
+
+void Session::send_quit() {
+    if (bev_ != nullptr) send("QUIT");
+}
+
+// ---- the conversation ----------------------------------------------------------------
+
+void Session::handle(const smtpclient::Reply& reply) {
+    switch (phase_) {
+    case Phase::Greeting: on_greeting(reply); break;
+    case Phase::Ehlo:
+    case Phase::Helo: on_ehlo(reply); break;
+    case Phase::Transaction: on_command_reply(reply); break;
+    case Phase::EndOfData: on_end_of_data(reply); break;
+    default:
+        // A reply nobody asked for (while the content is being sent).
+        send_quit();
+        fail_session(false, "4.4.2", strprintf("host %s sent an unexpected reply: %s", target_.namaddr().c_str(),
+                                               dsn::mask_unsafe(reply.text(), true).c_str()));
+        break;
+    }
+}
+
+void Session::on_greeting(const smtpclient::Reply& reply) {
+    if (reply.code / 100 != 2) {
+        send_quit();
+        bool next = reply.cls() == '4' || settings_.skip_5xx_greeting;
+        fail_session(next, reply.dsn(), strprintf("host %s refused to talk to me: %s", target_.namaddr().c_str(),
+                                                  dsn::mask_unsafe(reply.text(), true).c_str()));
+        return;
+    }
+    phase_ = Phase::Ehlo;
+    send(std::string(settings_.ehlo_verb()) + " " + settings_.helo_name);
+    arm(settings_.helo_timeout, strprintf("performing the %s handshake", settings_.ehlo_verb()));
+}
+
+void Session::on_ehlo(const smtpclient::Reply& reply) {
+    if (reply.code / 100 != 2) {
+        if (phase_ == Phase::Ehlo && reply.cls() == '5' && !settings_.lmtp) {
+            phase_ = Phase::Helo;
+            send("HELO " + settings_.helo_name);
+            arm(settings_.helo_timeout, "performing the HELO handshake");
+            return;
+        }
+        send_quit();
+        const char* verb = phase_ == Phase::Helo ? "HELO" : settings_.ehlo_verb();
+        fail_session(true, reply.dsn(), said(reply, verb));
+        return;
+    }
+    if (phase_ == Phase::Ehlo) features_ = smtpclient::parse_ehlo(reply);
+    gettimeofday(&report_.conn_setup_done, nullptr);
+    if (features_.size_limit > 0 && env_.size > features_.size_limit) {
+        send_quit();
+        fail_session(false, "5.3.4", strprintf("message size %lu exceeds size limit %lu of server %s", env_.size,
+                                               features_.size_limit, target_.namaddr().c_str()));
+        return;
+    }
+    begin_transaction();
+}
+
+std::string Session::mail_command() const {
+    std::string cmd = "MAIL FROM:<" + env_.sender + ">";
+    if (features_.size) cmd += strprintf(" SIZE=%lu", env_.size);
+    if (env_.eightbit && features_.eightbitmime) cmd += " BODY=8BITMIME";
+    if (env_.smtputf8 && features_.smtputf8) cmd += " SMTPUTF8";
+    if (features_.dsn) {
+        if (env_.ret & ipc::mail::kRetFull) cmd += " RET=FULL";
+        else if (env_.ret & ipc::mail::kRetHeaders) cmd += " RET=HDRS";
+        if (!env_.envid.empty()) cmd += " ENVID=" + dsn::xtext_encode(env_.envid);
+    }
+    return cmd;
+}
+
+std::string Session::rcpt_command(size_t i) const {
+    const auto& r = env_.rcpts[i];
+    std::string cmd = "RCPT TO:<" + r.address + ">";
+    if (features_.dsn) {
+        if (r.notify != 0) cmd += " NOTIFY=" + ipc::mail::notify_text(r.notify);
+        if (!r.orcpt.empty()) {
+            size_t semi = r.orcpt.find(';');
+            if (semi != std::string::npos)
+                cmd += " ORCPT=" + r.orcpt.substr(0, semi + 1) + dsn::xtext_encode(r.orcpt.substr(semi + 1));
+        }
+    }
+    return cmd;
+}
+
+void Session::begin_transaction() {
+    phase_ = Phase::Transaction;
+    std::deque<Pending> cmds;
+    cmds.push_back({Cmd::Mail, 0});
+    for (size_t i = 0; i < env_.rcpts.size(); ++i) cmds.push_back({Cmd::Rcpt, i});
+    cmds.push_back({Cmd::Data, 0});
+    if (features_.pipelining) {
+        for (const auto& c : cmds) {
+            send(c.cmd == Cmd::Mail ? mail_command() : c.cmd == Cmd::Rcpt ? rcpt_command(c.index) : "DATA");
+            pending_.push_back(c);
+        }
+        arm(settings_.mail_timeout, "sending MAIL FROM");
+        return;
+    }
+    unsent_ = std::move(cmds);
+    send_next_command();
+}
+
+void Session::send_next_command() {
+    Pending c = unsent_.front();
+    unsent_.pop_front();
+    pending_.push_back(c);
+    switch (c.cmd) {
+    case Cmd::Mail:
+        send(mail_command());
+        arm(settings_.mail_timeout, "sending MAIL FROM");
+        break;
+    case Cmd::Rcpt:
+        send(rcpt_command(c.index));
+        arm(settings_.rcpt_timeout, "sending RCPT TO");
+        break;
+    case Cmd::Data:
+        send("DATA");
+        arm(settings_.data_init_timeout, "sending DATA command");
+        break;
+    }
+}
+
+void Session::on_command_reply(const smtpclient::Reply& reply) {
+    if (pending_.empty()) return;
+    Pending c = pending_.front();
+    pending_.pop_front();
+    if (c.cmd == Cmd::Mail) {
+        on_mail_reply(reply);
+    } else if (c.cmd == Cmd::Rcpt) {
+        if (reply.code / 100 == 2) {
+            accepted_.push_back(c.index);
+        } else {
+            report_.rcpts[c.index] = {reply.dsn(), said(reply, "RCPT TO")};
+        }
+        arm(pending_.size() > 1 || !unsent_.empty() ? settings_.rcpt_timeout : settings_.data_init_timeout,
+            pending_.size() > 1 || !unsent_.empty() ? "sending RCPT TO" : "sending DATA command");
+    } else {
+        on_data_reply(reply);
+        return;
+    }
+    if (reported_) return;
+    if (!unsent_.empty()) {
+        // Without PIPELINING: no DATA when the server took no recipient.
+        if (unsent_.front().cmd == Cmd::Data && accepted_.empty()) {
+            send_quit();
+            finish();
+            return;
+        }
+        send_next_command();
+    }
+}
+
+void Session::on_mail_reply(const smtpclient::Reply& reply) {
+    if (reply.code / 100 == 2) {
+        mail_ok_ = true;
+        arm(settings_.rcpt_timeout, "sending RCPT TO");
+        return;
+    }
+    send_quit();
+    // A 4xx to MAIL may be this server's trouble only: try the next one.
+    fail_session(reply.cls() == '4', reply.dsn(), said(reply, "MAIL FROM"));
+}
+
+void Session::on_data_reply(const smtpclient::Reply& reply) {
+    if (accepted_.empty()) {
+        // Pipelined DATA after every recipient was refused: nothing to send.
+        send_quit();
+        finish();
+        return;
+    }
+    if (reply.code != 354) {
+        std::string dsn = reply.code / 100 == 2 ? "5.5.0" : reply.dsn();
+        for (size_t i : accepted_) report_.rcpts[i] = {dsn, said(reply, "DATA")};
+        send_quit();
+        finish();
+        return;
+    }
+    phase_ = Phase::Body;
+    content_pos_ = 0;
+    send_content_chunk();
+}
+
+void Session::send_content_chunk() {
+    if (content_pos_ >= env_.content.size()) {
+        // Everything is in the socket buffer: the final dot, then wait for the reply.
+        if (evbuffer_get_length(bufferevent_get_output(bev_)) > 0) return;
+        bufferevent_write(bev_, ".\r\n", 3);
+        phase_ = Phase::EndOfData;
+        arm(settings_.data_done_timeout, "sending end of data -- message may be sent more than once");
+        return;
+    }
+    size_t n = std::min(kChunk, env_.content.size() - content_pos_);
+    bufferevent_write(bev_, env_.content.data() + content_pos_, n);
+    content_pos_ += n;
+    arm(settings_.data_xfer_timeout, "sending message body");
+}
+
+void Session::on_end_of_data(const smtpclient::Reply& reply) {
+    std::string dsn = reply.dsn();
+    std::string reason = reply.code / 100 == 2 ? dsn::mask_unsafe(reply.text(), true)
+                                               : said(reply, "end of DATA");
+    if (!settings_.lmtp) {
+        for (size_t i : accepted_) report_.rcpts[i] = {dsn, reason};
+        send_quit();
+        finish();
+        return;
+    }
+    // LMTP: one reply per accepted recipient, in RCPT order.
+    report_.rcpts[accepted_[lmtp_replies_++]] = {dsn, reason};
+    if (lmtp_replies_ < accepted_.size()) {
+        arm(settings_.data_done_timeout, "");
+        return;
+    }
+    send_quit();
+    finish();
+}
+
+}  // namespace postern::smtp

@@ -1,0 +1,136 @@
+// One SMTP or LMTP conversation with one server address, event-driven on the process's
+// libevent loop: connect, greeting, EHLO/LHLO (HELO fallback), MAIL/RCPT/DATA (pipelined
+// when the server offers PIPELINING), the dot-stuffed content, QUIT. Every wait has its
+// smtp_*_timeout. The session reports once, through its callback, either "try the next
+// server" (connection trouble, 4xx greeting/EHLO/MAIL, 5xx greeting with
+// smtp_skip_5xx_greeting) or a final outcome per recipient.
+#pragma once
+
+#include <sys/time.h>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "smtp/settings.h"
+#include "util/smtpclient/smtp_reply.h"
+
+struct event_base;
+struct bufferevent;
+struct event;
+
+namespace postern::smtp {
+
+// A server to talk to: an address and port, or a UNIX-domain socket (LMTP).
+struct Target {
+    std::string host;  // name as found (MX host, nexthop), for logs
+    std::string addr;  // numeric address; the socket path for UNIX-domain targets
+    int port = 25;
+    bool unix_socket = false;
+    std::string namaddr() const { return host + "[" + addr + "]"; }
+    // The relay= field of the log line: "host[addr]:port", "host[path]".
+    std::string relay() const { return unix_socket ? namaddr() : namaddr() + ":" + std::to_string(port); }
+};
+
+// What a session sends: the envelope with its ESMTP options and the content, already
+// dot-stuffed with CRLF line ends (without the final ".").
+struct Envelope {
+    struct Rcpt {
+        std::string address, orcpt;
+        long notify = 0;
+    };
+    std::string sender, envid;
+    long ret = 0;
+    bool eightbit = false, smtputf8 = false;
+    unsigned long size = 0;
+    std::vector<Rcpt> rcpts;
+    std::string content;
+};
+
+// A recipient's outcome: status class '2', '4' or '5' with its RFC 3463 code and text.
+struct Outcome {
+    std::string dsn;     // "" while unknown
+    std::string reason;  // "250 2.0.0 Ok: queued as X" or "host h[a] said: ..."
+    bool known() const { return !dsn.empty(); }
+};
+
+struct SessionReport {
+    bool try_next = false;  // the recipients are untouched; another server may do better
+    std::string dsn, reason;  // the session-wide failure, when there was one
+    std::vector<Outcome> rcpts;  // per recipient (unknown ones take dsn/reason)
+    bool connected = false;   // reached the server (relay= names it)
+    timeval conn_setup_done{};
+};
+
+class Session {
+public:
+    using Done = std::function<void(SessionReport)>;
+    Session(event_base* base, const Settings& settings, const Target& target, const Envelope& env, Done done);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+    // Starts connecting; `done` runs later from the loop, exactly once (not after the
+    // session is destroyed).
+    void start();
+
+private:
+    enum class Phase { Connect, Greeting, Ehlo, Helo, Transaction, Body, EndOfData, Quit, Finished };
+    enum class Cmd { Mail, Rcpt, Data };
+    struct Pending {
+        Cmd cmd;
+        size_t index = 0;  // RCPT: the recipient
+    };
+
+    static void read_cb(bufferevent* bev, void* arg);
+    static void write_cb(bufferevent* bev, void* arg);
+    static void event_cb(bufferevent* bev, short what, void* arg);
+    static void timer_cb(int fd, short what, void* arg);
+
+    void handle(const smtpclient::Reply& reply);
+    void on_greeting(const smtpclient::Reply& reply);
+    void on_ehlo(const smtpclient::Reply& reply);
+    void begin_transaction();
+    void send_next_command();
+    void on_command_reply(const smtpclient::Reply& reply);
+    void on_mail_reply(const smtpclient::Reply& reply);
+    void on_data_reply(const smtpclient::Reply& reply);
+    void on_end_of_data(const smtpclient::Reply& reply);
+    void send_content_chunk();
+    void send_quit();
+
+    std::string mail_command() const;
+    std::string rcpt_command(size_t i) const;
+    void send(const std::string& line);
+    void arm(long seconds, std::string while_text);
+    std::string said(const smtpclient::Reply& reply, const char* command) const;
+    // Ends the session: try_next or final. Unknown recipients get dsn/reason.
+    void fail_session(bool try_next, std::string dsn, std::string reason);
+    void finish();
+    void lost_connection(bool timed_out);
+    void connect_failed(int err);
+
+    event_base* base_;
+    const Settings& settings_;
+    Target target_;
+    const Envelope& env_;
+    Done done_;
+    bufferevent* bev_ = nullptr;
+    event* timer_ = nullptr;
+    smtpclient::ReplyParser parser_;
+    smtpclient::Features features_;
+    Phase phase_ = Phase::Connect;
+    std::string while_;  // "receiving the initial server greeting", for lost connections
+    std::deque<Pending> pending_;   // commands sent, replies not yet read
+    std::deque<Pending> unsent_;    // commands not yet sent (no PIPELINING)
+    size_t content_pos_ = 0;
+    std::vector<size_t> accepted_;  // recipients the server took with 2xx
+    bool mail_ok_ = false;
+    size_t lmtp_replies_ = 0;
+    SessionReport report_;
+    bool reported_ = false;
+    std::shared_ptr<bool> alive_;  // false once destroyed (pending report calls)
+};
+
+}  // namespace postern::smtp

@@ -1,0 +1,40 @@
+#include "smtp/settings.h"
+
+#include "util/base/strings.h"
+
+namespace postern::smtp {
+
+Settings load_settings(const config::Config& config, bool lmtp) {
+    Settings s;
+    s.lmtp = lmtp;
+    std::string p = lmtp ? "lmtp_" : "smtp_";
+    s.helo_name = config.get(lmtp ? "lmtp_lhlo_name" : "smtp_helo_name");
+    s.connect_timeout = config.get_time(p + "connect_timeout");
+    s.helo_timeout = config.get_time(lmtp ? "lmtp_lhlo_timeout" : "smtp_helo_timeout");
+    s.mail_timeout = config.get_time(p + "mail_timeout");
+    s.rcpt_timeout = config.get_time(p + "rcpt_timeout");
+    s.data_init_timeout = config.get_time(p + "data_init_timeout");
+    s.data_xfer_timeout = config.get_time(p + "data_xfer_timeout");
+    s.data_done_timeout = config.get_time(p + "data_done_timeout");
+    s.quit_timeout = config.get_time(p + "quit_timeout");
+    s.skip_5xx_greeting = config.get_bool(p + "skip_5xx_greeting");
+    s.bind_address = config.get(p + "bind_address");
+    s.bind_address6 = config.get(p + "bind_address6");
+    s.address_preference = lowercase(config.get(p + "address_preference"));
+    long port = 0;
+    if (lmtp && parse_long(config.get("lmtp_tcp_port"), port) && port > 0 && port < 65536)
+        s.lmtp_port = static_cast<int>(port);
+    s.ipv4 = s.ipv6 = false;
+    for (const auto& proto : config.get_list("inet_protocols")) {
+        std::string v = lowercase(proto);
+        if (v == "all") s.ipv4 = s.ipv6 = true;
+        if (v == "ipv4") s.ipv4 = true;
+        if (v == "ipv6") s.ipv6 = true;
+    }
+    if (!s.ipv4 && !s.ipv6) s.ipv4 = true;
+    s.myhostname = config.get("myhostname");
+    s.delay_digits = static_cast<int>(config.get_int("delay_logging_resolution_limit"));
+    return s;
+}
+
+}  // namespace postern::smtp

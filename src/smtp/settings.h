@@ -1,0 +1,30 @@
+// smtp(8)/lmtp(8) settings: the smtp_* parameters, or their lmtp_* twins when the
+// program runs as lmtp (Postfix's one binary, two parameter families).
+#pragma once
+
+#include <string>
+
+#include "util/config/config.h"
+
+namespace postern::smtp {
+
+struct Settings {
+    bool lmtp = false;
+    std::string helo_name;          // smtp_helo_name / lmtp_lhlo_name
+    long connect_timeout = 30, helo_timeout = 300, mail_timeout = 300, rcpt_timeout = 300;
+    long data_init_timeout = 120, data_xfer_timeout = 180, data_done_timeout = 600;
+    long quit_timeout = 300;
+    bool skip_5xx_greeting = true;
+    std::string bind_address, bind_address6;
+    bool ipv4 = true, ipv6 = true;  // inet_protocols
+    std::string address_preference = "any";  // ipv4, ipv6, any
+    int lmtp_port = 24;             // lmtp_tcp_port
+    std::string myhostname;
+    int delay_digits = 2;           // delay_logging_resolution_limit
+    // Protocol words for texts: "SMTP"/"LMTP", "EHLO"/"LHLO".
+    const char* ehlo_verb() const { return lmtp ? "LHLO" : "EHLO"; }
+};
+
+Settings load_settings(const config::Config& config, bool lmtp);
+
+}  // namespace postern::smtp

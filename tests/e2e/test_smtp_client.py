@@ -1,0 +1,198 @@
+"""smtp(8) and lmtp(8): Postern relaying to real servers -- Postfix's smtp-sink (accepting,
+or refusing chosen commands with 4xx/5xx), a second Postern instance, Debian's Postfix --
+with Postfix's log lines and reasons, deferrals visible in mailq and bounces returned to
+the sender. The same refusals are sent through Debian's Postfix smtp client, and the
+reasons both log are compared."""
+import re
+
+import pytest
+
+import postfixpeer
+import smtpsink
+from mailsystem import MailInstance, free_port, smtpd_service, wait_for
+
+pytestmark = pytest.mark.skipif(not smtpsink.available(), reason="smtp-sink (Debian postfix) not installed")
+
+AGENTS = "smtp unix - - n - - smtp\nrelay unix - - n - - smtp\nlmtp unix - - n - - lmtp\n"
+
+# domain -> smtp-sink options
+SINKS = {
+    "ok.test": (),
+    "rcpt5.test": ("-f", "RCPT"),
+    "rcpt4.test": ("-r", "RCPT"),
+    "data5.test": ("-f", "."),
+    "mail4.test": ("-r", "MAIL"),
+    "nopipe.test": ("-r", "RCPT", "-P"),
+}
+
+
+@pytest.fixture(scope="module")
+def sinks():
+    made = {d: smtpsink.SmtpSink(*opts) for d, opts in SINKS.items()}
+    yield made
+    for s in made.values():
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def refused_port():
+    return free_port()  # nothing listens there
+
+
+def transport_map(sinks, refused_port):
+    pairs = [f"{d}=smtp:[127.0.0.1]:{s.port}" for d, s in sinks.items()]
+    pairs.append(f"refused.test=smtp:[127.0.0.1]:{refused_port}")
+    return "inline:{" + ", ".join("{%s}" % p for p in pairs) + "}"
+
+
+@pytest.fixture(scope="module")
+def inst(tmp_path_factory, sinks, refused_port):
+    m = MailInstance(tmp_path_factory.mktemp("smtpc"),
+                     main_cf=f"transport_maps = {transport_map(sinks, refused_port)}\n"
+                             "smtp_connect_timeout = 10s\n",
+                     master_cf=AGENTS)
+    m.start()
+    yield m
+    m.stop()
+
+
+def send(inst, rcpt, subject, body="hello there\n", sender=None):
+    sender = sender or f"{inst.user}@localhost"
+    msg = f"From: {sender}\nTo: {rcpt}\nSubject: {subject}\n\n{body}"
+    p = inst.sendmail(["-f", sender, rcpt], msg)
+    assert p.returncode == 0, p.stderr
+    return subject
+
+
+def delivery_line(inst, rcpt, status):
+    return inst.wait_log_re(r"^.*: (\w+): to=<%s>, relay=(\S+), delay=[\d.]+, delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, "
+                            r"dsn=(\d\.\d+\.\d+), status=%s \((.*)\)$" % (re.escape(rcpt), status), timeout=90)
+
+
+def test_relays_to_smtp_sink_with_postfix_log_line(inst, sinks):
+    body = "first line\n.leading dot survives\n..two dots\nlast\n"
+    send(inst, "alice@ok.test", "relay-ok", body)
+    m = delivery_line(inst, "alice@ok.test", "sent")
+    assert m.group(2) == f"127.0.0.1[127.0.0.1]:{sinks['ok.test'].port}"
+    assert m.group(3) == "2.0.0"
+    assert m.group(4) == "250 2.0.0 Ok"  # smtp-sink's reply to the final dot
+    got = sinks["ok.test"].wait_message("Subject: relay-ok")
+    # dot-stuffing undone by the server: the content arrives as written
+    assert "\n.leading dot survives\n..two dots\nlast\n" in got.replace("\r\n", "\n")
+    inst.wait_log_re(r": %s: removed$" % m.group(1))
+
+
+def test_several_recipients_in_one_transaction(inst, sinks):
+    send(inst, "a1@ok.test", "two-rcpt")
+    p = inst.sendmail(["-f", f"{inst.user}@localhost", "b1@ok.test", "b2@ok.test"],
+                      "Subject: two-rcpt-b\n\nx\n")
+    assert p.returncode == 0
+    delivery_line(inst, "b1@ok.test", "sent")
+    delivery_line(inst, "b2@ok.test", "sent")
+    got = sinks["ok.test"].wait_message("Subject: two-rcpt-b")
+    assert got.count("X-Rcpt-Args:") == 2 or ("b1@ok.test" in got and "b2@ok.test" in got)
+
+
+def test_rcpt_5xx_bounces_with_remote_reply(inst):
+    send(inst, "nobody@rcpt5.test", "rcpt5")
+    m = delivery_line(inst, "nobody@rcpt5.test", "bounced")
+    assert m.group(3) == "5.3.0"
+    assert m.group(4) == "host 127.0.0.1[127.0.0.1] said: 500 5.3.0 Error: command failed " \
+                         "(in reply to RCPT TO command)"
+    # the non-delivery notice reaches the (local) sender with the remote reply in it
+    assert wait_for(lambda: "nobody@rcpt5.test" in inst.mbox() and "500 5.3.0" in inst.mbox(), 60), inst.mbox()
+
+
+def test_rcpt_4xx_defers_and_mailq_shows_the_reply(inst):
+    send(inst, "later@rcpt4.test", "rcpt4")
+    m = delivery_line(inst, "later@rcpt4.test", "deferred")
+    assert m.group(3) == "4.3.0"
+    reason = "host 127.0.0.1[127.0.0.1] said: 450 4.3.0 Error: command failed (in reply to RCPT TO command)"
+    assert m.group(4) == reason
+    assert wait_for(lambda: "(host 127.0.0.1[127.0.0.1] said: 450 4.3.0" in inst.command("postqueue", "-p").stdout, 30)
+
+
+def test_rcpt_4xx_without_pipelining(inst):
+    send(inst, "slow@nopipe.test", "nopipe")
+    m = delivery_line(inst, "slow@nopipe.test", "deferred")
+    assert "(in reply to RCPT TO command)" in m.group(4)
+
+
+def test_data_5xx_bounces(inst):
+    send(inst, "x@data5.test", "data5")
+    m = delivery_line(inst, "x@data5.test", "bounced")
+    assert m.group(4) == "host 127.0.0.1[127.0.0.1] said: 500 5.3.0 Error: command failed " \
+                         "(in reply to end of DATA command)"
+
+
+def test_mail_4xx_defers(inst):
+    send(inst, "y@mail4.test", "mail4")
+    m = delivery_line(inst, "y@mail4.test", "deferred")
+    assert m.group(4).endswith("(in reply to MAIL FROM command)")
+
+
+def test_connection_refused_defers_with_postfix_reason(inst, refused_port):
+    send(inst, "z@refused.test", "refused")
+    m = delivery_line(inst, "z@refused.test", "deferred")
+    reason = f"connect to 127.0.0.1[127.0.0.1]:{refused_port}: Connection refused"
+    assert (m.group(2), m.group(3), m.group(4)) == ("none", "4.4.1", reason)
+    assert re.search(r"\w+/smtp\[\d+\]: " + re.escape(reason) + "$", inst.log(), re.M)
+    assert wait_for(lambda: f"({reason})" in inst.command("postqueue", "-p").stdout, 30)
+
+
+# ---- Postern to Postern ----------------------------------------------------------------
+
+def test_relays_to_a_second_postern_instance(tmp_path):
+    port = free_port()
+    receiver = MailInstance(tmp_path / "b", main_cf="mydestination = $myhostname, localhost, dest.example.test\n"
+                                                    "myhostname = b.example.test\n",
+                            master_cf=smtpd_service(port))
+    sender = MailInstance(tmp_path / "a", main_cf=f"relayhost = [127.0.0.1]:{port}\n", master_cf=AGENTS)
+    receiver.start()
+    sender.start()
+    try:
+        rcpt = f"{receiver.user}@dest.example.test"
+        p = sender.sendmail(["-f", "someone@example.test", rcpt], "Subject: postern-to-postern\n\nacross\n")
+        assert p.returncode == 0, p.stderr
+        m = delivery_line(sender, rcpt, "sent")
+        assert m.group(2) == f"localhost[127.0.0.1]:{port}" or m.group(2) == f"127.0.0.1[127.0.0.1]:{port}"
+        assert m.group(4).startswith("250 2.0.0 Ok: queued as ")
+        assert wait_for(lambda: "Subject: postern-to-postern" in receiver.mbox(), 60), receiver.log()
+        assert "across" in receiver.mbox()
+    finally:
+        sender.stop()
+        receiver.stop()
+
+
+# ---- differential: the same refusals through Debian's Postfix ---------------------------
+
+def reasons(log, rcpts):
+    out = {}
+    for r in rcpts:
+        m = re.search(r"to=<%s>, relay=(\S+), .*dsn=(\S+), status=(\w+) \((.*)\)$" % re.escape(r), log, re.M)
+        out[r] = m.groups() if m else None
+    return out
+
+
+@pytest.mark.skipif(bool(postfixpeer.available()), reason=postfixpeer.available() or "n/a")
+def test_reasons_match_debian_postfix(inst, sinks, refused_port):
+    rcpts = ["d1@ok.test", "d2@rcpt5.test", "d3@rcpt4.test", "d4@data5.test", "d5@refused.test"]
+    peer = postfixpeer.PostfixPeer(main_cf=f"transport_maps = {transport_map(sinks, refused_port)}\n",
+                                   name="smtpc")
+    try:
+        peer.start()
+        for r in rcpts:
+            assert peer.sendmail(["-f", "diff@example.test", r], f"Subject: diff {r}\n\nx\n").returncode == 0
+            assert inst.sendmail(["-f", f"{inst.user}@localhost", r], f"Subject: diff {r}\n\nx\n").returncode == 0
+        for r in rcpts:
+            assert wait_for(lambda: reasons(peer.log(), [r])[r] is not None, 90), peer.log()
+            delivery_line(inst, r, r"\w+")
+        theirs, ours = reasons(peer.log(), rcpts), reasons(inst.log(), rcpts)
+        for r in rcpts:
+            t, o = list(theirs[r]), list(ours[r])
+            # queue IDs differ
+            t[3] = re.sub(r"queued as \w+", "queued as X", t[3])
+            o[3] = re.sub(r"queued as \w+", "queued as X", o[3])
+            assert o == t, (r, o, t)
+    finally:
+        peer.cleanup()
