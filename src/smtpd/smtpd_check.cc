@@ -9,7 +9,6 @@
 #include "util/log/log.h"
 
 namespace postern::smtpd::check {
-namespace {
 
 // Postfix's state->where: the command being answered.
 const char* where_name(CheckPoint point, const SessionFacts& facts) {
@@ -25,6 +24,8 @@ const char* where_name(CheckPoint point, const SessionFacts& facts) {
     }
     return "CONNECT";
 }
+
+namespace {
 
 // Restriction lists nest through classes and access map values; Postfix stops at 100.
 constexpr int kMaxRecursion = 100;

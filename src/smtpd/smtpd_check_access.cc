@@ -136,6 +136,18 @@ void finish_lookup(Evaluation& ev, const access::Outcome& o, const Subject& s, N
 
 }  // namespace
 
+void apply_table_result(Evaluation& ev, const std::string& table, const std::string& key, const std::string& value,
+                        Next next) {
+    access::Outcome found;
+    found.status = access::Outcome::Status::Found;
+    found.table = table;
+    found.key = key;
+    found.value = value;
+    ReplyClass cls = ev.stage_class();
+    std::string name = cls == ReplyClass::Other ? ev.stage.reply_class : "";
+    apply_action(ev, found, Subject{ev.stage.reply_name, cls, name}, next);
+}
+
 void check_client_access(Evaluation& ev, const Restriction& r, Next next) {
     const ClientFacts& c = ev.facts.client;
     auto tables = raw_tables(r);

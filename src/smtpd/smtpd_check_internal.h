@@ -23,6 +23,9 @@
 namespace postern::dns {
 class Resolver;
 }
+namespace postern::smtpd {
+class PolicyClient;
+}
 
 namespace postern::smtpd::check {
 
@@ -44,7 +47,7 @@ struct Restriction {
 };
 
 // What a restriction name needs after it ("check_client_access type:table").
-enum class ArgKind { None, Table, Domain };
+enum class ArgKind { None, Table, Domain, Server };
 struct NameInfo {
     Handler handler;
     ArgKind arg;
@@ -167,7 +170,16 @@ public:
     std::weak_ptr<Evaluation> weak() { return weak_from_this(); }
 };
 
-// Handlers implemented in smtpd_check_access.cc, _rcpt.cc and _dns.cc.
+// Postfix's state->where for the check point: "RCPT", "END-OF-MESSAGE", ...
+const char* where_name(CheckPoint point, const SessionFacts& facts);
+
+// Acts on an access(5) action found outside a table (a policy server's reply) as
+// check_table_result() does, for the current stage's reply name and class.
+void apply_table_result(Evaluation& ev, const std::string& table, const std::string& key, const std::string& value,
+                        Next next);
+
+// Handlers implemented in smtpd_check_access.cc, _rcpt.cc, _dns.cc and _policy.cc.
+void check_policy_service(Evaluation&, const Restriction&, Next);
 void check_client_access(Evaluation&, const Restriction&, Next);
 void check_reverse_client_access(Evaluation&, const Restriction&, Next);
 void check_helo_access(Evaluation&, const Restriction&, Next);
@@ -196,6 +208,15 @@ void reject_sender_login_mismatch(Evaluation&, const Restriction&, Next);
 void reject_authenticated_sender_login_mismatch(Evaluation&, const Restriction&, Next);
 void reject_known_sender_login_mismatch(Evaluation&, const Restriction&, Next);
 void reject_unauthenticated_sender_login_mismatch(Evaluation&, const Restriction&, Next);
+
+// A check_policy_service argument, resolved once: "inet:host:port" or
+// "{ inet:host:port, timeout=10s, default_action=DUNNO, ... }".
+struct PolicyService {
+    std::unique_ptr<PolicyClient> client;
+    std::string default_action;
+    std::string policy_context;
+    ~PolicyService();
+};
 
 // Recipient validation after the restriction lists (smtpd_check_rcptmap); also VRFY.
 // Dunno when the address is known or not validated.
@@ -238,6 +259,10 @@ public:
     std::unique_ptr<NetList> mynetworks;
     // Restriction lists found in access map values, compiled once per distinct value.
     std::map<std::string, RestrictionList, std::less<>> rhs_lists;
+    // check_policy_service endpoints by argument text (one connection each per process).
+    std::map<std::string, std::unique_ptr<PolicyService>, std::less<>> policy_services;
+    // The service for `arg`, created on first use; nullptr and `error` when `arg` is bad.
+    PolicyService* policy_service(const std::string& arg, std::string& error);
 };
 
 class SessionImpl : public CheckSession {
@@ -248,11 +273,15 @@ public:
     const MessageActions& actions() const override { return actions_; }
     void reset_transaction() override;
     MessageActions& mutable_actions() { return actions_; }
+    // The policy protocol's "instance": one value per mail transaction (set at MAIL).
+    const std::string& instance() const { return instance_; }
 
     EngineImpl& engine;
 
 private:
     MessageActions actions_;
+    std::string instance_;
+    unsigned instance_seqno_ = 0;
     std::shared_ptr<Evaluation> current_;
     // defer_if_permit left by the client, helo and sender lists when they ran at their
     // own command (smtpd_delay_reject = no): it applies at RCPT.

@@ -197,6 +197,7 @@ const std::map<std::string_view, NameInfo>& names() {
         {"check_recipient_access", {check_recipient_access, ArgKind::Table}},
         {"check_sasl_access", {check_sasl_access, ArgKind::Table}},
         {"check_ccert_access", {check_ccert_access, ArgKind::Table}},
+        {"check_policy_service", {check_policy_service, ArgKind::Server}},
         {"reject_sender_login_mismatch", {reject_sender_login_mismatch, ArgKind::None}},
         {"reject_authenticated_sender_login_mismatch", {reject_authenticated_sender_login_mismatch, ArgKind::None}},
         {"reject_known_sender_login_mismatch", {reject_known_sender_login_mismatch, ArgKind::None}},

@@ -11,7 +11,11 @@
 //
 // A stage that ends in OK only ends that list; the next stage still runs.
 #include "smtpd/smtpd_check_internal.h"
+#include <sys/time.h>
+#include <unistd.h>
+
 #include "util/access/access_map.h"
+#include "util/base/strings.h"
 #include "util/log/log.h"
 
 namespace postern::smtpd::check {
@@ -92,6 +96,13 @@ Step validate_step(std::weak_ptr<Evaluation> weak) {
 }  // namespace
 
 void SessionImpl::check(CheckPoint point, const SessionFacts& facts, std::function<void(CheckOutcome)> done) {
+    if (point == CheckPoint::Mail) {
+        // Postfix's "%x.%lx.%lx.%x": pid, time, microseconds, transaction number.
+        timeval tv{};
+        gettimeofday(&tv, nullptr);
+        instance_ = strprintf("%x.%lx.%lx.%x", static_cast<unsigned>(getpid()), static_cast<unsigned long>(tv.tv_sec),
+                              static_cast<unsigned long>(tv.tv_usec), instance_seqno_++);
+    }
     auto ev = std::make_shared<Evaluation>(engine, *this, facts, point);
     current_ = ev;  // a check still in flight is abandoned
     const Settings& s = engine.settings;

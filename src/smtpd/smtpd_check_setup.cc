@@ -138,7 +138,9 @@ Result<RestrictionList> compile_list(std::string_view param, const std::vector<s
             if (info->arg != ArgKind::None) {
                 if (i + 1 >= names.size())
                     return make_error(strprintf("restriction %s requires %s argument", r.name.c_str(),
-                                                info->arg == ArgKind::Table ? "table" : "domain name"));
+                                                info->arg == ArgKind::Table    ? "table"
+                                                : info->arg == ArgKind::Server ? "policy service"
+                                                                               : "domain name"));
                 r.arg = names[++i];
                 if (info->arg == ArgKind::Table) r.tables = open_tables({r.arg});
             }
@@ -198,6 +200,17 @@ Status EngineImpl::init() {
                                     lists.relay.empty() ? "smtpd_recipient_restrictions" : "smtpd_relay_restrictions",
                                     "reject_unauth_destination, defer_unauth_destination, reject, defer, "
                                     "defer_if_permit or check_relay_domains"));  // Postfix's text
+
+    // Policy clients exist before the first session, so a bad service is fatal now.
+    std::vector<const RestrictionList*> all = {&lists.client, &lists.helo, &lists.sender, &lists.relay,
+                                               &lists.recipient, &lists.data, &lists.end_of_data, &lists.etrn};
+    for (const auto& [name, list] : lists.classes) all.push_back(&list);
+    for (const RestrictionList* list : all)
+        for (const Restriction& r : *list) {
+            if (r.handler != check_policy_service) continue;
+            std::string error;
+            if (policy_service(r.arg, error) == nullptr) return make_error(error);
+        }
 
     auto nets = NetList::create("mynetworks", config.get_list("mynetworks"));
     if (!nets) return make_error(nets.error());

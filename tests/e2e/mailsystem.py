@@ -357,13 +357,22 @@ class MailInstance:
 class RecordServer:
     """A stand-in service on a UNIX socket for tests of one daemon without its peers:
     handler(record) gets each request as {name: [values]} and returns the reply as a
-    dict for attr_encode, or None for no reply. Close it before the instance stops."""
+    dict for attr_encode, or None for no reply. Close it before the instance stops.
+    path may also be a (host, port) pair: a TCP service (port 0: any; see .port).
+    .connections counts the connections accepted."""
 
     def __init__(self, path, handler):
         import threading
         self.handler = handler
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(path))
+        self.connections = 0
+        if isinstance(path, tuple):
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind(path)
+            self.port = self.sock.getsockname()[1]
+        else:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(str(path))
         self.sock.listen(16)
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -374,6 +383,7 @@ class RecordServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            self.connections += 1
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn):
