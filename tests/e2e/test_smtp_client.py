@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+import dovecotfixture
 import postfixpeer
 import smtpsink
 from mailsystem import MailInstance, free_port, smtpd_service, wait_for
@@ -196,3 +197,38 @@ def test_reasons_match_debian_postfix(inst, sinks, refused_port):
             assert o == t, (r, o, t)
     finally:
         peer.cleanup()
+
+
+# ---- LMTP to Dovecot ---------------------------------------------------------------------
+
+@pytest.mark.skipif(bool(dovecotfixture.available()), reason=dovecotfixture.available() or "n/a")
+def test_lmtp_to_dovecot_per_recipient_replies(tmp_path):
+    dv = dovecotfixture.DovecotLmtp(users={"alice": None, "carol": None, "bob": "10B"})
+    inst = MailInstance(tmp_path / "l", main_cf="transport_maps = inline:{{dove.test=lmtp:unix:%s}}\n" % dv.socket,
+                        master_cf=AGENTS)
+    inst.start()
+    try:
+        sender = f"{inst.user}@localhost"
+        body = "From: %s\nSubject: lmtp-to-dovecot\n\nfirst\n.dotted line\nthe body is longer than ten bytes\n" % sender
+        p = inst.sendmail(["-f", sender, "alice@dove.test", "bob@dove.test", "carol@dove.test"], body)
+        assert p.returncode == 0, p.stderr
+        relay = f"host.example.test[{dv.socket}]"
+        for user in ("alice", "carol"):
+            m = delivery_line(inst, f"{user}@dove.test", "sent")
+            assert m.group(2) == relay
+            assert m.group(3) == "2.0.0"
+            assert re.fullmatch(r"250 2\.0\.0 <%s@dove\.test> \S+ Saved" % user, m.group(4)), m.group(4)
+        # bob's quota fails after DATA: only bob bounces
+        m = delivery_line(inst, "bob@dove.test", "bounced")
+        assert m.group(3) == "5.2.2"
+        assert m.group(4) == (f"host {relay} said: 552 5.2.2 <bob@dove.test> Quota exceeded (mailbox for user "
+                              "is full) (in reply to end of DATA command)")
+        dv.wait_maildir("alice", "Subject: lmtp-to-dovecot")
+        dv.wait_maildir("carol", "Subject: lmtp-to-dovecot")
+        got = dv.maildir("alice")[0]
+        assert "\n.dotted line\n" in got.replace("\r\n", "\n")
+        assert dv.maildir("bob") == []
+        assert wait_for(lambda: "Quota exceeded" in inst.mbox(), 60), inst.mbox()
+    finally:
+        inst.stop()
+        dv.stop()
