@@ -215,6 +215,9 @@ void Delivery::on_report(const Target& target, SessionReport report) {
         conn_setup_done_ = report.conn_setup_done;
     }
     if (report.try_next && (!targets_.empty() || !hosts_.empty())) {
+        // As Postfix: a server that is not the last one gets an info line of its own
+        // (connection failures have theirs already).
+        if (report.connected) log::info("%s: %s", request_.queue_id.c_str(), report.reason.c_str());
         last_dsn_ = report.dsn;
         last_reason_ = report.reason;
         next_target();

@@ -25,12 +25,13 @@ def available():
 
 
 class SmtpSink:
-    def __init__(self, *options, unix_path=None):
+    def __init__(self, *options, unix_path=None, host="127.0.0.1", port=None):
         # A world-writable directory: smtp-sink drops to nobody when started as root.
         self.dir = Path(tempfile.mkdtemp(prefix="postern-sink-", dir="/var/tmp"))
         os.chmod(self.dir, 0o777)
-        self.port = None if unix_path else free_port()
-        self.address = f"unix:{unix_path}" if unix_path else f"127.0.0.1:{self.port}"
+        self.host = host
+        self.port = None if unix_path else port or free_port()
+        self.address = f"unix:{unix_path}" if unix_path else f"{host}:{self.port}"
         argv = [SMTP_SINK, "-d", str(self.dir) + "/%M.", *options]
         if os.getuid() == 0:
             argv += ["-u", "nobody"]
@@ -45,7 +46,7 @@ class SmtpSink:
 
     def _listening(self):
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+            with socket.create_connection((self.host, self.port), timeout=1) as s:
                 s.recv(100)
             return True
         except OSError:

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+import dnsfixture
 import dovecotfixture
 import postfixpeer
 import smtpsink
@@ -232,3 +233,48 @@ def test_lmtp_to_dovecot_per_recipient_replies(tmp_path):
     finally:
         inst.stop()
         dv.stop()
+
+
+# ---- MX routing through a test DNS server -------------------------------------------------
+
+MX_RECORDS = [
+    "mx-host=two.test,mx1.two.test,10", "mx-host=two.test,mx2.two.test,20",
+    "host-record=mx1.two.test,127.0.0.21", "host-record=mx2.two.test,127.0.0.22",
+    "host-record=amx.test,127.0.0.22",  # no MX: its own address
+    "mx-host=nullmx.test,.,0",
+]
+
+
+@pytest.mark.skipif(bool(dnsfixture.available()), reason=dnsfixture.available() or "n/a")
+def test_mx_fallback_null_mx_and_no_mx(tmp_path):
+    port = free_port()
+    primary = smtpsink.SmtpSink("-r", "CONNECT", host="127.0.0.21", port=port)
+    secondary = smtpsink.SmtpSink(host="127.0.0.22", port=port)
+    (tmp_path / "dns").mkdir()
+    dns = dnsfixture.DnsFixture(MX_RECORDS, root=tmp_path / "dns").start()
+    routes = ", ".join("{%s=smtp:%s:%d}" % (d, d, port) for d in ("two.test", "amx.test", "nullmx.test", "nosuch.test"))
+    inst = MailInstance(tmp_path / "mx", main_cf=f"transport_maps = inline:{{{routes}}}\n", master_cf=AGENTS)
+    inst.start(preexec_fn=dns.preexec)
+    try:
+        send(inst, "u@two.test", "mx-fallback")
+        m = delivery_line(inst, "u@two.test", "sent")
+        assert m.group(2) == f"mx2.two.test[127.0.0.22]:{port}"
+        assert re.search(r"smtp\[\d+\]: %s: host mx1\.two\.test\[127\.0\.0\.21\] refused to talk to me: "
+                         r"450 4\.3\.0 Error: command failed$" % m.group(1), inst.log(), re.M), inst.log()
+        secondary.wait_message("Subject: mx-fallback")
+        assert not any("mx-fallback" in x for x in primary.messages())
+        send(inst, "v@amx.test", "a-record")
+        m = delivery_line(inst, "v@amx.test", "sent")
+        assert m.group(2) == f"amx.test[127.0.0.22]:{port}"
+        send(inst, "w@nullmx.test", "null-mx")
+        m = delivery_line(inst, "w@nullmx.test", "bounced")
+        assert (m.group(2), m.group(3), m.group(4)) == ("none", "5.1.10", "Domain nullmx.test does not accept mail (nullMX)")
+        send(inst, "x@nosuch.test", "nxdomain")
+        m = delivery_line(inst, "x@nosuch.test", "bounced")
+        assert (m.group(3), m.group(4)) == ("5.4.4", "Host or domain name not found. Name service error for "
+                                                     "name=nosuch.test type=MX: Host not found")
+    finally:
+        inst.stop()
+        dns.stop()
+        primary.stop()
+        secondary.stop()
