@@ -103,16 +103,28 @@ std::string xtext_encode(std::string_view text) {
     return out;
 }
 
+// The "@a,@b:" of a source-routed path, when `quoted` has one: what internal_address()
+// drops.
+static std::string_view source_route(std::string_view quoted) {
+    if (quoted.empty() || quoted.front() != '@') return {};
+    size_t colon = quoted.find(':');
+    return colon == std::string_view::npos ? std::string_view() : quoted.substr(0, colon + 1);
+}
+
 std::string internal_address(std::string_view quoted) {
-    // "@relay1,@relay2:user@domain": the source route is ignored (RFC 5321 C).
-    if (!quoted.empty() && quoted.front() == '@') {
-        size_t colon = quoted.find(':');
-        if (colon != std::string_view::npos) quoted.remove_prefix(colon + 1);
-    }
+    // "@relay1,@relay2:user@domain": the source route is ignored (RFC 5321 appendix C).
+    quoted.remove_prefix(source_route(quoted).size());
     return address::to_internal(quoted);
 }
 
 bool valid_mailbox(std::string_view quoted) {
+    // A source route is a comma-separated list of @domain (RFC 5321 section 4.1.2); the
+    // mailbox after it is checked as any other.
+    std::string_view route = source_route(quoted);
+    for (unsigned char c : route)
+        if (c <= 32 || c == 127 || c == '<' || c == '>' || c == '(' || c == ')' || c == ';' || c == '"')
+            return false;
+    quoted.remove_prefix(route.size());
     bool in_quote = false;
     for (size_t i = 0; i < quoted.size(); ++i) {
         unsigned char c = static_cast<unsigned char>(quoted[i]);

@@ -34,7 +34,7 @@ std::string xtext_encode(std::string_view text);
 // source route ("@a,@b:user@d") and unquotes the local part.
 std::string internal_address(std::string_view quoted);
 // A crude RFC 5321 mailbox syntax check: printable, at most one unquoted @, no spaces
-// outside quotes, no control characters.
+// outside quotes, no control characters; a source route before it is allowed.
 bool valid_mailbox(std::string_view quoted);
 // Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
 bool valid_utf8(std::string_view text);

@@ -172,6 +172,9 @@ TEST_CASE("smtpd params: MAIL/RCPT paths and ESMTP parameters", "[smtpd_reader]"
     CHECK(postern::smtpd::internal_address("\"a b\"@c") == "a b@c");
     CHECK(postern::smtpd::valid_mailbox("\"a b\"@c"));
     CHECK_FALSE(postern::smtpd::valid_mailbox("a b@c"));
+    CHECK(postern::smtpd::valid_mailbox("@r1,@r2:u@d"));
+    CHECK_FALSE(postern::smtpd::valid_mailbox("@r1,@r2:u,v@d"));
+    CHECK_FALSE(postern::smtpd::valid_mailbox("@r 1:u@d"));
 }
 
 TEST_CASE("smtpd params: xtext", "[smtpd_reader]") {
