@@ -59,7 +59,7 @@ import pytest
 
 import postfixpeer
 from conftest import BUILD, postern
-from mailsystem import MailInstance, wait_for
+from mailsystem import MAIL_SERVICES, MailInstance, wait_for
 
 IP = "/usr/sbin/ip"
 DNSMASQ = "/usr/sbin/dnsmasq"
@@ -489,14 +489,22 @@ class PostfixHost:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
+# The delivery agents to other hosts, as in Postfix's master.cf (left out while unbuilt).
+OUTBOUND_SERVICES = [
+    ("smtp", "unix", "-", "-", "n", "-", "-", "smtp"),
+    ("relay", "unix", "-", "-", "n", "-", "-", "smtp"),
+    ("lmtp", "unix", "-", "-", "n", "-", "-", "lmtp"),
+]
+
+
 class PosternHost(MailInstance):
     """A Postern instance in a Host, started with `ip netns exec NS postern -c DIR start`:
     myhostname mx.x.test, mydestination x.test, inet_interfaces the host's address, an
-    smtpd on ADDRESS:25 (plus `master_cf`), mail for `self.user` in self.mbox(). As
-    root the instance is a privileged one (mail_owner postfix, setgid_group postdrop),
-    under the host's 0755 directory; command_directory is a private empty one, so that
-    nothing changes set-gid bits in the build tree (sendmail finds postdrop beside
-    itself)."""
+    smtpd on ADDRESS:25 (plus `master_cf`), the smtp, relay and lmtp delivery agents
+    once built, mail for `self.user` in self.mbox(). As root the instance is a
+    privileged one (mail_owner postfix, setgid_group postdrop), under the host's 0755
+    directory; command_directory is a private empty one, so that nothing changes set-gid
+    bits in the build tree (sendmail finds postdrop beside itself)."""
 
     def __init__(self, host, main_cf="", master_cf="", smtpd_options=None):
         self.host = host
@@ -506,7 +514,8 @@ class PosternHost(MailInstance):
         smtpd = f"{host.address}:25 inet n - n - - smtpd\n"
         for name, value in (smtpd_options or {}).items():
             smtpd += f"  -o {name}={value}\n"
-        super().__init__(root, master_cf=smtpd + master_cf)
+        super().__init__(root, master_cf=smtpd + master_cf,
+                         services=MAIL_SERVICES + OUTBOUND_SERVICES)
         sbin = root / "sbin"
         sbin.mkdir(exist_ok=True)
         owner = ("mail_owner = postfix\nsetgid_group = postdrop\n" if os.geteuid() == 0

@@ -2,8 +2,9 @@
 host A finds host B through the fixture's DNS (MX, then A) and delivers to Postfix on B,
 which writes a local mbox; a two-MX domain whose primary has no listener falls back to
 the secondary; three Postfix instances run side by side, each on its own host's port 25;
-a host taken down makes mail defer until it is up again; and Postfix on A delivers to
-Postern's smtpd on B, the first interop across hosts."""
+a host taken down makes mail defer until it is up again; Postfix on A delivers to
+Postern's smtpd on B, and Postern's smtp client on A to Postern on B and Postfix on C;
+a crashed run's leftovers are removed at the next start."""
 import os
 import re
 import socket
@@ -172,6 +173,29 @@ def test_postfix_a_delivers_to_postern_smtpd_b(network, postfix):
                     == "Mail queue is empty", 30), pt.command("postqueue", "-p").stdout
     pt.stop()
     assert network.b.listening(25) == []
+
+
+def test_postern_a_delivers_by_mx_to_postern_b_and_postfix_c(network, postfix):
+    """Postern's smtp(8) in A finds B and C through the fixture's DNS (MX, then A):
+    Postern to Postern, and Postern to Debian's Postfix."""
+    pc = postfix(network.c)
+    pb = PosternHost(network.b).start()
+    pa = PosternHost(network.a).start()
+    sender = f"{pa.user}@a.test"
+    for rcpt in (f"{pb.user}@b.test", f"{RCPT_USER}@c.test"):
+        r = pa.sendmail(["-f", sender, rcpt], message(f"postern a to {rcpt}", sender))
+        assert r.returncode == 0, r.stderr
+    to_b = pa.wait_log_re(rf"to=<{pb.user}@b\.test>, relay=mx\.b\.test\[{NET}\.20\]:25,"
+                          r".*status=sent \(250 2\.0\.0 Ok: queued as (\w+)\)", timeout=60)
+    assert re.search(rf"{to_b.group(1)}: client=mx\.a\.test\[{NET}\.10\]", pb.log()), pb.log()
+    assert wait_for(lambda: f"Subject: postern a to {pb.user}@b.test" in pb.mbox(), 60), pb.log()
+    to_c = pa.wait_log_re(rf"to=<{RCPT_USER}@c\.test>, relay=mx\.c\.test\[{NET}\.30\]:25,"
+                          r".*status=sent \(250 2\.0\.0 Ok: queued as (\w+)\)", timeout=60)
+    assert delivered_with(pc, RCPT_USER, f"postern a to {RCPT_USER}@c.test"), pc.log()
+    assert re.search(rf"{to_c.group(1)}: client=mx\.a\.test\[{NET}\.10\]", pc.log()), pc.log()
+    # A asked the fixture's DNS for both MX records.
+    assert re.search(r"query\[MX\] b\.test from " + re.escape(f"{NET}.10"), network.dns_log())
+    assert re.search(r"query\[MX\] c\.test from " + re.escape(f"{NET}.10"), network.dns_log())
 
 
 CRASHING_RUN = """
