@@ -10,7 +10,10 @@ that is empty, $myhostname, so a test sets one of them to REALM.
 import os
 import pwd
 import signal
+import socket
+import struct
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -100,3 +103,64 @@ class Saslauthd:
         if self.made_user:
             subprocess.run(["userdel", self.user], timeout=30)
         return False
+
+
+class HeldSaslauthd:
+    """A stand-in for saslauthd on `path` (its protocol: login, password, service and
+    realm as counted strings; the answer "OK" or "NO" counted too) that accepts every
+    password, but holds the answer for `held_user` until release(): a Cyrus step that
+    hangs in saslauthd, as behind a slow PAM or LDAP.
+
+        sad = HeldSaslauthd(tmp / "mux", "slow")
+        write_app_conf(d, pwcheck_method="saslauthd", saslauthd_path=sad.path, ...)
+        sad.held.wait(60)   # the held request arrived
+        sad.release()
+    """
+
+    def __init__(self, path, held_user):
+        self.path = str(path)
+        self.held_user = held_user
+        self.held = threading.Event()
+        self._released = threading.Event()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        os.chmod(self.path, 0o666)
+        self.sock.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def release(self):
+        self._released.set()
+
+    def close(self):
+        self.release()
+        self.sock.close()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn:
+            conn.settimeout(60)
+            data, fields = b"", []
+            while len(fields) < 4:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+                fields, rest = [], data
+                while len(rest) >= 2 and len(fields) < 4:
+                    (n,) = struct.unpack("!H", rest[:2])
+                    if len(rest) < 2 + n:
+                        break
+                    fields.append(rest[2:2 + n])
+                    rest = rest[2 + n:]
+            if fields[0].decode() == self.held_user:
+                self.held.set()
+                # A bound, so that a broken smtpd fails the test rather than hangs it.
+                self._released.wait(120)
+            conn.sendall(struct.pack("!H", 2) + b"OK")

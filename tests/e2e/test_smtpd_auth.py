@@ -8,13 +8,14 @@ One instance serves every case, each special setting on its own smtpd service.""
 import base64
 import os
 import re
+import select
 import smtplib
 import subprocess
 
 import pytest
 
-from mailsystem import MailInstance, free_port, smtp_connect, smtpd_service, wait_for
-from saslfixture import Saslauthd, add_sasldb_user, make_sasl_dir, write_app_conf
+from mailsystem import MailInstance, SmtpDialog, free_port, smtp_connect, smtpd_service, wait_for
+from saslfixture import HeldSaslauthd, Saslauthd, add_sasldb_user, make_sasl_dir, write_app_conf
 from tlsfixture import make_certs
 
 HOST = "host.example.test"      # myhostname of MailInstance: Cyrus's default realm
@@ -51,6 +52,7 @@ SERVICES = {
     "filter": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_mechanism_filter": "login"},
     "saslauthd": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_path": "smtpd-saslauthd"},
     "down": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_path": "smtpd-down"},
+    "held": {"smtpd_sasl_auth_enable": "yes", "smtpd_sasl_path": "smtpd-held"},
     "submission": SUBMISSION,
     "submissions": SUBMISSIONS,
     # Broken settings: smtpd dies at start with Postfix's messages.
@@ -64,8 +66,8 @@ MECHS = "PLAIN LOGIN CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256"
 
 
 class Auth:
-    def __init__(self, inst, ports, certs):
-        self.inst, self.ports, self.certs = inst, ports, certs
+    def __init__(self, inst, ports, certs, held):
+        self.inst, self.ports, self.certs, self.held = inst, ports, certs, held
 
     def wait_log_re(self, pattern):
         return self.inst.wait_log_re(pattern)
@@ -94,8 +96,13 @@ def auth(tmp_path_factory):
         sad = Saslauthd(root / "saslauthd", SAD_USER, SAD_PASSWORD).__enter__()
         write_app_conf(sasl_dir, "smtpd-saslauthd", pwcheck_method="saslauthd",
                        saslauthd_path=sad.socket, mech_list="PLAIN LOGIN")
+    held = HeldSaslauthd(root / "held-mux", "slowuser")
+    write_app_conf(sasl_dir, "smtpd-held", pwcheck_method="saslauthd", saslauthd_path=held.path,
+                   mech_list="PLAIN LOGIN")
     ports = {name: free_port() for name in SERVICES}
-    master_cf = "".join(smtpd_service(ports[n], o) for n, o in SERVICES.items())
+    # "held" runs one smtpd process: every session of its tests shares one event loop.
+    master_cf = "".join(smtpd_service(ports[n], o, maxproc="1" if n == "held" else "-")
+                        for n, o in SERVICES.items())
     inst = MailInstance(root, master_cf=master_cf, main_cf=(
         "mynetworks = 192.0.2.0/24\n"  # 127.0.0.1 is not trusted: relaying needs AUTH
         f"cyrus_sasl_config_path = {sasl_dir}\n"
@@ -104,8 +111,9 @@ def auth(tmp_path_factory):
         "smtpd_tls_security_level = may\n"
         "default_transport = error:outside mail is not deliverable here\n"))
     inst.start()
-    yield Auth(inst, ports, certs)
+    yield Auth(inst, ports, certs, held)
     inst.stop()
+    held.close()
     if sad is not None:
         sad.__exit__(None, None, None)
 
@@ -366,6 +374,38 @@ def test_unreachable_saslauthd_is_a_temporary_failure(auth):
                      r"server: No such file or directory$")
     auth.wait_log_re(rf"warning: {CLIENT}: SASL PLAIN authentication failed: generic failure, "
                      r"sasl_username=test$")
+
+
+def test_a_step_waiting_for_saslauthd_stalls_no_other_session(auth):
+    # One smtpd process; A's password check hangs in saslauthd (the worker thread waits).
+    a = SmtpDialog(auth.ports["held"])
+    a.sock.settimeout(120)
+    assert a.cmd("EHLO a.example").startswith("250")
+    a.send(f"AUTH PLAIN {plain('slowuser', 'any')}\r\n")
+    assert auth.held.held.wait(60)
+    # B is served meanwhile by the same process (its loop is free).
+    b = SmtpDialog(auth.ports["held"])
+    assert b.cmd("EHLO b.example").startswith("250")
+    assert b.cmd("MAIL FROM:<sender@example.org>").startswith("250")
+    assert b.cmd(f"RCPT TO:<{auth.inst.user}@localhost>").startswith("250")
+    assert b.cmd("RSET").startswith("250")
+    assert select.select([a.sock], [], [], 0)[0] == []  # A still waits for saslauthd
+    auth.held.release()
+    assert a.reply() == "235 2.7.0 Authentication successful"
+    # Two LOGIN exchanges interleaved in the one process.
+    assert a.cmd("QUIT").startswith("221")
+    c = SmtpDialog(auth.ports["held"])
+    assert c.cmd("EHLO c.example").startswith("250")
+    assert b.cmd("AUTH LOGIN") == "334 VXNlcm5hbWU6"
+    assert c.cmd("AUTH LOGIN") == "334 VXNlcm5hbWU6"
+    assert b.cmd(b64("bee")) == "334 UGFzc3dvcmQ6"
+    assert c.cmd(b64("sea")) == "334 UGFzc3dvcmQ6"
+    assert c.cmd(b64("pw")) == "235 2.7.0 Authentication successful"
+    assert b.cmd(b64("pw")) == "235 2.7.0 Authentication successful"
+    for s in (a, b, c):
+        s.close()
+    auth.wait_log_re(rf"postern/smtpd\[\d+\]: disconnect from {CLIENT} ehlo=1 auth=1 mail=1 "
+                     r"rcpt=1 rset=1 commands=5")
 
 
 # --- broken settings ------------------------------------------------------------------
