@@ -18,8 +18,8 @@ import dovecotfixture
 from dovecotfixture import DovecotAuth
 from mailsystem import MailInstance, SmtpDialog, free_port, smtpd_service
 
-pytestmark = pytest.mark.skipif(dovecotfixture.available() != "",
-                                reason=dovecotfixture.available() or "ok")
+pytestmark = pytest.mark.skipif(dovecotfixture.auth_available() != "",
+                                reason=dovecotfixture.auth_available() or "ok")
 
 CLIENT = r"\S+\[127\.0\.0\.1\]"
 OUTSIDE = "friend@outside.example"
