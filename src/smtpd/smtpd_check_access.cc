@@ -136,6 +136,11 @@ void finish_lookup(Evaluation& ev, const access::Outcome& o, const Subject& s, N
 
 }  // namespace
 
+void apply_access_outcome(Evaluation& ev, const access::Outcome& outcome, const std::string& reply_name,
+                          access::ReplyClass cls, const std::string& class_name, Next next) {
+    finish_lookup(ev, outcome, Subject{reply_name, cls, class_name}, next);
+}
+
 void apply_table_result(Evaluation& ev, const std::string& table, const std::string& key, const std::string& value,
                         Next next) {
     access::Outcome found;

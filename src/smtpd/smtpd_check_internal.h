@@ -47,7 +47,7 @@ struct Restriction {
 };
 
 // What a restriction name needs after it ("check_client_access type:table").
-enum class ArgKind { None, Table, Domain, Server };
+enum class ArgKind { None, Table, Domain, Server, Number };
 struct NameInfo {
     Handler handler;
     ArgKind arg;
@@ -178,8 +178,34 @@ const char* where_name(CheckPoint point, const SessionFacts& facts);
 void apply_table_result(Evaluation& ev, const std::string& table, const std::string& key, const std::string& value,
                         Next next);
 
-// Handlers implemented in smtpd_check_access.cc, _rcpt.cc, _dns.cc and _policy.cc.
+// An access table lookup's outcome as check_*_access acts on it: a lookup error is
+// "451 4.3.5 <name>: Class rejected: Server configuration error", a match applies its
+// action. class_name overrides the class's name in replies ("" = the class's own).
+void apply_access_outcome(Evaluation& ev, const access::Outcome& outcome, const std::string& reply_name,
+                          access::ReplyClass cls, const std::string& class_name, Next next);
+
+// Handlers implemented in smtpd_check_access.cc, _rcpt.cc, _dns.cc, _policy.cc and
+// _servers.cc.
 void check_policy_service(Evaluation&, const Restriction&, Next);
+void check_relay_domains(Evaluation&, const Restriction&, Next);
+void sleep_restriction(Evaluation&, const Restriction&, Next);
+void permit_inet_interfaces(Evaluation&, const Restriction&, Next);
+void permit_mx_backup(Evaluation&, const Restriction&, Next);
+void check_client_a_access(Evaluation&, const Restriction&, Next);
+void check_client_mx_access(Evaluation&, const Restriction&, Next);
+void check_client_ns_access(Evaluation&, const Restriction&, Next);
+void check_reverse_client_a_access(Evaluation&, const Restriction&, Next);
+void check_reverse_client_mx_access(Evaluation&, const Restriction&, Next);
+void check_reverse_client_ns_access(Evaluation&, const Restriction&, Next);
+void check_helo_a_access(Evaluation&, const Restriction&, Next);
+void check_helo_mx_access(Evaluation&, const Restriction&, Next);
+void check_helo_ns_access(Evaluation&, const Restriction&, Next);
+void check_sender_a_access(Evaluation&, const Restriction&, Next);
+void check_sender_mx_access(Evaluation&, const Restriction&, Next);
+void check_sender_ns_access(Evaluation&, const Restriction&, Next);
+void check_recipient_a_access(Evaluation&, const Restriction&, Next);
+void check_recipient_mx_access(Evaluation&, const Restriction&, Next);
+void check_recipient_ns_access(Evaluation&, const Restriction&, Next);
 void check_client_access(Evaluation&, const Restriction&, Next);
 void check_reverse_client_access(Evaluation&, const Restriction&, Next);
 void check_helo_access(Evaluation&, const Restriction&, Next);
@@ -257,6 +283,11 @@ public:
     CompiledLists lists;
     RecipientMaps maps;
     std::unique_ptr<NetList> mynetworks;
+    std::unique_ptr<NetList> mx_backup_networks;  // permit_mx_backup_networks; empty: any
+    std::vector<std::string> inet_addresses;      // inet_interfaces (permit_inet_interfaces)
+    std::vector<std::string> own_addresses;       // inet_ and proxy_interfaces (permit_mx_backup)
+    bool inet_ipv6 = true;                        // inet_protocols includes IPv6
+    bool warned_check_relay_domains = false;      // Postfix warns once per process
     // Restriction lists found in access map values, compiled once per distinct value.
     std::map<std::string, RestrictionList, std::less<>> rhs_lists;
     // check_policy_service endpoints by argument text (one connection each per process).

@@ -5,6 +5,7 @@
 // through us (user%host@, host!user@, @a:user@b, user@host@).
 #include "smtpd/smtpd_check_internal.h"
 #include "util/base/strings.h"
+#include "util/log/log.h"
 #include "util/rewrite/resolve.h"
 
 namespace postern::smtpd::check {
@@ -146,6 +147,29 @@ void reject_unauth_destination(Evaluation& ev, const Restriction&, Next next) {
 
 void defer_unauth_destination(Evaluation& ev, const Restriction&, Next next) {
     unauth_destination(ev, ev.engine.settings.relay_code - 100, "4.7.1", next);
+}
+
+// Obsolete (Postfix warns once per process): the client's name in relay_domains, or an
+// authorized destination, else "Relay access denied" with the recipient's class.
+void check_relay_domains(Evaluation& ev, const Restriction&, Next next) {
+    EngineImpl& engine = ev.engine;
+    if (!engine.warned_check_relay_domains) {
+        engine.warned_check_relay_domains = true;
+        log::warn("support for restriction \"check_relay_domains\" will be removed from %s; "
+                  "use \"reject_unauth_destination\" instead", engine.config.get("mail_name").c_str());
+    }
+    const std::string& rcpt = ev.recipient();
+    if (rcpt.empty()) return next(Verdict::Dunno);
+    if (ev.facts.client.name != "unknown") {
+        auto reply = engine.resolve(ev.facts.transaction.sender, "postmaster@" + ev.facts.client.name);
+        if (reply && !(reply->flags & mail::kResolveFlagError) && (reply->flags & mail::kResolveClassRelay))
+            return next(Verdict::Ok);
+    }
+    auto v = auth_destination(ev, rcpt);
+    if (!v) return next(dict_retry(ev, rcpt));
+    if (*v == Verdict::Ok) return next(Verdict::Ok);
+    next(ev.reject(engine.settings.relay_code, "5.7.1", "<" + rcpt + ">: Recipient address rejected: Relay access denied",
+                   ReplyClass::Recipient));
 }
 
 void permit_auth_destination(Evaluation& ev, const Restriction&, Next next) {

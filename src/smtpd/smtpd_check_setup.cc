@@ -8,6 +8,7 @@
 #include "util/dns/resolver.h"
 #include "util/ipc/rewrite_client.h"
 #include "util/log/log.h"
+#include "util/rewrite/resolve_support.h"
 
 namespace postern::smtpd::check {
 namespace {
@@ -22,7 +23,7 @@ bool in_list(const std::vector<std::string>& list, std::string_view name) {
 bool has_relay_control(const RestrictionList& list) {
     for (const auto& r : list) {
         static const char* const kNames[] = {"reject_unauth_destination", "defer_unauth_destination", "reject",
-                                             "defer", "defer_if_permit"};
+                                             "defer", "defer_if_permit", "check_relay_domains"};
         for (const char* n : kNames)
             if (r.name == n) return true;
     }
@@ -140,6 +141,7 @@ Result<RestrictionList> compile_list(std::string_view param, const std::vector<s
                     return make_error(strprintf("restriction %s requires %s argument", r.name.c_str(),
                                                 info->arg == ArgKind::Table    ? "table"
                                                 : info->arg == ArgKind::Server ? "policy service"
+                                                : info->arg == ArgKind::Number ? "number"
                                                                                : "domain name"));
                 r.arg = names[++i];
                 if (info->arg == ArgKind::Table) r.tables = open_tables({r.arg});
@@ -215,6 +217,13 @@ Status EngineImpl::init() {
     auto nets = NetList::create("mynetworks", config.get_list("mynetworks"));
     if (!nets) return make_error(nets.error());
     mynetworks = std::make_unique<NetList>(std::move(*nets));
+    auto mx_nets = NetList::create("permit_mx_backup_networks", config.get_list("permit_mx_backup_networks"));
+    if (!mx_nets) return make_error(mx_nets.error());
+    mx_backup_networks = std::make_unique<NetList>(std::move(*mx_nets));
+    inet_addresses = rewrite::interface_addresses(config, false);
+    own_addresses = rewrite::interface_addresses(config, true);
+    std::string protocols = lowercase(config.get("inet_protocols"));
+    inet_ipv6 = protocols.find("all") != std::string::npos || protocols.find("ipv6") != std::string::npos;
 
     maps.local_configured = !split_restrictions(config.get("local_recipient_maps")).empty();
     maps.local = open_tables(split_restrictions(config.get("local_recipient_maps")));

@@ -162,20 +162,21 @@ def smtpd_lines(log, start, source):
     return out
 
 
-@pytest.fixture(scope="module")
-def systems(tmp_path_factory):
-    dns = dnsfixture.DnsFixture(RECORDS, root=tmp_path_factory.mktemp("dns")).start()
-    ours = {name: free_port() for name in SCENARIOS}
-    theirs = {name: free_port() for name in SCENARIOS}
-    inst = MailInstance(tmp_path_factory.mktemp("restrictions"), main_cf=MAIN_CF,
-                        master_cf="".join(smtpd_service(ours[n], o) for n, (o, _, _) in SCENARIOS.items()))
+def start_systems(tmp_path_factory, records, main_cf, scenarios, name):
+    """Postern and Debian's Postfix with one smtpd per scenario (its -o settings), both
+    on the same DNS data; yields (instance, peer, our ports, their ports)."""
+    dns = dnsfixture.DnsFixture(records, root=tmp_path_factory.mktemp("dns")).start()
+    ours = {n: free_port() for n in scenarios}
+    theirs = {n: free_port() for n in scenarios}
+    inst = MailInstance(tmp_path_factory.mktemp(name), main_cf=main_cf,
+                        master_cf="".join(smtpd_service(ours[n], s[0]) for n, s in scenarios.items()))
     peer_master = postfixpeer.master_cf() + "".join(
-        smtpd_service(theirs[n], o) for n, (o, _, _) in SCENARIOS.items())
+        smtpd_service(theirs[n], s[0]) for n, s in scenarios.items())
     peer = postfixpeer.PostfixPeer(
-        main_cf=MAIN_CF + "myhostname = host.example.test\nmydomain = example.test\n"
+        main_cf=main_cf + "myhostname = host.example.test\nmydomain = example.test\n"
         "mydestination = $myhostname, localhost.$mydomain, localhost\n"
         "alias_maps = inline:{postmaster=root}\n",
-        master_cf_text=peer_master, name="restrictions")
+        master_cf_text=peer_master, name=name)
     try:
         inst.start(preexec_fn=dns.preexec)
         peer.start(preexec_fn=dns.preexec)
@@ -186,19 +187,31 @@ def systems(tmp_path_factory):
         dns.stop()
 
 
-@pytest.mark.parametrize("name", list(SCENARIOS))
-def test_scenario(systems, name):
+def compare(systems, scenario, name, expected, log_lines=smtpd_lines):
+    """Runs one scenario on both systems: the expected replies must be there, and the
+    replies and log lines (log_lines(log, start, source)) the same. Returns the replies."""
     inst, peer, ours, theirs = systems
-    _, source, steps = SCENARIOS[name]
+    _, source, steps = scenario
     start_ours, start_theirs = len(inst.log()), len(peer.log())
     got = run_steps(ours[name], source, steps)
     want = run_steps(theirs[name], source, steps)
-    for reply in EXPECTED.get(name, []):
+    for reply in expected:
         assert reply in got, (name, got)
     assert got == want, (name, list(zip(got, want)))
     # The log lines settle once the sessions are over.
     wait_for(lambda: "disconnect from" in inst.log()[start_ours:], 10)
     wait_for(lambda: "disconnect from" in peer.log()[start_theirs:], 10)
-    ours_log = smtpd_lines(inst.log(), start_ours, source)
-    theirs_log = smtpd_lines(peer.log(), start_theirs, source)
+    ours_log = log_lines(inst.log(), start_ours, source)
+    theirs_log = log_lines(peer.log(), start_theirs, source)
     assert ours_log == theirs_log, "\n".join(["postern:"] + ours_log + ["postfix:"] + theirs_log)
+    return got
+
+
+@pytest.fixture(scope="module")
+def systems(tmp_path_factory):
+    yield from start_systems(tmp_path_factory, RECORDS, MAIN_CF, SCENARIOS, "restrictions")
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_scenario(systems, name):
+    compare(systems, SCENARIOS[name], name, EXPECTED.get(name, []))

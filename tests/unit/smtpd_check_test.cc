@@ -16,6 +16,7 @@
 #include "smtpd/smtpd_check_names.cc"   // NOLINT
 #include "smtpd/smtpd_check_netlist.cc" // NOLINT
 #include "smtpd/smtpd_check_rcpt.cc"    // NOLINT
+#include "smtpd/smtpd_check_servers.cc" // NOLINT
 #include "smtpd/smtpd_check_session.cc" // NOLINT
 #include "smtpd/smtpd_check_setup.cc"   // NOLINT
 #include "smtpd_check_test_util.h"

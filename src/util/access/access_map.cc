@@ -155,6 +155,10 @@ Outcome check_client(std::span<table::Table* const> tables, std::string_view hos
     return find(tables, probes);
 }
 
+Outcome check_address(std::span<table::Table* const> tables, std::string_view address) {
+    return find(tables, ip_probes(address));
+}
+
 Outcome check_domain(std::span<table::Table* const> tables, std::string_view name,
                      const LookupParams& params) {
     return find(tables, domain_probes(name, params));

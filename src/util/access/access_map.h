@@ -75,6 +75,8 @@ Outcome find(std::span<table::Table* const> tables, const std::vector<Probe>& pr
 // check_client_access: host name walk, then address walk.
 Outcome check_client(std::span<table::Table* const> tables, std::string_view hostname,
                      std::string_view address, const LookupParams& params);
+// The address walk alone (check_*_{a,mx,ns}_access server addresses).
+Outcome check_address(std::span<table::Table* const> tables, std::string_view address);
 // check_helo_access (and check_*_{ns,mx}_access host names): the name walk.
 Outcome check_domain(std::span<table::Table* const> tables, std::string_view name,
                      const LookupParams& params);

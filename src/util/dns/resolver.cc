@@ -21,6 +21,7 @@ int ares_type(Type t) {
         case Type::A: return 1;
         case Type::AAAA: return 28;
         case Type::MX: return 15;
+        case Type::NS: return 2;
         case Type::PTR: return 12;
         case Type::TXT: return 16;
     }
@@ -78,6 +79,14 @@ void parse_reply(const unsigned char* buf, int len, Type type, Answer& a) {
             if (mx) ares_free_data(mx);
             std::stable_sort(a.mx.begin(), a.mx.end(),
                              [](const Mx& x, const Mx& y) { return x.preference < y.preference; });
+            break;
+        }
+        case Type::NS: {
+            struct hostent* host = nullptr;
+            st = ares_parse_ns_reply(buf, len, &host);
+            for (char** alias = host ? host->h_aliases : nullptr; st == ARES_SUCCESS && alias && *alias; ++alias)
+                a.records.emplace_back(*alias);
+            if (host) ares_free_hostent(host);
             break;
         }
         case Type::PTR: {
@@ -313,6 +322,7 @@ std::string_view type_name(Type t) {
         case Type::A: return "A";
         case Type::AAAA: return "AAAA";
         case Type::MX: return "MX";
+        case Type::NS: return "NS";
         case Type::PTR: return "PTR";
         case Type::TXT: return "TXT";
     }

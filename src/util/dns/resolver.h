@@ -20,7 +20,7 @@ struct event_base;
 
 namespace postern::dns {
 
-enum class Type { A, AAAA, MX, PTR, TXT };
+enum class Type { A, AAAA, MX, NS, PTR, TXT };
 std::string_view type_name(Type t);  // "A", "MX", ...
 
 // Postfix's dns_lookup() outcomes: DNS_OK, DNS_NOTFOUND (the name exists, no records of
@@ -35,7 +35,7 @@ struct Mx {
 
 struct Answer {
     Rcode rcode = Rcode::TempFail;
-    // A/AAAA: addresses as text ("192.0.2.1"); PTR: names; TXT: one string per record
+    // A/AAAA: addresses as text ("192.0.2.1"); PTR, NS: names; TXT: one string per record
     // (its character-strings joined); MX: in `mx`, sorted by preference.
     std::vector<std::string> records;
     std::vector<Mx> mx;

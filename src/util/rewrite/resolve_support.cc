@@ -141,7 +141,7 @@ void add_named(std::vector<std::string>& out, std::string_view item) {
 
 }  // namespace
 
-std::vector<std::string> interface_addresses(const config::Config& c) {
+std::vector<std::string> interface_addresses(const config::Config& c, bool with_proxy) {
     std::vector<std::string> out;
     for (const std::string& item : list_param(c, "inet_interfaces")) {
         if (iequals(item, "all")) {
@@ -153,7 +153,8 @@ std::vector<std::string> interface_addresses(const config::Config& c) {
             add_named(out, item);
         }
     }
-    for (const std::string& item : list_param(c, "proxy_interfaces")) add_named(out, item);
+    if (with_proxy)
+        for (const std::string& item : list_param(c, "proxy_interfaces")) add_named(out, item);
     return out;
 }
 

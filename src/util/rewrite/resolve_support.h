@@ -50,8 +50,8 @@ std::vector<access::Probe> transport_probes(std::string_view address, std::strin
 std::vector<access::Probe> address_probes(std::string_view address, std::string_view delimiters,
                                           bool domain_is_local);
 
-// Normalized text of every address of inet_interfaces and proxy_interfaces.
-std::vector<std::string> interface_addresses(const config::Config& c);
+// Normalized text of every address of inet_interfaces and (with_proxy) proxy_interfaces.
+std::vector<std::string> interface_addresses(const config::Config& c, bool with_proxy = true);
 // "1.2.3.4" / "IPv6:2001:db8::1" / "2001:db8::1" -> normalized text, "" if not an address.
 std::string normalize_address(std::string_view text);
 
