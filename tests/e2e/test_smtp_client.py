@@ -24,8 +24,12 @@ SINKS = {
     "rcpt4.test": ("-r", "RCPT"),
     "data5.test": ("-f", "."),
     "mail4.test": ("-r", "MAIL"),
-    "nopipe.test": ("-r", "RCPT", "-P"),
+    "nopipe.test": ("-p",),           # no PIPELINING: one command at a time
+    "dropdot.test": ("-q", "."),      # drops the connection after the final dot
+    "slowdata.test": ("-p", "-w", "20"),  # waits 20 s before answering DATA
 }
+# smtp_data_init_timeout for the slow server, in both Postern and the Postfix peer
+TIMEOUTS = "smtp_data_init_timeout = 2s\n"
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +55,7 @@ def transport_map(sinks, refused_port):
 def inst(tmp_path_factory, sinks, refused_port):
     m = MailInstance(tmp_path_factory.mktemp("smtpc"),
                      main_cf=f"transport_maps = {transport_map(sinks, refused_port)}\n"
-                             "smtp_connect_timeout = 10s\n",
+                             "smtp_connect_timeout = 10s\n" + TIMEOUTS,
                      master_cf=AGENTS)
     m.start()
     yield m
@@ -114,10 +118,13 @@ def test_rcpt_4xx_defers_and_mailq_shows_the_reply(inst):
     assert wait_for(lambda: "(host 127.0.0.1[127.0.0.1] said: 450 4.3.0" in inst.command("postqueue", "-p").stdout, 30)
 
 
-def test_rcpt_4xx_without_pipelining(inst):
-    send(inst, "slow@nopipe.test", "nopipe")
-    m = delivery_line(inst, "slow@nopipe.test", "deferred")
-    assert "(in reply to RCPT TO command)" in m.group(4)
+def test_relays_without_pipelining(inst, sinks):
+    p = inst.sendmail(["-f", f"{inst.user}@localhost", "n1@nopipe.test", "n2@nopipe.test"],
+                      "Subject: nopipe\n\n.\n")
+    assert p.returncode == 0
+    delivery_line(inst, "n1@nopipe.test", "sent")
+    delivery_line(inst, "n2@nopipe.test", "sent")
+    sinks["nopipe.test"].wait_message("Subject: nopipe")
 
 
 def test_data_5xx_bounces(inst):
@@ -131,6 +138,20 @@ def test_mail_4xx_defers(inst):
     send(inst, "y@mail4.test", "mail4")
     m = delivery_line(inst, "y@mail4.test", "deferred")
     assert m.group(4).endswith("(in reply to MAIL FROM command)")
+
+
+def test_connection_lost_after_the_dot_defers(inst):
+    send(inst, "q@dropdot.test", "dropdot")
+    m = delivery_line(inst, "q@dropdot.test", "deferred")
+    assert (m.group(3), m.group(4)) == ("4.4.2", "lost connection with 127.0.0.1[127.0.0.1] while sending end of "
+                                                 "data -- message may be sent more than once")
+
+
+def test_slow_server_times_out(inst):
+    send(inst, "s@slowdata.test", "slowdata")
+    m = delivery_line(inst, "s@slowdata.test", "deferred")
+    assert (m.group(3), m.group(4)) == ("4.4.2", "conversation with 127.0.0.1[127.0.0.1] timed out while "
+                                                 "sending DATA command")
 
 
 def test_connection_refused_defers_with_postfix_reason(inst, refused_port):
@@ -178,8 +199,9 @@ def reasons(log, rcpts):
 
 @pytest.mark.skipif(bool(postfixpeer.available()), reason=postfixpeer.available() or "n/a")
 def test_reasons_match_debian_postfix(inst, sinks, refused_port):
-    rcpts = ["d1@ok.test", "d2@rcpt5.test", "d3@rcpt4.test", "d4@data5.test", "d5@refused.test"]
-    peer = postfixpeer.PostfixPeer(main_cf=f"transport_maps = {transport_map(sinks, refused_port)}\n",
+    rcpts = ["d1@ok.test", "d2@rcpt5.test", "d3@rcpt4.test", "d4@data5.test", "d5@refused.test",
+             "d6@dropdot.test", "d7@slowdata.test", "d8@mail4.test"]
+    peer = postfixpeer.PostfixPeer(main_cf=f"transport_maps = {transport_map(sinks, refused_port)}\n" + TIMEOUTS,
                                    name="smtpc")
     try:
         peer.start()
