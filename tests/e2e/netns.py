@@ -29,6 +29,7 @@ lines); every other name under .test or in 198.18.0.0/24's reverse zone is NXDOM
     pf = PostfixHost(net.a).start()                     # Debian's Postfix in A
     pf.sendmail(["-f", "u@a.test", "nobody@b.test"], "Subject: x\\n\\nhi\\n")
     pt = PosternHost(net.b).start()                     # Postern in B, smtpd on .20:25
+    fake = ScriptedSmtp(net.c, replies={"RCPT": "450 4.2.0 busy"})   # faults on demand
     net.stop()                                          # everything above, in reverse
 
 In pytest: `from netns import network` and ask for the `network` fixture (module scope:
@@ -51,7 +52,10 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -437,22 +441,24 @@ def network(request):
 class PostfixHost:
     """Debian's Postfix in a Host: myhostname mx.x.test, mydestination x.test, an smtpd
     on ADDRESS:25, MX lookups through the network's DNS, mail for local users in mbox
-    files under self.peer.mail."""
+    files under self.peer.mail. Each instance has its own directory (queue, log) under
+    the host's."""
 
     def __init__(self, host, main_cf="", master_cf_extra="", smtpd_args=""):
         self.host = host
+        root = Path(tempfile.mkdtemp(prefix="postfix-", dir=host.root))
         defaults = (f"myhostname = {host.fqdn}\nmydomain = {host.domain}\n"
                     f"mydestination = {host.domain}, {host.fqdn}, localhost\n"
                     f"inet_interfaces = {host.address}\n"
                     "smtp_dns_support_level = enabled\n"
                     f"smtp_helo_name = {host.fqdn}\n"
-                    f"mail_spool_directory = {host.root / 'postfix' / 'mail'}\n")
+                    f"mail_spool_directory = {root / 'mail'}\n")   # mbox files
         self.peer = postfixpeer.PostfixPeer(
             main_cf=postfixpeer.merge_main_cf(defaults, main_cf),
             master_cf_text=postfixpeer.master_cf(smtpd_listen=f"{host.address}:25",
                                                  smtpd_args=smtpd_args,
                                                  extra=master_cf_extra),
-            root=host.root / "postfix", name=host.name)
+            root=root, name=host.name)
         os.chmod(self.peer.root, 0o755)
 
     def start(self):
@@ -508,8 +514,7 @@ class PosternHost(MailInstance):
 
     def __init__(self, host, main_cf="", master_cf="", smtpd_options=None):
         self.host = host
-        root = host.root / "postern"
-        root.mkdir(parents=True, exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix="postern-", dir=host.root))   # one per instance
         os.chmod(root, 0o755)
         smtpd = f"{host.address}:25 inet n - n - - smtpd\n"
         for name, value in (smtpd_options or {}).items():
@@ -573,3 +578,79 @@ def _env_without_mail_config():
     env = dict(os.environ)
     env.pop("MAIL_CONFIG", None)
     return env
+
+
+class ScriptedSmtp:
+    """A scripted SMTP server on ADDRESS:port in a host, for faults real servers do not
+    make on demand. `replies` maps "greeting", a command verb ("EHLO", "MAIL", "RCPT",
+    "DATA", ...) or "." (end of the message) to the reply to send instead of a plain
+    250 (354 for DATA); `drop_in_data` closes the connection after the first line of
+    the message body; `delay` waits that long before every reply. What clients sent is
+    kept in self.commands and self.messages. Stopped with the host, by stop() or at the
+    end of a `with` block."""
+
+    def __init__(self, host, port=25, replies=None, drop_in_data=False, delay=0.0):
+        self.host, self.port = host, port
+        self.replies = {"greeting": f"220 {host.fqdn} ESMTP scripted", **(replies or {})}
+        self.drop_in_data, self.delay = drop_in_data, delay
+        self.commands, self.messages = [], []
+        with host.entered():
+            self.sock = socket.create_server((host.address, port))
+        host.services.append(self)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+
+    def _reply(self, conn, key, default):
+        time.sleep(self.delay)
+        conn.sendall((self.replies.get(key, default) + "\r\n").encode())
+
+    def _session(self, conn):
+        with conn, conn.makefile("rb") as f:
+            try:
+                self._reply(conn, "greeting", "")
+                while line := f.readline():
+                    cmd = line.decode("utf-8", "replace").rstrip("\r\n")
+                    self.commands.append(cmd)
+                    verb = cmd.split(" ", 1)[0].upper()
+                    if verb == "QUIT":
+                        self._reply(conn, "QUIT", "221 2.0.0 Bye")
+                        return
+                    if verb == "DATA":
+                        self._reply(conn, "DATA", "354 End data with <CR><LF>.<CR><LF>")
+                        if not self._read_message(f):
+                            return
+                        self._reply(conn, ".", "250 2.0.0 Ok: queued")
+                    else:
+                        self._reply(conn, verb, "250 Ok")
+            except OSError:
+                pass
+
+    def _read_message(self, f):
+        """The message up to the lone dot; False when the script drops the connection."""
+        lines = []
+        while line := f.readline():
+            if line in (b".\r\n", b".\n"):
+                self.messages.append(b"".join(lines))
+                return True
+            lines.append(line)
+            if self.drop_in_data:
+                return False
+        return False
+
+    def stop(self):
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)    # wakes accept(): the port is free
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -14,12 +14,13 @@ import pytest
 
 from mailsystem import SmtpDialog, wait_for
 import netns
-from netns import NET, Namespace, PostfixHost, PosternHost, a, mx, network  # noqa: F401 (fixture)
+from netns import NET, Namespace, PostfixHost, PosternHost, ScriptedSmtp, a, mx, network  # noqa: F401 (fixture)
 
 NETNS_RECORDS = [
     *mx("two.test", (10, "mx1.two.test"), (20, "mx2.two.test")),
     a("mx1.two.test", f"{NET}.30"),     # host C: no smtpd there in that test
     a("mx2.two.test", f"{NET}.20"),     # host B
+    *mx("drop.test", (10, "mx.c.test")),
 ]
 RCPT_USER = "nobody"    # a local user Postfix's local(8) can deliver to on any Debian
 
@@ -99,6 +100,37 @@ def test_two_mx_domain_falls_back_to_the_secondary(network, postfix):
     log = pa.wait_log_re(rf"to=<{RCPT_USER}@two\.test>, relay=mx2\.two\.test\[{NET}\.20\]:25,"
                          r".*status=sent").string
     assert re.search(rf"connect to mx1\.two\.test\[{NET}\.30\]:25: Connection refused", log), log
+
+
+def test_two_mx_domain_primary_421_falls_back_to_the_secondary(network, postfix):
+    pa = postfix(network.a)
+    pb = postfix(network.b, main_cf="mydestination = b.test, mx.b.test, two.test, localhost\n")
+    with ScriptedSmtp(network.c, replies={"greeting": "421 4.3.2 busy, try the next one"}) as fake:
+        r = pa.sendmail(["-f", "alice@a.test", f"{RCPT_USER}@two.test"],
+                        message("two mx after 421", "alice@a.test"))
+        assert r.returncode == 0, r.stderr
+        assert delivered_with(pb, RCPT_USER, "two mx after 421"), pb.log() + pa.log()
+        log = pa.wait_log_re(rf"to=<{RCPT_USER}@two\.test>, relay=mx2\.two\.test\[{NET}\.20\]"
+                             r":25,.*status=sent").string
+        assert f"host mx1.two.test[{NET}.30] refused to talk to me: 421 4.3.2 busy" in log, log
+        assert fake.messages == []
+
+
+def test_connection_dropped_in_data_defers(network, postfix):
+    pa = postfix(network.a)
+    with ScriptedSmtp(network.c, drop_in_data=True) as fake:
+        r = pa.sendmail(["-f", "alice@a.test", "bob@drop.test"],
+                        message("dropped in data", "alice@a.test"))
+        assert r.returncode == 0, r.stderr
+        c_addr = re.escape(f"{NET}.30")
+        pa.wait_log_re(rf"to=<bob@drop\.test>, relay=mx\.c\.test\[{c_addr}\]:25, .*"
+                       rf"status=deferred \(lost connection with mx\.c\.test\[{c_addr}\] "
+                       r"while sending (message body|end of data -- message may be sent more "
+                       r"than once)\)")
+        assert [c.split(":")[0] for c in fake.commands[:3]] == \
+            ["EHLO mx.a.test", "MAIL FROM", "RCPT TO"]
+        assert "DATA" in fake.commands and fake.messages == []
+    assert "bob@drop.test" in pa.postqueue("-p").stdout
 
 
 def test_three_postfix_instances_side_by_side(network, postfix):
@@ -225,13 +257,12 @@ def test_a_crashed_run_is_cleaned_at_the_next_start(network):
     assert ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     left = Namespace(ns).pids()
     assert left, "the crashed run's Postfix should still run in its namespace"
-    etc = f"/var/tmp/{tag}/a/postfix/etc"
-    assert etc in postfixpeer_alternates()
+    assert f"/var/tmp/{tag}/a/postfix-" in postfixpeer_alternates()
     netns.clean_stale()
     assert ns not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not os.path.exists(f"/etc/netns/{ns}")
     assert not os.path.exists(f"/var/tmp/{tag}")
-    assert etc not in postfixpeer_alternates()
+    assert f"/var/tmp/{tag}/" not in postfixpeer_alternates()
     assert wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in left), 10), left
     # This module's network, whose pid lives, is untouched.
     assert network.b.resolve("mx.b.test") == [f"{NET}.20"]
