@@ -354,6 +354,21 @@ class MailInstance:
         return out
 
 
+def serve_in_threads(sock, serve):
+    """Accepts connections on the listening `sock` in a daemon thread and runs
+    serve(conn) for each in a thread of its own, until the socket is closed."""
+    import threading
+
+    def accept():
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+    threading.Thread(target=accept, daemon=True).start()
+
+
 class RecordServer:
     """A stand-in service on a UNIX socket for tests of one daemon without its peers:
     handler(record) gets each request as {name: [values]} and returns the reply as a
@@ -362,7 +377,6 @@ class RecordServer:
     .connections counts the connections accepted."""
 
     def __init__(self, path, handler):
-        import threading
         self.handler = handler
         self.connections = 0
         if isinstance(path, tuple):
@@ -374,19 +388,10 @@ class RecordServer:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.bind(str(path))
         self.sock.listen(16)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        import threading
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        serve_in_threads(self.sock, self._serve)
 
     def _serve(self, conn):
+        self.connections += 1
         buf = b""
         with conn:
             while True:
