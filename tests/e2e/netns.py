@@ -55,7 +55,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -63,7 +62,7 @@ import pytest
 
 import postfixpeer
 from conftest import BUILD, postern
-from mailsystem import MAIL_SERVICES, MailInstance, wait_for
+from mailsystem import MAIL_SERVICES, MailInstance, serve_in_threads, wait_for
 
 IP = "/usr/sbin/ip"
 DNSMASQ = "/usr/sbin/dnsmasq"
@@ -597,15 +596,7 @@ class ScriptedSmtp:
         with host.entered():
             self.sock = socket.create_server((host.address, port))
         host.services.append(self)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+        serve_in_threads(self.sock, self._session)
 
     def _reply(self, conn, key, default):
         time.sleep(self.delay)

@@ -89,29 +89,28 @@ def test_postfix_a_delivers_to_postfix_b_by_mx(network, postfix):
     assert "by mx.b.test (Postfix)" in mbox
 
 
-def test_two_mx_domain_falls_back_to_the_secondary(network, postfix):
+def two_mx_delivery(network, postfix, subject):
+    """Postfix on A sends to two.test (MX 10 host C, MX 20 host B) and Postfix on B
+    receives it; A's log."""
     pa = postfix(network.a)
     pb = postfix(network.b, main_cf="mydestination = b.test, mx.b.test, two.test, localhost\n")
-    assert network.c.listening(25) == []
     r = pa.sendmail(["-f", "alice@a.test", f"{RCPT_USER}@two.test"],
-                    message("two mx fallback", "alice@a.test"))
+                    message(subject, "alice@a.test"))
     assert r.returncode == 0, r.stderr
-    assert delivered_with(pb, RCPT_USER, "two mx fallback"), pb.log() + pa.log()
-    log = pa.wait_log_re(rf"to=<{RCPT_USER}@two\.test>, relay=mx2\.two\.test\[{NET}\.20\]:25,"
-                         r".*status=sent").string
+    assert delivered_with(pb, RCPT_USER, subject), pb.log() + pa.log()
+    return pa.wait_log_re(rf"to=<{RCPT_USER}@two\.test>, relay=mx2\.two\.test\[{NET}\.20\]:25,"
+                          r".*status=sent").string
+
+
+def test_two_mx_domain_falls_back_to_the_secondary(network, postfix):
+    assert network.c.listening(25) == []
+    log = two_mx_delivery(network, postfix, "two mx fallback")
     assert re.search(rf"connect to mx1\.two\.test\[{NET}\.30\]:25: Connection refused", log), log
 
 
 def test_two_mx_domain_primary_421_falls_back_to_the_secondary(network, postfix):
-    pa = postfix(network.a)
-    pb = postfix(network.b, main_cf="mydestination = b.test, mx.b.test, two.test, localhost\n")
     with ScriptedSmtp(network.c, replies={"greeting": "421 4.3.2 busy, try the next one"}) as fake:
-        r = pa.sendmail(["-f", "alice@a.test", f"{RCPT_USER}@two.test"],
-                        message("two mx after 421", "alice@a.test"))
-        assert r.returncode == 0, r.stderr
-        assert delivered_with(pb, RCPT_USER, "two mx after 421"), pb.log() + pa.log()
-        log = pa.wait_log_re(rf"to=<{RCPT_USER}@two\.test>, relay=mx2\.two\.test\[{NET}\.20\]"
-                             r":25,.*status=sent").string
+        log = two_mx_delivery(network, postfix, "two mx after 421")
         assert f"host mx1.two.test[{NET}.30] refused to talk to me: 421 4.3.2 busy" in log, log
         assert fake.messages == []
 
