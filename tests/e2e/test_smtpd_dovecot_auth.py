@@ -15,6 +15,7 @@ import subprocess
 import pytest
 
 import dovecotfixture
+import postfixpeer
 from dovecotfixture import DovecotAuth
 from mailsystem import MailInstance, SmtpDialog, free_port, smtpd_service
 
@@ -128,10 +129,10 @@ def test_swaks_plain_initial_response_and_login(env):
 
 def test_bad_password_is_535_with_postfixs_log_line(env):
     s = dialog(env, "auth")
-    # Dovecot gives no reason for a wrong password: Postfix's reply ends in ": " and its
-    # log line says "(reason unavailable)".
+    # Dovecot gives no reason for a wrong password: Postfix 3.7's reply and log line say
+    # "(reason unavailable)".
     assert s.docmd("AUTH", "PLAIN " + plain("test", "wrong")) == (
-        535, b"5.7.8 Error: authentication failed:")
+        535, b"5.7.8 Error: authentication failed: (reason unavailable)")
     assert s.docmd("AUTH", "PLAIN " + plain("nobody", "wrong"))[0] == 535
     s.user, s.password = "test", "secret"
     assert s.auth("LOGIN", s.auth_login) == (235, b"2.7.0 Authentication successful")
@@ -254,3 +255,32 @@ def test_dovecot_restart_is_454_then_works_again(tmp_path):
     finally:
         inst.stop()
         dovecot.cleanup()
+
+
+@pytest.mark.skipif(postfixpeer.available() != "", reason=postfixpeer.available() or "ok")
+def test_replies_and_log_lines_match_debians_postfix(env):
+    # The same dialogue with Debian's Postfix 3.7 on the same Dovecot, then with Postern.
+    def dialogue(port):
+        s = smtplib.SMTP("127.0.0.1", port, timeout=60)
+        s.ehlo("client.example")
+        out = [s.esmtp_features["auth"],
+               s.docmd("AUTH", "PLAIN " + plain("test", "wrong")),
+               s.docmd("AUTH", "LOGIN"), s.docmd(b64("test")), s.docmd(b64("secret"))]
+        s.quit()
+        return out
+
+    port = postfixpeer.free_port()
+    peer = postfixpeer.PostfixPeer(
+        main_cf="smtpd_sasl_auth_enable = yes\nsmtpd_sasl_type = dovecot\n"
+                f"smtpd_sasl_path = {env.dovecot.socket}\n",
+        master_cf_text=postfixpeer.master_cf(f"127.0.0.1:{port}"))
+    peer.start()
+    try:
+        expected = dialogue(port)
+        peer.wait_log("SASL PLAIN authentication failed")
+        postfix_line = re.search(r"warning: \S+: (SASL PLAIN authentication failed: .*)$",
+                                 peer.log(), re.M).group(1)
+    finally:
+        peer.cleanup()
+    assert dialogue(env.ports["auth"]) == expected
+    env.inst.wait_log_re(rf"warning: {CLIENT}: {re.escape(postfix_line)}$")

@@ -26,8 +26,10 @@ std::string failure_log_text(std::string_view namaddr, std::string_view mechanis
 }
 
 std::string failure_reply(const SaslStep& step) {
-    if (step.temporary) return "454 4.7.0 Temporary authentication failure: " + step.reason;
-    return "535 5.7.8 Error: authentication failed: " + step.reason;
+    // Postfix 3.7 answers a Dovecot FAIL without reason= with the log's placeholder.
+    std::string reason = step.reason.empty() ? "(reason unavailable)" : step.reason;
+    if (step.temporary) return "454 4.7.0 Temporary authentication failure: " + reason;
+    return "535 5.7.8 Error: authentication failed: " + reason;
 }
 
 }  // namespace postern::sasl

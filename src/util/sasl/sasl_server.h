@@ -80,7 +80,8 @@ std::string failure_log_text(std::string_view namaddr, std::string_view mechanis
                              const SaslStep& step);
 // The reply to a Failure step (RFC 4954 section 6, Postfix's texts):
 // "454 4.7.0 Temporary authentication failure: reason" or
-// "535 5.7.8 Error: authentication failed: reason".
+// "535 5.7.8 Error: authentication failed: reason" ("(reason unavailable)" when there is
+// none, as Postfix 3.7 answers a Dovecot FAIL without one).
 std::string failure_reply(const SaslStep& step);
 
 }  // namespace postern::sasl
