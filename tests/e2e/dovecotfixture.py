@@ -129,17 +129,21 @@ def auth_available():
 
 class DovecotAuth:
     def __init__(self, users, mechanisms="plain login cram-md5", failure_delay="0",
-                 extra_sockets=(), settings=""):
+                 extra_sockets=(), settings="", inet_port=None):
         self.dir = Path(tempfile.mkdtemp(prefix="postern-dovecot-", dir="/var/tmp"))
         os.chmod(self.dir, 0o755)
         self.socket = str(self.dir / "auth")
         self.sockets = [self.socket, *map(str, extra_sockets)]
+        self.inet_port = inet_port
         self.log_path = self.dir / "dovecot.log"
         passwd = self.dir / "passwd"
         passwd.write_text("".join(f"{u}:{{PLAIN}}{p}\n" for u, p in users.items()))
         os.chmod(passwd, 0o644)
         listeners = "".join(f"  unix_listener {path} {{\n    mode = 0666\n  }}\n"
                             for path in self.sockets)
+        if inet_port:  # smtpd_sasl_path = inet:127.0.0.1:PORT
+            listeners += (f"  inet_listener {{\n    address = 127.0.0.1\n"
+                          f"    port = {inet_port}\n  }}\n")
         self.conf = self.dir / "dovecot.conf"
         self.conf.write_text(
             f"base_dir = {self.dir}/run\n"

@@ -33,6 +33,7 @@ def services(dovecot, slow):
     return {
         "auth": {**common, "smtpd_sasl_path": dovecot.socket},
         "relative": {**common, "smtpd_sasl_path": RELATIVE},
+        "inet": {**common, "smtpd_sasl_path": f"inet:127.0.0.1:{dovecot.inet_port}"},
         "noplain": {**common, "smtpd_sasl_path": dovecot.socket,
                     "smtpd_sasl_security_options": "noanonymous,noplaintext",
                     "smtpd_sasl_tls_security_options": "noanonymous"},
@@ -60,7 +61,8 @@ def env(tmp_path_factory):
     e = Env()
     queue_private = root / "queue" / "private"
     queue_private.mkdir(parents=True, exist_ok=True)
-    e.dovecot = DovecotAuth(USERS, extra_sockets=[queue_private / "dovecot-auth"]).start()
+    e.dovecot = DovecotAuth(USERS, extra_sockets=[queue_private / "dovecot-auth"],
+                            inet_port=free_port()).start()
     # Failures wait 5 s (below smtpd's 10 s limit for a reply, Postfix's AUTH_TIMEOUT): the
     # overlap test sees another session finish meanwhile.
     e.slow = DovecotAuth(USERS, failure_delay="5 secs").start()
@@ -160,6 +162,14 @@ def test_socket_relative_to_queue_directory(env):
     s = dialog(env, "relative")
     assert s.esmtp_features["auth"] == " PLAIN LOGIN CRAM-MD5"
     assert s.docmd("AUTH", "PLAIN " + plain("test", "secret"))[0] == 235
+    s.quit()
+
+
+def test_inet_socket(env):
+    s = dialog(env, "inet")
+    assert s.esmtp_features["auth"] == " PLAIN LOGIN CRAM-MD5"
+    s.user, s.password = "other", "pass2"
+    assert s.auth("CRAM-MD5", s.auth_cram_md5) == (235, b"2.7.0 Authentication successful")
     s.quit()
 
 
