@@ -121,6 +121,11 @@ void CleanupMessage::take_address_error() {
     address_error_ = {};
 }
 
+void CleanupMessage::late_flags(long flags) {
+    if (flags & proto::kCleanupHold) hold_ = true;
+    if (flags & proto::kCleanupDiscard) discard_ = true;
+}
+
 void CleanupMessage::finish() {
     if (!content_started_) content("");
     if (!(errs_ & proto::kCleanupStatSize)) parser_->finish();

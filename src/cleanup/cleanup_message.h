@@ -36,6 +36,8 @@ public:
 
     void envelope(const ipc::mail::CleanupEnvelope& env);
     void content(std::string_view data);
+    // kCleanupHold / kCleanupDiscard that the client decided after the open (CleanupEnd).
+    void late_flags(long flags);
     // Ends the content and writes the queue file (not yet committed) unless the message
     // was refused or discarded.
     void finish();

@@ -45,6 +45,7 @@ ipc::AttrRecord CleanupService::serve(daemon::Connection& conn, const ipc::AttrR
     if (request == "end") {
         auto e = proto::CleanupEnd::from_record(record);
         if (!e) return protocol_error(s, e.error().c_str());
+        s.message->late_flags(e->late_flags);
         return end(s, conn.id());
     }
     return protocol_error(s, "unknown request");

@@ -243,6 +243,11 @@ void Session::end_of_message() {
             reset_transaction();
             return reply("250 2.0.0 Ok: queued as " + qid);
         }
+        // HOLD decided after the queue file was opened (a later RCPT, the DATA or
+        // end-of-data restrictions) goes with the end of the message.
+        long late_flags = 0;
+        if (check_ != nullptr && check_->actions().hold && !(open_flags_ & proto::kCleanupHold))
+            late_flags |= proto::kCleanupHold;
         wait_begin();
         std::weak_ptr<bool> alive = alive_;
         cleanup_->finish([this, alive](Result<proto::CleanupResult> result) {
@@ -250,7 +255,7 @@ void Session::end_of_message() {
             wait_end();
             cleanup_done(std::move(result));
             if (!alive.expired()) pump();
-        });
+        }, late_flags);
     });
 }
 

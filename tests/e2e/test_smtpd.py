@@ -27,6 +27,7 @@ SERVICES = {
                   "smtpd_forbid_bare_newline_exclusions": ""},
     "lf_excluded": {"smtpd_forbid_bare_newline": "reject"},  # mynetworks is excluded
     "discard": {"smtpd_discard_ehlo_keywords": "chunking,silent-discard,dsn"},
+    "eod_hold": {"smtpd_end_of_data_restrictions": "$t_eod_hold"},
     "nosleep": {"smtpd_error_sleep_time": "0", "smtpd_hard_error_limit": "100",
                 "smtpd_peername_lookup": "no"},  # as the Postfix it is compared with
     # 100 connections: no PTR lookups, whose speed is the test host's DNS server's
@@ -80,7 +81,11 @@ def smtpd(tmp_path_factory):
         "smtpd_sender_restrictions = check_sender_access inline:{"
         "{prepend@example.org=PREPEND X-Tagged: by access map}, "
         "{hold@example.org=HOLD held by test}, {discard@example.org=DISCARD dropped by test}, "
-        "{redirect@example.org=REDIRECT postmaster@localhost}}\n"))
+        "{redirect@example.org=REDIRECT postmaster@localhost}}\n"
+        # HOLD after the queue file was opened (at its first RCPT)
+        "smtpd_recipient_restrictions = check_recipient_access"
+        " inline:{{postmaster@localhost=HOLD held at rcpt}}, permit_mynetworks, reject_unauth_destination\n"
+        "t_eod_hold = check_sender_access inline:{{late@example.org=HOLD held at end of data}}\n"))
     inst.start()
     yield Smtpd(inst, ports)
     inst.stop()
@@ -536,6 +541,28 @@ def test_access_actions_prepend_hold_discard_redirect(smtpd):
     assert "warning" not in "".join(l for l in log.splitlines() if dropped in l)
     assert b"Subject: discarded" not in smtpd.mbox()
     assert b"Subject: held" not in smtpd.mbox()
+
+
+def test_hold_decided_after_the_queue_file_was_opened(smtpd):
+    # at the second RCPT: the queue file was opened at the first one
+    d = Dialog(smtpd.ports["plain"])
+    d.cmd("EHLO client.example")
+    assert d.cmd("MAIL FROM:<late@example.org>") == "250 2.1.0 Ok"
+    assert d.cmd(f"RCPT TO:<{smtpd.rcpt}>") == "250 2.1.5 Ok"
+    assert d.cmd("RCPT TO:<postmaster@localhost>") == "250 2.1.5 Ok"
+    assert d.cmd("DATA").startswith("354")
+    at_rcpt = queue_id(d.cmd("Subject: held at rcpt\r\n\r\nx\r\n."))
+    d.cmd("QUIT")
+    # in the end-of-data restrictions
+    at_end = send_from(smtpd.ports["eod_hold"], "late@example.org", "held at end of data", smtpd.rcpt)
+    assert wait_for(lambda: {at_rcpt, at_end} <= set(smtpd.inst.queue_files("hold"))), smtpd.inst.log()
+    log = smtpd.inst.log()
+    assert re.search(rf"{at_rcpt}: hold: RCPT from \S+: <postmaster@localhost>: Recipient address "
+                     r"held at rcpt; from=<late@example\.org> to=<postmaster@localhost>", log), log
+    assert re.search(rf"{at_end}: hold: END-OF-MESSAGE from \S+: <late@example\.org>: Sender address "
+                     r"held at end of data; from=<late@example\.org>", log), log
+    assert f"{at_rcpt}: removed" not in log and f"{at_end}: removed" not in log
+    assert b"Subject: held at" not in smtpd.mbox()
 
 
 # --- differential: the same dialogue against Debian's Postfix smtpd -----------------

@@ -68,6 +68,17 @@ TEST_CASE("a record of the wrong request type or with an extra field is refused"
     CHECK(bad.error() == "unexpected attribute bogus");
 }
 
+TEST_CASE("the end of a message may carry a late hold or discard, nothing else", "[mail_proto]") {
+    CHECK(CleanupEnd::from_record(over_the_wire(CleanupEnd{}.to_record()))->late_flags == 0);
+    CleanupEnd end;
+    end.late_flags = kCleanupHold;
+    auto back = CleanupEnd::from_record(over_the_wire(end.to_record()));
+    REQUIRE(back);
+    CHECK(back->late_flags == kCleanupHold);
+    end.late_flags = kCleanupHold | kCleanupExtract;
+    CHECK_FALSE(CleanupEnd::from_record(end.to_record()));
+}
+
 TEST_CASE("delivery request needs recipients whose fields line up", "[mail_proto]") {
     DeliveryRequest req;
     req.queue_name = "active";

@@ -62,10 +62,12 @@ void CleanupStream::flush_content() {
     send(chunk.to_record());
 }
 
-void CleanupStream::finish(ResultFn done) {
+void CleanupStream::finish(ResultFn done, long late_flags) {
     result_ = std::move(done);
     flush_content();
-    send(CleanupEnd{}.to_record());
+    CleanupEnd end;
+    end.late_flags = late_flags;
+    send(end.to_record());
     if (failed()) {
         // Reported from the loop, not from inside the caller.
         auto cb = std::move(result_);

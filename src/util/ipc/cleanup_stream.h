@@ -45,7 +45,8 @@ public:
     // Message bytes, LF line ends, any split (sent in records of up to 64 KiB).
     void content(std::string_view data);
     // Ends the message; done gets cleanup's result (or an error: lost connection, timeout).
-    void finish(ResultFn done);
+    // late_flags: CleanupEnd::late_flags (hold or discard decided after the open).
+    void finish(ResultFn done, long late_flags = 0);
 
     // Bytes queued for cleanup and not yet written to the socket.
     size_t backlog() const;

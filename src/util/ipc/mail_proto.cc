@@ -203,6 +203,7 @@ Result<CleanupContent> CleanupContent::from_record(const AttrRecord& rec) {
 AttrRecord CleanupEnd::to_record() const {
     AttrRecord r;
     r.add("request", "end");
+    if (late_flags != 0) r.add_long("late_flags", late_flags);
     return r;
 }
 
@@ -210,7 +211,11 @@ Result<CleanupEnd> CleanupEnd::from_record(const AttrRecord& rec) {
     RecordReader r(rec);
     std::string error;
     expect_request(r, "end", error);
-    return finish(r, error, CleanupEnd{});
+    CleanupEnd out;
+    if (rec.find("late_flags")) out.late_flags = r.take_long("late_flags");
+    if (error.empty() && (out.late_flags & ~(kCleanupHold | kCleanupDiscard)) != 0)
+        error = "late_flags: only hold and discard may be set at the end";
+    return finish(r, error, std::move(out));
 }
 
 AttrRecord CleanupResult::to_record() const {

@@ -143,6 +143,10 @@ struct CleanupContent {
 };
 
 struct CleanupEnd {
+    // kCleanupHold and kCleanupDiscard decided after the open (smtpd: an access(5) HOLD
+    // at a later RCPT or in the end-of-data restrictions; Postfix's smtpd sends a
+    // REC_TYPE_FLGS record for them). Other bits are a protocol error.
+    long late_flags = 0;
     AttrRecord to_record() const;  // request=end
     static Result<CleanupEnd> from_record(const AttrRecord& r);
 };
