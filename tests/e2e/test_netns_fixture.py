@@ -1,7 +1,9 @@
 """The multi-host fixture (netns.py) proven with real mail servers: Debian's Postfix on
 host A finds host B through the fixture's DNS (MX, then A) and delivers to Postfix on B,
-which writes a local mbox; a two-MX domain whose primary has no listener falls back to
-the secondary; three Postfix instances run side by side, each on its own host's port 25;
+which writes a local mbox; a two-MX domain whose primary has no listener (or answers
+421) falls back to the secondary; a scripted server in a host drops the connection in
+DATA or answers too slowly, and Postfix defers; three Postfix instances run side by
+side, each on its own host's port 25;
 a host taken down makes mail defer until it is up again; Postfix on A delivers to
 Postern's smtpd on B, and Postern's smtp client on A to Postern on B and Postfix on C;
 a crashed run's leftovers are removed at the next start."""
@@ -14,7 +16,8 @@ import pytest
 
 from mailsystem import SmtpDialog, wait_for
 import netns
-from netns import NET, Namespace, PostfixHost, PosternHost, ScriptedSmtp, a, mx, network  # noqa: F401 (fixture)
+from netns import NET, Namespace, PostfixHost, PosternHost, ScriptedSmtp, a, mx
+from netns import network  # noqa: F401 (the fixture)
 
 NETNS_RECORDS = [
     *mx("two.test", (10, "mx1.two.test"), (20, "mx2.two.test")),
@@ -83,7 +86,7 @@ def test_postfix_a_delivers_to_postfix_b_by_mx(network, postfix):
     # B logged the same queue ID, received from A by its DNS name.
     qid = sent.group(1)
     assert re.search(rf"{qid}: client=mx\.a\.test\[{NET}\.10\]", pb.log()), pb.log()
-    assert f"{qid}: to=<{RCPT_USER}@b.test>" in pb.log()
+    pb.wait_log_re(rf"{qid}: to=<{RCPT_USER}@b\.test>, relay=local,.*status=sent")
     mbox = pb.mbox(RCPT_USER)
     assert f"from mx.a.test (mx.a.test [{NET}.10])" in mbox
     assert "by mx.b.test (Postfix)" in mbox
@@ -130,6 +133,19 @@ def test_connection_dropped_in_data_defers(network, postfix):
             ["EHLO mx.a.test", "MAIL FROM", "RCPT TO"]
         assert "DATA" in fake.commands and fake.messages == []
     assert "bob@drop.test" in pa.postqueue("-p").stdout
+
+
+def test_a_server_slower_than_the_timeout_defers(network, postfix):
+    """ScriptedSmtp's delay against Postfix's smtp_helo_timeout: the greeting comes 20 s
+    late, Postfix gives up after 1 s and defers."""
+    pa = postfix(network.a, main_cf="smtp_helo_timeout = 1s\n")
+    with ScriptedSmtp(network.c, delay=20):
+        r = pa.sendmail(["-f", "alice@a.test", "bob@drop.test"], message("slow", "alice@a.test"))
+        assert r.returncode == 0, r.stderr
+        pa.wait_log_re(r"to=<bob@drop\.test>, relay=mx\.c\.test\[" + re.escape(f"{NET}.30") +
+                       r"\]:25, .*status=deferred \(conversation with mx\.c\.test\["
+                       + re.escape(f"{NET}.30") + r"\] timed out while receiving the initial "
+                       r"server greeting\)")
 
 
 def test_three_postfix_instances_side_by_side(network, postfix):
