@@ -96,6 +96,13 @@ void Evaluation::defer_if(Deferred& d, int code, const std::string& dsn, const s
     d.reply = std::to_string(code) + " " + access::fix_dsn(dsn, cls) + " " + text;
 }
 
+Verdict Evaluation::tempfail(bool defer_now, int code, const std::string& dsn, const std::string& text,
+                             access::ReplyClass cls) {
+    if (defer_now || warn_if_reject) return reject(code, dsn, text, cls);
+    defer_if(defer_if_permit, code, dsn, text, cls);
+    return Verdict::Dunno;
+}
+
 Verdict Evaluation::server_error(const std::string& why) {
     if (!why.empty()) log::warn("%s", why.c_str());
     // Not subject to warn_if_reject: the configuration is broken, not the client.

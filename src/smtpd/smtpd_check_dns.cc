@@ -65,10 +65,9 @@ void unknown_address(Evaluation& ev, const std::string& address, ReplyClass cls,
                                            " rejected: Domain " + domain + " does not accept mail (nullMX)"));
             return next(Verdict::Dunno);
         }
-        if (a.rcode == Rcode::TempFail) {
-            e.defer_if(e.defer_if_permit, 450, sender ? "4.1.8" : "4.1.2", name + " rejected: Domain not found", cls);
-            return next(Verdict::Dunno);
-        }
+        if (a.rcode == Rcode::TempFail)
+            return next(e.tempfail(e.engine.settings.unknown_address_defer_now, 450, sender ? "4.1.8" : "4.1.2",
+                                   name + " rejected: Domain not found", cls));
         const char* why = a.rcode == Rcode::Malformed ? "Malformed DNS server reply" : "Domain not found";
         next(e.reject(e.engine.settings.unknown_address_code, sender ? "4.1.8" : "4.1.2",
                       name + " rejected: " + why, cls));
@@ -244,10 +243,9 @@ void reject_unknown_helo_hostname(Evaluation& ev, const Restriction&, Next next)
     lookup_any(ev, helo, {dns::Type::A, dns::Type::AAAA, dns::Type::MX}, 0, {},
                [text, next](Evaluation& e, const dns::Answer& a) {
                    if (a.ok()) return next(Verdict::Dunno);
-                   if (a.rcode == Rcode::TempFail) {
-                       e.defer_if(e.defer_if_permit, 450, "4.7.1", text + "Host not found", ReplyClass::Helo);
-                       return next(Verdict::Dunno);
-                   }
+                   if (a.rcode == Rcode::TempFail)
+                       return next(e.tempfail(e.engine.settings.unknown_helo_defer_now, 450, "4.7.1",
+                                              text + "Host not found", ReplyClass::Helo));
                    const char* why = a.rcode == Rcode::Malformed ? "Malformed DNS server reply" : "Host not found";
                    next(e.reject(e.engine.settings.unknown_hostname_code, "4.7.1", text + why, ReplyClass::Helo));
                });

@@ -110,6 +110,9 @@ struct Settings {
         non_fqdn_code = 504, multi_recipient_code = 550, local_recipient_code = 550,
         virtual_alias_code = 550, virtual_mailbox_code = 550, relay_recipient_code = 550,
         unknown_name_tempfail_action_code = 450;
+    // unknown_address_tempfail_action / unknown_helo_hostname_tempfail_action = defer:
+    // a temporary DNS failure rejects at once instead of defer_if_permit.
+    bool unknown_address_defer_now = false, unknown_helo_defer_now = false;
     std::string default_rbl_reply;
     std::string myhostname;
     std::vector<std::string> log_access_permit_actions;
@@ -151,6 +154,10 @@ public:
     // Postfix's smtpd_check_reject(): applies warn_if_reject, defer_if_reject and
     // soft_bounce, logs "reject: ..." and keeps the reply. `text` is without code and DSN.
     Verdict reject(int code, std::string dsn, const std::string& text, access::ReplyClass cls);
+    // Postfix's DEFER_IF_PERMIT2 with a *_tempfail_action: "defer" (defer_now) or
+    // warn_if_reject rejects now; defer_if_permit remembers the reply and goes on.
+    Verdict tempfail(bool defer_now, int code, const std::string& dsn, const std::string& text,
+                     access::ReplyClass cls);
     // A whole reply "NNN D.D.D text" (access maps, rbl replies).
     Verdict reject_reply(const std::string& whole);
     // DEFER_IF_PERMIT2 / DEFER_IF_REJECT2: remember the first one.

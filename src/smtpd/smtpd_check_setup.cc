@@ -52,6 +52,15 @@ std::vector<std::string> split_restrictions(std::string_view value) {
 
 namespace {
 
+// A *_tempfail_action: "defer" or "defer_if_permit" (Postfix's tempfail_actions[]).
+bool tempfail_defers_now(const config::Config& c, const char* name) {
+    std::string value = c.get(name);
+    std::string v = lowercase(value);
+    if (v == "defer") return true;
+    if (v != "defer_if_permit") log::fatal("bad configuration: %s = %s", name, value.c_str());
+    return false;
+}
+
 Settings load_settings(const config::Config& c) {
     Settings s;
     s.delay_reject = c.get_bool("smtpd_delay_reject");
@@ -78,6 +87,8 @@ Settings load_settings(const config::Config& c) {
     s.virtual_mailbox_code = code("unknown_virtual_mailbox_reject_code");
     s.relay_recipient_code = code("unknown_relay_recipient_reject_code");
     s.default_rbl_reply = c.raw("default_rbl_reply").value_or("");
+    s.unknown_address_defer_now = tempfail_defers_now(c, "unknown_address_tempfail_action");
+    s.unknown_helo_defer_now = tempfail_defers_now(c, "unknown_helo_hostname_tempfail_action");
     s.myhostname = c.get("myhostname");
     s.log_access_permit_actions = c.get_list("smtpd_log_access_permit_actions");
     s.lookup.parent_matches_subdomains =

@@ -1,8 +1,8 @@
 """The restrictions about the hosts behind a name, and the remaining small ones, end to
 end against a DNS server with test data: check_sender_{mx,a}_access (MX host names and
 addresses, the implicit MX, an address literal, OK refused), permit_mx_backup (with
-and without permit_mx_backup_networks), permit_inet_interfaces, check_relay_domains
-and sleep.
+and without permit_mx_backup_networks), permit_inet_interfaces, check_relay_domains,
+the *_tempfail_action parameters and sleep.
 
 As in test_smtpd_restrictions.py, every scenario runs against Postern and Debian's
 Postfix 3.7 with the same settings and DNS data: replies and smtpd log lines must be
@@ -82,6 +82,19 @@ SCENARIOS = {
                       [("ehlo", "client.example.test"), ("mail", "s@clean.test"),
                        ("rcpt", "u@example.org"), ("rcpt", "root@localhost"),
                        ("rcpt", "u@far.example.com")]),
+    # A temporary DNS failure: defer_if_permit lets the later relay check reject; with
+    # *_tempfail_action = defer the 450 comes at once.
+    "tempfail_default": ({"smtpd_sender_restrictions": "reject_unknown_sender_domain"}, "127.0.0.9",
+                         [("ehlo", "client.example.test"), ("mail", "s@x.tempfail.test"),
+                          ("rcpt", "u@far.example.com")]),
+    "tempfail_defer": ({"smtpd_sender_restrictions": "reject_unknown_sender_domain",
+                        "unknown_address_tempfail_action": "defer"}, "127.0.0.9",
+                       [("ehlo", "client.example.test"), ("mail", "s@x.tempfail.test"),
+                        ("rcpt", "u@far.example.com")]),
+    "tempfail_helo_defer": ({"smtpd_helo_restrictions": "reject_unknown_helo_hostname",
+                             "reject_tempfail_action": "defer"}, "127.0.0.9",
+                            [("ehlo", "x.tempfail.test"), ("mail", "s@clean.test"),
+                             ("rcpt", "u@far.example.com")]),
     "sleep": ({"smtpd_client_restrictions": "sleep,1,reject"}, "127.0.0.9",
               [("ehlo", "client.example.test"), ("mail", "s@clean.test"), RCPT]),
 }
@@ -98,6 +111,9 @@ EXPECTED = {
     "mx_backup_networks": ["554 5.7.1 <u@backup.test>: Relay access denied"],
     "inet_interfaces_other": ["554 5.7.1 <u@far.example.com>: Relay access denied"],
     "relay_domains": ["554 5.7.1 <u@far.example.com>: Recipient address rejected: Relay access denied"],
+    "tempfail_default": ["454 4.7.1 <u@far.example.com>: Relay access denied"],
+    "tempfail_defer": ["450 4.1.8 <s@x.tempfail.test>: Sender address rejected: Domain not found"],
+    "tempfail_helo_defer": ["450 4.7.1 <x.tempfail.test>: Helo command rejected: Host not found"],
     "sleep": ["554 5.7.1 <good.example.test[127.0.0.9]>: Client host rejected: Access denied"],
 }
 
