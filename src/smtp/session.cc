@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
 #include <event2/event.h>
 #include <netdb.h>
 #include <sys/socket.h>
@@ -121,6 +123,14 @@ void Session::write_cb(bufferevent*, void* arg) {
 void Session::event_cb(bufferevent*, short what, void* arg) {
     auto* self = static_cast<Session*>(arg);
     if (self->reported_) return;
+    if ((what & BEV_EVENT_CONNECTED) && self->phase_ == Phase::TlsHandshake) {
+        self->tls_established();
+        return;
+    }
+    if (self->phase_ == Phase::TlsHandshake) {
+        self->fail_session(true, "4.7.5", "Cannot start TLS: handshake failure");
+        return;
+    }
     if (what & BEV_EVENT_CONNECTED) {
         self->report_.connected = true;
         self->phase_ = Phase::Greeting;
@@ -186,12 +196,13 @@ void Session::fail_session(bool try_next, std::string dsn, std::string reason) {
 void Session::finish() {
     if (reported_) return;
     reported_ = true;
+    bool raw_socket = !tls_active_ && phase_ != Phase::TlsHandshake;
     phase_ = Phase::Finished;
     if (timer_ != nullptr) evtimer_del(timer_);
     if (bev_ != nullptr) {
         bufferevent_disable(bev_, EV_READ | EV_WRITE);
         // QUIT (if queued) goes out best effort; Postfix skips the QUIT response too.
-        evbuffer_write(bufferevent_get_output(bev_), bufferevent_getfd(bev_));
+        if (raw_socket) evbuffer_write(bufferevent_get_output(bev_), bufferevent_getfd(bev_));
         bufferevent_free(bev_);
         bev_ = nullptr;
     }
@@ -230,6 +241,7 @@ void Session::handle(const smtpclient::Reply& reply) {
     case Phase::Greeting: on_greeting(reply); break;
     case Phase::Ehlo:
     case Phase::Helo: on_ehlo(reply); break;
+    case Phase::StartTls: on_starttls(reply); break;
     case Phase::Transaction: on_command_reply(reply); break;
     case Phase::EndOfData: on_end_of_data(reply); break;
     default:
@@ -267,7 +279,64 @@ void Session::on_ehlo(const smtpclient::Reply& reply) {
         fail_session(true, reply.dsn(), said(reply, verb));
         return;
     }
-    if (phase_ == Phase::Ehlo) features_ = smtpclient::parse_ehlo(reply);
+    features_ = phase_ == Phase::Ehlo ? smtpclient::parse_ehlo(reply) : smtpclient::Features{};
+    const tls::TlsClientContext* tls = settings_.tls.get();
+    if (!tls_active_ && tls != nullptr && tls->level() != tls::ClientLevel::None) {
+        if (features_.starttls) {
+            phase_ = Phase::StartTls;
+            send("STARTTLS");
+            arm(settings_.helo_timeout, "receiving the STARTTLS response");
+            return;
+        }
+        if (tls->level() == tls::ClientLevel::Encrypt) {
+            send_quit();
+            fail_session(true, "4.7.4", strprintf("TLS is required, but was not offered by host %s",
+                                                  target_.namaddr().c_str()));
+            return;
+        }
+    }
+    after_handshake();
+}
+
+void Session::on_starttls(const smtpclient::Reply& reply) {
+    if (reply.code / 100 != 2) {
+        if (settings_.tls->level() == tls::ClientLevel::Encrypt) {
+            send_quit();
+            fail_session(true, reply.dsn(), said(reply, "STARTTLS"));
+            return;
+        }
+        after_handshake();  // opportunistic TLS: go on in plaintext
+        return;
+    }
+    SSL* ssl = settings_.tls->new_ssl();
+    bufferevent* filter = ssl == nullptr ? nullptr
+        : bufferevent_openssl_filter_new(base_, bev_, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                         BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (filter == nullptr) {
+        if (ssl != nullptr) SSL_free(ssl);
+        send_quit();
+        fail_session(true, "4.7.5", "Cannot start TLS: handshake failure");
+        return;
+    }
+    bev_ = filter;  // owns the socket bufferevent now
+    bufferevent_setcb(bev_, &Session::read_cb, &Session::write_cb, &Session::event_cb, this);
+    bufferevent_enable(bev_, EV_READ | EV_WRITE);
+    phase_ = Phase::TlsHandshake;
+    arm(settings_.starttls_timeout, "performing the TLS handshake");
+}
+
+void Session::tls_established() {
+    tls_active_ = true;
+    SSL* ssl = bufferevent_openssl_get_ssl(bev_);
+    if (settings_.tls->log_level() >= 1)
+        log::info("%s", tls::established_to_log_line(ssl, target_.relay()).c_str());
+    // RFC 3207: forget what the server said before TLS and ask again.
+    phase_ = Phase::Ehlo;
+    send(std::string(settings_.ehlo_verb()) + " " + settings_.helo_name);
+    arm(settings_.helo_timeout, strprintf("performing the %s handshake", settings_.ehlo_verb()));
+}
+
+void Session::after_handshake() {
     gettimeofday(&report_.conn_setup_done, nullptr);
     if (features_.size_limit > 0 && env_.size > features_.size_limit) {
         send_quit();

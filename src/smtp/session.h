@@ -76,7 +76,7 @@ public:
     void start();
 
 private:
-    enum class Phase { Connect, Greeting, Ehlo, Helo, Transaction, Body, EndOfData, Quit, Finished };
+    enum class Phase { Connect, Greeting, Ehlo, Helo, StartTls, TlsHandshake, Transaction, Body, EndOfData, Quit, Finished };
     enum class Cmd { Mail, Rcpt, Data };
     struct Pending {
         Cmd cmd;
@@ -91,6 +91,10 @@ private:
     void handle(const smtpclient::Reply& reply);
     void on_greeting(const smtpclient::Reply& reply);
     void on_ehlo(const smtpclient::Reply& reply);
+    void on_starttls(const smtpclient::Reply& reply);
+    void tls_established();
+    // The handshake is over (with or without TLS): check SIZE, start the transaction.
+    void after_handshake();
     void begin_transaction();
     void send_next_command();
     void on_command_reply(const smtpclient::Reply& reply);
@@ -127,6 +131,7 @@ private:
     size_t content_pos_ = 0;
     std::vector<size_t> accepted_;  // recipients the server took with 2xx
     bool mail_ok_ = false;
+    bool tls_active_ = false;
     size_t lmtp_replies_ = 0;
     SessionReport report_;
     bool reported_ = false;

@@ -1,6 +1,7 @@
 #include "smtp/settings.h"
 
 #include "util/base/strings.h"
+#include "util/log/log.h"
 
 namespace postern::smtp {
 
@@ -17,6 +18,12 @@ Settings load_settings(const config::Config& config, bool lmtp) {
     s.data_xfer_timeout = config.get_time(p + "data_xfer_timeout");
     s.data_done_timeout = config.get_time(p + "data_done_timeout");
     s.quit_timeout = config.get_time(p + "quit_timeout");
+    s.starttls_timeout = config.get_time(p + "starttls_timeout");
+    auto tls = tls::TlsClientContext::from_config(config, lmtp ? "lmtp" : "smtp");
+    if (tls)
+        s.tls = std::move(*tls);
+    else
+        log::warn("%s -- TLS is not used", tls.error().c_str());
     s.skip_5xx_greeting = config.get_bool(p + "skip_5xx_greeting");
     s.bind_address = config.get(p + "bind_address");
     s.bind_address6 = config.get(p + "bind_address6");

@@ -2,9 +2,11 @@
 // program runs as lmtp (Postfix's one binary, two parameter families).
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "util/config/config.h"
+#include "util/tls/tls_client.h"
 
 namespace postern::smtp {
 
@@ -13,7 +15,9 @@ struct Settings {
     std::string helo_name;          // smtp_helo_name / lmtp_lhlo_name
     long connect_timeout = 30, helo_timeout = 300, mail_timeout = 300, rcpt_timeout = 300;
     long data_init_timeout = 120, data_xfer_timeout = 180, data_done_timeout = 600;
-    long quit_timeout = 300;
+    long quit_timeout = 300, starttls_timeout = 300;
+    // smtp_tls_security_level may/encrypt: STARTTLS (nullptr or level None: never).
+    std::shared_ptr<tls::TlsClientContext> tls;
     bool skip_5xx_greeting = true;
     std::string bind_address, bind_address6;
     bool ipv4 = true, ipv6 = true;  // inet_protocols

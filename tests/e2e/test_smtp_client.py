@@ -11,6 +11,7 @@ import dnsfixture
 import dovecotfixture
 import postfixpeer
 import smtpsink
+import tlsfixture
 from mailsystem import MailInstance, free_port, smtpd_service, wait_for
 
 pytestmark = pytest.mark.skipif(not smtpsink.available(), reason="smtp-sink (Debian postfix) not installed")
@@ -165,11 +166,16 @@ def test_connection_refused_defers_with_postfix_reason(inst, refused_port):
 
 # ---- Postern to Postern ----------------------------------------------------------------
 
+def receiver_instance(root, port, main_cf=""):
+    """A second Postern whose smtpd on 127.0.0.1:port takes mail for dest.example.test."""
+    return MailInstance(root, main_cf="mydestination = $myhostname, localhost, dest.example.test\n"
+                                      "myhostname = b.example.test\n" + main_cf,
+                        master_cf=smtpd_service(port))
+
+
 def test_relays_to_a_second_postern_instance(tmp_path):
     port = free_port()
-    receiver = MailInstance(tmp_path / "b", main_cf="mydestination = $myhostname, localhost, dest.example.test\n"
-                                                    "myhostname = b.example.test\n",
-                            master_cf=smtpd_service(port))
+    receiver = receiver_instance(tmp_path / "b", port)
     sender = MailInstance(tmp_path / "a", main_cf=f"relayhost = [127.0.0.1]:{port}\n", master_cf=AGENTS)
     receiver.start()
     sender.start()
@@ -178,7 +184,7 @@ def test_relays_to_a_second_postern_instance(tmp_path):
         p = sender.sendmail(["-f", "someone@example.test", rcpt], "Subject: postern-to-postern\n\nacross\n")
         assert p.returncode == 0, p.stderr
         m = delivery_line(sender, rcpt, "sent")
-        assert m.group(2) == f"localhost[127.0.0.1]:{port}" or m.group(2) == f"127.0.0.1[127.0.0.1]:{port}"
+        assert m.group(2) == f"127.0.0.1[127.0.0.1]:{port}"
         assert m.group(4).startswith("250 2.0.0 Ok: queued as ")
         assert wait_for(lambda: "Subject: postern-to-postern" in receiver.mbox(), 60), receiver.log()
         assert "across" in receiver.mbox()
@@ -300,3 +306,42 @@ def test_mx_fallback_null_mx_and_no_mx(tmp_path):
         dns.stop()
         primary.stop()
         secondary.stop()
+
+
+# ---- STARTTLS ----------------------------------------------------------------------------
+
+def test_starttls_to_a_second_postern_and_encrypt_without_starttls(tmp_path, sinks):
+    certs = tlsfixture.make_certs(tmp_path / "certs")
+    port = free_port()
+    receiver = receiver_instance(tmp_path / "b", port, "smtpd_tls_security_level = may\n"
+                                                       f"smtpd_tls_cert_file = {certs.server_cert}\n"
+                                                       f"smtpd_tls_key_file = {certs.server_key}\n"
+                                                       "smtpd_tls_received_header = yes\n")
+    ok_port = sinks["ok.test"].port
+    sender = MailInstance(tmp_path / "a", main_cf=f"relayhost = [127.0.0.1]:{port}\n"
+                                                  "smtp_tls_security_level = may\nsmtp_tls_loglevel = 1\n"
+                                                  f"smtp_tls_CAfile = {certs.ca_cert}\n"
+                                                  f"transport_maps = inline:{{{{notls.test=smtpenc:[127.0.0.1]:{ok_port}}}}}\n",
+                          master_cf=AGENTS + "smtpenc unix - - n - - smtp\n  -o smtp_tls_security_level=encrypt\n")
+    receiver.start()
+    sender.start()
+    try:
+        rcpt = f"{receiver.user}@dest.example.test"
+        p = sender.sendmail(["-f", "someone@example.test", rcpt], "Subject: over-tls\n\nsecret\n")
+        assert p.returncode == 0, p.stderr
+        m = delivery_line(sender, rcpt, "sent")
+        relay = f"127.0.0.1[127.0.0.1]:{port}"
+        assert m.group(2) == relay
+        assert re.search(r"smtp\[\d+\]: Trusted TLS connection established to %s: TLSv1\.[23] with cipher \S+ "
+                         r"\(\d+/\d+ bits\)" % re.escape(relay), sender.log(), re.M), sender.log()
+        assert wait_for(lambda: "Subject: over-tls" in receiver.mbox(), 60), receiver.log()
+        assert re.search(r"\(using TLSv1\.[23] with cipher", receiver.mbox()), receiver.mbox()
+        # encrypt: smtp-sink offers no STARTTLS, so the mail waits
+        p = sender.sendmail(["-f", "someone@example.test", "t@notls.test"], "Subject: must-encrypt\n\nx\n")
+        assert p.returncode == 0
+        m = delivery_line(sender, "t@notls.test", "deferred")
+        assert (m.group(3), m.group(4)) == ("4.7.4", "TLS is required, but was not offered by host "
+                                                     "127.0.0.1[127.0.0.1]")
+    finally:
+        sender.stop()
+        receiver.stop()
