@@ -4,6 +4,7 @@
 // callback holds only a weak_ptr to the evaluation, so a session that ended meanwhile
 // simply drops the answer.
 #include "smtpd/smtpd_check_internal.h"
+#include "smtpd/smtpd_reply_footer.h"
 #include "util/base/strings.h"
 #include "util/dns/resolver.h"
 #include "util/log/log.h"
@@ -80,50 +81,6 @@ void unknown_address(Evaluation& ev, const std::string& address, ReplyClass cls,
                });
 }
 
-// $name, ${name}, ${name?text}, ${name:text} against `macros` (Postfix's mac_expand for
-// RBL reply templates; unknown names expand to nothing).
-std::string expand(const std::string& tmpl, const std::map<std::string, std::string>& macros) {
-    std::string out;
-    auto value = [&macros](const std::string& n) {
-        auto it = macros.find(n);
-        return it == macros.end() ? std::string() : it->second;
-    };
-    for (size_t i = 0; i < tmpl.size(); ++i) {
-        if (tmpl[i] != '$' || i + 1 >= tmpl.size()) {
-            out += tmpl[i];
-            continue;
-        }
-        if (tmpl[i + 1] == '$') {
-            out += '$';
-            ++i;
-        } else if (tmpl[i + 1] == '{') {
-            size_t depth = 1, j = i + 2;
-            while (j < tmpl.size() && depth > 0) {
-                if (tmpl[j] == '{') ++depth;
-                if (tmpl[j] == '}') --depth;
-                ++j;
-            }
-            std::string inner = tmpl.substr(i + 2, j - i - 3);
-            size_t op = inner.find_first_of("?:");
-            std::string n = inner.substr(0, op);
-            std::string v = value(n);
-            if (op == std::string::npos)
-                out += v;
-            else if (inner[op] == '?' && !v.empty())
-                out += expand(inner.substr(op + 1), macros);
-            else if (inner[op] == ':' && v.empty())
-                out += expand(inner.substr(op + 1), macros);
-            i = j - 1;
-        } else {
-            size_t j = i + 1;
-            while (j < tmpl.size() && (isalnum(static_cast<unsigned char>(tmpl[j])) || tmpl[j] == '_')) ++j;
-            out += value(tmpl.substr(i + 1, j - i - 1));
-            i = j - 1;
-        }
-    }
-    return out;
-}
-
 // The reply for a listed client or domain: rbl_reply_maps[domain], else default_rbl_reply.
 Verdict rbl_reject(Evaluation& ev, const std::string& rbl_domain, const std::string& what, const char* rbl_class,
                    const std::string& reason) {
@@ -150,7 +107,7 @@ Verdict rbl_reject(Evaluation& ev, const std::string& rbl_domain, const std::str
         {"sender", f.transaction.sender},
         {"recipient", f.transaction.recipient},
     };
-    std::string text = expand(tmpl, macros);
+    std::string text = expand_macros(tmpl, macros);
     // The template starts with the code; the DSN goes after it unless the text has one.
     std::string code = text.substr(0, 3);
     std::string rest = text.size() > 4 ? text.substr(4) : "";

@@ -5,9 +5,12 @@
 #include <event2/event.h>
 
 #include <cstring>
+#include <ctime>
+#include <map>
 
 #include "smtpd/smtpd_anvil.h"
 #include "smtpd/smtpd_params.h"
+#include "smtpd/smtpd_reply_footer.h"
 #include "util/base/strings.h"
 #include "util/dns/client_names.h"
 #include "util/daemon/server.h"
@@ -259,7 +262,36 @@ std::string Session::counters() const {
 
 // Every reply goes through here: error counting, the final reply of a command decides
 // whether it counts as ok, and a 4xx/5xx over the hard limit ends the session.
-void Session::reply(std::string_view text) {
+// smtpd_reject_footer(_maps) for a 4xx/5xx reply, with the session's macros.
+std::string Session::with_footer(std::string_view text) const {
+    std::string reply(text);
+    std::string footer = cfg_.reject_footer;
+    for (const auto& t : cfg_.reject_footer_maps) {
+        auto r = t->lookup(reply);
+        if (r.found()) {
+            footer = r.value;
+            break;
+        }
+    }
+    if (footer.empty()) return reply;
+    char stamp[32];
+    time_t now = time(nullptr);
+    struct tm tm_now;
+    localtime_r(&now, &tm_now);
+    strftime(stamp, sizeof stamp, "%b %e %H:%M:%S", &tm_now);
+    std::map<std::string, std::string> macros = {{"client_address", facts_.client.address},
+                                                 {"client_port", facts_.client.port},
+                                                 {"localtime", stamp},
+                                                 {"server_name", cfg_.myhostname}};
+    return add_reply_footer(reply, footer, macros);
+}
+
+void Session::reply(std::string_view original) {
+    std::string footed;
+    if (!original.empty() && (original[0] == '4' || original[0] == '5') &&
+        (!cfg_.reject_footer.empty() || !cfg_.reject_footer_maps.empty()))
+        footed = with_footer(original);
+    std::string_view text = footed.empty() ? original : std::string_view(footed);
     // Multi-line replies (EHLO, restriction texts) come as lines joined by "\n".
     std::string_view last = text;
     while (!text.empty()) {

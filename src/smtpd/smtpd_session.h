@@ -88,6 +88,7 @@ private:
     void dispatch(const std::string& line, bool bare_lf);
     void line_too_long(const std::string& head);
     void reply(std::string_view text);
+    std::string with_footer(std::string_view text) const;
     void flush();
     void wait_begin();
     void wait_end();

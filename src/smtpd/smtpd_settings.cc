@@ -1,6 +1,7 @@
 #include "smtpd/smtpd_settings.h"
 
 #include "util/base/strings.h"
+#include "util/log/log.h"
 
 namespace postern::smtpd {
 
@@ -43,6 +44,14 @@ Settings Settings::load(const config::Config& c, const std::string& service_name
     else if (bare == "reject") s.bare_lf = BareLf::Reject;
     s.bare_lf_code = c.get_int("smtpd_forbid_bare_newline_reject_code");
     for (const std::string& k : c.get_list("smtpd_discard_ehlo_keywords")) s.discard_ehlo.insert(lowercase(k));
+    s.reject_footer = c.raw("smtpd_reject_footer").value_or("");
+    for (const std::string& spec : c.get_list("smtpd_reject_footer_maps")) {
+        auto t = table::open_table(spec);
+        if (t)
+            s.reject_footer_maps.push_back(std::shared_ptr<table::Table>(std::move(*t)));
+        else
+            log::warn("%s", t.error().c_str());
+    }
     return s;
 }
 

@@ -2,6 +2,11 @@
 // master.cf service are applied), so the per-command code never parses configuration.
 #pragma once
 
+#include <memory>
+#include <vector>
+
+#include "util/table/table.h"
+
 #include <set>
 #include <string>
 
@@ -43,6 +48,10 @@ struct Settings {
     BareLf bare_lf = BareLf::Allow;
     long bare_lf_code = 550;  // smtpd_forbid_bare_newline_reject_code
     std::set<std::string> discard_ehlo;  // lowercase keywords
+    // smtpd_reject_footer (raw: only the session's $client_address etc. are expanded)
+    // and smtpd_reject_footer_maps (indexed by the whole 4xx/5xx reply).
+    std::string reject_footer;
+    std::vector<std::shared_ptr<table::Table>> reject_footer_maps;
 
     static Settings load(const config::Config& c, const std::string& service_name);
     bool tls_offered() const { return tls_level == "may" || tls_level == "encrypt"; }

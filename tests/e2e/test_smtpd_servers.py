@@ -2,7 +2,7 @@
 end against a DNS server with test data: check_sender_{mx,a}_access (MX host names and
 addresses, the implicit MX, an address literal, OK refused), permit_mx_backup (with
 and without permit_mx_backup_networks), permit_inet_interfaces, check_relay_domains,
-the *_tempfail_action parameters and sleep.
+the *_tempfail_action parameters, smtpd_reject_footer and sleep.
 
 As in test_smtpd_restrictions.py, every scenario runs against Postern and Debian's
 Postfix 3.7 with the same settings and DNS data: replies and smtpd log lines must be
@@ -95,6 +95,9 @@ SCENARIOS = {
                              "reject_tempfail_action": "defer"}, "127.0.0.9",
                             [("ehlo", "x.tempfail.test"), ("mail", "s@clean.test"),
                              ("rcpt", "u@far.example.com")]),
+    "footer": ({"smtpd_client_restrictions": "reject",
+                "smtpd_reject_footer": "\\c.Ask($client_address)\\nServer:$server_name"}, "127.0.0.9",
+               [("ehlo", "client.example.test"), ("mail", "s@clean.test"), RCPT, ("data", None)]),
     "sleep": ({"smtpd_client_restrictions": "sleep,1,reject"}, "127.0.0.9",
               [("ehlo", "client.example.test"), ("mail", "s@clean.test"), RCPT]),
 }
@@ -114,6 +117,9 @@ EXPECTED = {
     "tempfail_default": ["454 4.7.1 <u@far.example.com>: Relay access denied"],
     "tempfail_defer": ["450 4.1.8 <s@x.tempfail.test>: Sender address rejected: Domain not found"],
     "tempfail_helo_defer": ["450 4.7.1 <x.tempfail.test>: Helo command rejected: Host not found"],
+    "footer": ["554 5.7.1 <good.example.test[127.0.0.9]>: Client host rejected: Access denied.Ask(127.0.0.9)"
+               "\n5.7.1 Server:host.example.test",
+               "554 5.5.1 Error: no valid recipients.Ask(127.0.0.9)\n5.5.1 Server:host.example.test"],
     "sleep": ["554 5.7.1 <good.example.test[127.0.0.9]>: Client host rejected: Access denied"],
 }
 

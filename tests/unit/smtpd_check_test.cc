@@ -17,6 +17,7 @@
 #include "smtpd/smtpd_check_netlist.cc" // NOLINT
 #include "smtpd/smtpd_check_rcpt.cc"    // NOLINT
 #include "smtpd/smtpd_check_servers.cc" // NOLINT
+#include "smtpd/smtpd_reply_footer.cc"   // NOLINT
 #include "smtpd/smtpd_check_session.cc" // NOLINT
 #include "smtpd/smtpd_check_setup.cc"   // NOLINT
 #include "smtpd_check_test_util.h"
@@ -290,4 +291,14 @@ TEST_CASE("check_sasl_access and check_ccert_access", "[smtpd_check]") {
           "554 5.7.1 <client.example[127.0.0.9]>: Client certificate rejected: no such cert");
     f.facts.sasl.username = "good";  // OK ends the sender list before the certificate check
     CHECK(f.check(CheckPoint::Rcpt).empty());
+}
+
+TEST_CASE("reject footer: new lines repeat the code and DSN, \\c continues the last line", "[smtpd_check]") {
+    std::map<std::string, std::string> macros = {{"client_address", "192.0.2.1"}, {"server_name", "mx.example"}};
+    CHECK(add_reply_footer("550 5.1.1 <u@x>: User unknown", "Call $server_name\\nAddress ${client_address}", macros) ==
+          "550-5.1.1 <u@x>: User unknown\n550-5.1.1 Call mx.example\n550 5.1.1 Address 192.0.2.1");
+    CHECK(add_reply_footer("421-first\n421 second", "\\c (from $client_address)", macros) ==
+          "421-first\n421 second (from 192.0.2.1)");
+    CHECK(add_reply_footer("503 Error: need RCPT", "x$unknown", macros) == "503-Error: need RCPT\n503 x");
+    CHECK(add_reply_footer("not a reply", "footer", macros) == "not a reply");
 }
