@@ -89,7 +89,7 @@ void Delivery::start() {
     }
     hop_ = *hop;
     if (hop_.kind == smtpclient::NextHop::Kind::Unix) {
-        targets_.push_back({settings_.myhostname, hop_.path, 0, true});
+        targets_.push_back({settings_.myhostname, hop_.path, 0, true, {}});
         next_target();
         return;
     }
@@ -136,6 +136,7 @@ void Delivery::next_target() {
     if (!targets_.empty()) {
         Target t = targets_.front();
         targets_.pop_front();
+        if (settings_.sasl_enable) t.sasl_credentials = sasl_credentials(t);
         std::weak_ptr<Delivery> weak = weak_from_this();
         session_ = std::make_unique<Session>(base_, settings_, t, env_, [weak, t](SessionReport report) {
             if (auto self = weak.lock()) self->on_report(t, std::move(report));
@@ -147,7 +148,7 @@ void Delivery::next_target() {
         std::string host = hosts_.front();
         hosts_.pop_front();
         if (is_numeric_address(host)) {
-            targets_.push_back({host, host, hop_.port, false});
+            targets_.push_back({host, host, hop_.port, false, {}});
             next_target();
             return;
         }
@@ -199,7 +200,7 @@ void Delivery::resolve_host(const std::string& host, int family_step) {
             auto self = weak.lock();
             if (!self) return;
             if (a.ok()) {
-                for (const auto& addr : a.records) plan->found.push_back({host, addr, self->hop_.port, false});
+                for (const auto& addr : a.records) plan->found.push_back({host, addr, self->hop_.port, false, {}});
             } else if (a.rcode == dns::Rcode::TempFail) {
                 plan->worst = dns::Rcode::TempFail;
             }
@@ -207,6 +208,19 @@ void Delivery::resolve_host(const std::string& host, int family_step) {
         });
     };
     (*step)();
+}
+
+// Postfix's order: the next hop as the request names it, then the server's name.
+std::string Delivery::sasl_credentials(const Target& t) const {
+    for (const std::string& key : {request_.nexthop, t.host}) {
+        for (const auto& table : settings_.sasl_passwords) {
+            auto r = table->lookup(key);
+            if (r.found()) return r.value;
+            if (r.status == table::LookupResult::Status::Error)
+                log::warn("%s lookup error for \"%s\": %s", table->spec().c_str(), key.c_str(), r.error.c_str());
+        }
+    }
+    return "";
 }
 
 void Delivery::on_report(const Target& target, SessionReport report) {

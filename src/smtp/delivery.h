@@ -37,6 +37,7 @@ private:
     void next_target();
     void resolve_host(const std::string& host, int family_step);
     void on_report(const Target& target, SessionReport report);
+    std::string sasl_credentials(const Target& t) const;
     // Every recipient without an outcome gets dsn/reason; then log and reply.
     void conclude(const std::string& dsn, const std::string& reason);
 

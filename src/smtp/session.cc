@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "util/base/base64.h"
 #include "util/base/strings.h"
 #include "util/base/unique_fd.h"
 #include "util/dsn/dsn_text.h"
@@ -242,6 +243,7 @@ void Session::handle(const smtpclient::Reply& reply) {
     case Phase::Ehlo:
     case Phase::Helo: on_ehlo(reply); break;
     case Phase::StartTls: on_starttls(reply); break;
+    case Phase::Auth: on_auth(reply); break;
     case Phase::Transaction: on_command_reply(reply); break;
     case Phase::EndOfData: on_end_of_data(reply); break;
     default:
@@ -336,7 +338,56 @@ void Session::tls_established() {
     arm(settings_.helo_timeout, strprintf("performing the %s handshake", settings_.ehlo_verb()));
 }
 
+bool Session::start_auth() {
+    if (target_.sasl_credentials.empty() || features_.auth.empty()) return false;
+    bool noplaintext = tls_active_ ? settings_.sasl_tls_noplaintext : settings_.sasl_noplaintext;
+    auth_mech_.clear();
+    for (const char* mech : {"PLAIN", "LOGIN"})
+        for (const auto& offered : features_.auth)
+            if (auth_mech_.empty() && offered == mech) auth_mech_ = mech;
+    if (auth_mech_.empty() || noplaintext) {
+        send_quit();
+        fail_session(true, "4.7.0", strprintf("SASL authentication failed: cannot authenticate to server %s: "
+                                              "no mechanism available", target_.namaddr().c_str()));
+        return true;
+    }
+    size_t colon = target_.sasl_credentials.find(':');
+    std::string user = target_.sasl_credentials.substr(0, colon);
+    std::string pass = colon == std::string::npos ? "" : target_.sasl_credentials.substr(colon + 1);
+    phase_ = Phase::Auth;
+    auth_step_ = 0;
+    if (auth_mech_ == "PLAIN")
+        send("AUTH PLAIN " + base64::encode(std::string(1, '\0') + user + std::string(1, '\0') + pass));
+    else
+        send("AUTH LOGIN");
+    arm(settings_.helo_timeout, "performing the SASL authentication");
+    return true;
+}
+
+void Session::on_auth(const smtpclient::Reply& reply) {
+    if (reply.code == 334 && auth_mech_ == "LOGIN" && auth_step_ < 2) {
+        size_t colon = target_.sasl_credentials.find(':');
+        std::string part = auth_step_++ == 0 ? target_.sasl_credentials.substr(0, colon)
+            : colon == std::string::npos ? "" : target_.sasl_credentials.substr(colon + 1);
+        send(base64::encode(part));
+        return;
+    }
+    if (reply.code == 235) {
+        auth_mech_ = "done";
+        after_handshake();
+        return;
+    }
+    if (reply.code == 334) send("*");  // a challenge we cannot answer: cancel
+    send_quit();
+    // smtp_sasl_auth_soft_bounce (default yes): a refusal defers, another server may do.
+    std::string dsn = reply.dsn();
+    if (dsn[0] == '5') dsn[0] = '4';
+    fail_session(true, dsn, strprintf("SASL authentication failed; server %s said: %s", target_.namaddr().c_str(),
+                                      dsn::mask_unsafe(reply.text(), true).c_str()));
+}
+
 void Session::after_handshake() {
+    if (auth_mech_ != "done" && settings_.sasl_enable && start_auth()) return;
     gettimeofday(&report_.conn_setup_done, nullptr);
     if (features_.size_limit > 0 && env_.size > features_.size_limit) {
         send_quit();

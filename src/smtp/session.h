@@ -29,6 +29,7 @@ struct Target {
     std::string addr;  // numeric address; the socket path for UNIX-domain targets
     int port = 25;
     bool unix_socket = false;
+    std::string sasl_credentials;  // "user:password" for AUTH, "" for none
     std::string namaddr() const { return host + "[" + addr + "]"; }
     // The relay= field of the log line: "host[addr]:port", "host[path]".
     std::string relay() const { return unix_socket ? namaddr() : namaddr() + ":" + std::to_string(port); }
@@ -76,7 +77,7 @@ public:
     void start();
 
 private:
-    enum class Phase { Connect, Greeting, Ehlo, Helo, StartTls, TlsHandshake, Transaction, Body, EndOfData, Quit, Finished };
+    enum class Phase { Connect, Greeting, Ehlo, Helo, StartTls, TlsHandshake, Auth, Transaction, Body, EndOfData, Quit, Finished };
     enum class Cmd { Mail, Rcpt, Data };
     struct Pending {
         Cmd cmd;
@@ -93,6 +94,9 @@ private:
     void on_ehlo(const smtpclient::Reply& reply);
     void on_starttls(const smtpclient::Reply& reply);
     void tls_established();
+    // AUTH PLAIN or LOGIN with target_.sasl_credentials; false when not applicable.
+    bool start_auth();
+    void on_auth(const smtpclient::Reply& reply);
     // The handshake is over (with or without TLS): check SIZE, start the transaction.
     void after_handshake();
     void begin_transaction();
@@ -132,6 +136,8 @@ private:
     std::vector<size_t> accepted_;  // recipients the server took with 2xx
     bool mail_ok_ = false;
     bool tls_active_ = false;
+    std::string auth_mech_;
+    int auth_step_ = 0;
     size_t lmtp_replies_ = 0;
     SessionReport report_;
     bool reported_ = false;

@@ -39,6 +39,23 @@ Settings load_settings(const config::Config& config, bool lmtp) {
         if (v == "ipv6") s.ipv6 = true;
     }
     if (!s.ipv4 && !s.ipv6) s.ipv4 = true;
+    s.sasl_enable = config.get_bool(p + "sasl_auth_enable");
+    if (s.sasl_enable) {
+        for (const auto& spec : config.get_list(p + "sasl_password_maps")) {
+            auto t = table::open_table(spec);
+            if (t)
+                s.sasl_passwords.push_back(std::move(*t));
+            else
+                log::warn("%s", t.error().c_str());
+        }
+    }
+    auto noplaintext = [&](const std::string& name) {
+        for (const auto& o : config.get_list(name))
+            if (lowercase(o) == "noplaintext") return true;
+        return false;
+    };
+    s.sasl_noplaintext = noplaintext(p + "sasl_security_options");
+    s.sasl_tls_noplaintext = noplaintext(p + "sasl_tls_security_options");
     s.myhostname = config.get("myhostname");
     s.delay_digits = static_cast<int>(config.get_int("delay_logging_resolution_limit"));
     return s;

@@ -4,8 +4,10 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "util/config/config.h"
+#include "util/table/table.h"
 #include "util/tls/tls_client.h"
 
 namespace postern::smtp {
@@ -18,6 +20,12 @@ struct Settings {
     long quit_timeout = 300, starttls_timeout = 300;
     // smtp_tls_security_level may/encrypt: STARTTLS (nullptr or level None: never).
     std::shared_ptr<tls::TlsClientContext> tls;
+    // smtp_sasl_auth_enable with smtp_sasl_password_maps ("user:password" per next hop
+    // or server name); the plaintext mechanisms PLAIN and LOGIN only, subject to the
+    // noplaintext option of smtp_sasl_security_options (smtp_sasl_tls_security_options).
+    bool sasl_enable = false;
+    std::vector<std::shared_ptr<table::Table>> sasl_passwords;
+    bool sasl_noplaintext = true, sasl_tls_noplaintext = true;
     bool skip_5xx_greeting = true;
     std::string bind_address, bind_address6;
     bool ipv4 = true, ipv6 = true;  // inet_protocols

@@ -10,6 +10,7 @@ import pytest
 import dnsfixture
 import dovecotfixture
 import postfixpeer
+import saslfixture
 import smtpsink
 import tlsfixture
 from mailsystem import MailInstance, free_port, smtpd_service, wait_for
@@ -173,6 +174,16 @@ def receiver_instance(root, port, main_cf=""):
                         master_cf=smtpd_service(port))
 
 
+def send_across(sender, receiver, subject, body="x\n"):
+    """Mail from `sender` to the receiver's user; returns the sender's delivery record."""
+    rcpt = f"{receiver.user}@dest.example.test"
+    p = sender.sendmail(["-f", "someone@example.test", rcpt], f"Subject: {subject}\n\n{body}")
+    assert p.returncode == 0, p.stderr
+    m = delivery_line(sender, rcpt, "sent")
+    assert wait_for(lambda: f"Subject: {subject}" in receiver.mbox(), 60), receiver.log()
+    return m
+
+
 def test_relays_to_a_second_postern_instance(tmp_path):
     port = free_port()
     receiver = receiver_instance(tmp_path / "b", port)
@@ -180,13 +191,9 @@ def test_relays_to_a_second_postern_instance(tmp_path):
     receiver.start()
     sender.start()
     try:
-        rcpt = f"{receiver.user}@dest.example.test"
-        p = sender.sendmail(["-f", "someone@example.test", rcpt], "Subject: postern-to-postern\n\nacross\n")
-        assert p.returncode == 0, p.stderr
-        m = delivery_line(sender, rcpt, "sent")
+        m = send_across(sender, receiver, "postern-to-postern", "across\n")
         assert m.group(2) == f"127.0.0.1[127.0.0.1]:{port}"
         assert m.group(4).startswith("250 2.0.0 Ok: queued as ")
-        assert wait_for(lambda: "Subject: postern-to-postern" in receiver.mbox(), 60), receiver.log()
         assert "across" in receiver.mbox()
     finally:
         sender.stop()
@@ -326,15 +333,11 @@ def test_starttls_to_a_second_postern_and_encrypt_without_starttls(tmp_path, sin
     receiver.start()
     sender.start()
     try:
-        rcpt = f"{receiver.user}@dest.example.test"
-        p = sender.sendmail(["-f", "someone@example.test", rcpt], "Subject: over-tls\n\nsecret\n")
-        assert p.returncode == 0, p.stderr
-        m = delivery_line(sender, rcpt, "sent")
+        m = send_across(sender, receiver, "over-tls", "secret\n")
         relay = f"127.0.0.1[127.0.0.1]:{port}"
         assert m.group(2) == relay
         assert re.search(r"smtp\[\d+\]: Trusted TLS connection established to %s: TLSv1\.[23] with cipher \S+ "
                          r"\(\d+/\d+ bits\)" % re.escape(relay), sender.log(), re.M), sender.log()
-        assert wait_for(lambda: "Subject: over-tls" in receiver.mbox(), 60), receiver.log()
         assert re.search(r"\(using TLSv1\.[23] with cipher", receiver.mbox()), receiver.mbox()
         # encrypt: smtp-sink offers no STARTTLS, so the mail waits
         p = sender.sendmail(["-f", "someone@example.test", "t@notls.test"], "Subject: must-encrypt\n\nx\n")
@@ -342,6 +345,40 @@ def test_starttls_to_a_second_postern_and_encrypt_without_starttls(tmp_path, sin
         m = delivery_line(sender, "t@notls.test", "deferred")
         assert (m.group(3), m.group(4)) == ("4.7.4", "TLS is required, but was not offered by host "
                                                      "127.0.0.1[127.0.0.1]")
+    finally:
+        sender.stop()
+        receiver.stop()
+
+
+# ---- SASL client -------------------------------------------------------------------------
+
+def test_sasl_auth_to_a_smarthost_that_requires_it(tmp_path):
+    port = free_port()
+    sasl_dir = saslfixture.make_sasl_dir(tmp_path / "sasl", {"test": "secret"}, realm="b.example.test")
+    receiver = receiver_instance(tmp_path / "b", port, f"cyrus_sasl_config_path = {sasl_dir}\n"
+                                                       "smtpd_sasl_auth_enable = yes\n"
+                                                       "smtpd_recipient_restrictions = permit_sasl_authenticated, reject\n")
+    passwords = tmp_path / "sasl_passwd"
+    passwords.write_text(f"[127.0.0.1]:{port} test:secret\n[localhost]:{port} test:wrong\n")
+    sender = MailInstance(tmp_path / "a", main_cf=f"relayhost = [127.0.0.1]:{port}\n"
+                                                  "smtp_sasl_auth_enable = yes\n"
+                                                  "smtp_sasl_security_options = noanonymous\n"
+                                                  "inet_protocols = ipv4\n"
+                                                  f"smtp_sasl_password_maps = texthash:{passwords}\n"
+                                                  f"transport_maps = inline:{{{{badauth.test=smtp:[localhost]:{port}}}}}\n",
+                          master_cf=AGENTS)
+    receiver.start()
+    sender.start()
+    try:
+        send_across(sender, receiver, "with-auth")
+        receiver.wait_log_re(r"client=\S+\[127\.0\.0\.1\], sasl_method=PLAIN, sasl_username=test$")
+        # the wrong password: deferred with the server's reply (smtp_sasl_auth_soft_bounce)
+        p = sender.sendmail(["-f", "someone@example.test", "x@badauth.test"], "Subject: bad-auth\n\nx\n")
+        assert p.returncode == 0
+        m = delivery_line(sender, "x@badauth.test", "deferred")
+        assert m.group(4).startswith("SASL authentication failed; server localhost[127.0.0.1] said: 535 5.7.8 "), \
+            m.group(4)
+        assert m.group(3) == "4.7.8"
     finally:
         sender.stop()
         receiver.stop()
