@@ -67,7 +67,7 @@ AgentConnection::~AgentConnection() {
 }
 
 void AgentConnection::send(const mail::DeliveryRequest& request, ReplyFn on_reply) {
-    on_reply_ = std::move(on_reply);
+    pending_.push_back(std::move(on_reply));
     ++uses_;
     if (closed_) {
         fail("lost connection with delivery agent");
@@ -83,7 +83,7 @@ void AgentConnection::read_cb(bufferevent* bev, void* arg) {
     size_t len = evbuffer_get_length(in);
     std::string data(len, '\0');
     evbuffer_remove(in, data.data(), len);
-    if (!self->on_reply_) {
+    if (self->pending_.empty()) {
         self->fail("unexpected data from delivery agent");
         return;
     }
@@ -91,7 +91,13 @@ void AgentConnection::read_cb(bufferevent* bev, void* arg) {
         self->fail("malformed reply from delivery agent: " + st.error());
         return;
     }
-    if (auto rec = self->decoder_.next()) {
+    while (!self->closed_) {
+        auto rec = self->decoder_.next();
+        if (!rec) break;
+        if (self->pending_.empty()) {
+            self->fail("unexpected data from delivery agent");
+            return;
+        }
         auto reply = mail::DeliveryReply::from_record(*rec);
         if (!reply) {
             self->fail("malformed reply from delivery agent: " + reply.error());
@@ -110,17 +116,17 @@ void AgentConnection::event_cb(bufferevent*, short what, void* arg) {
     }
 }
 
-// The connection is useless from here on: answer a waiting request. An idle one is
-// noticed by its owner through closed().
+// The connection is useless from here on: answer the waiting requests, in order. An idle
+// one is noticed by its owner through closed().
 void AgentConnection::fail(const std::string& why) {
     closed_ = true;
     if (bev_ != nullptr) bufferevent_disable(bev_, EV_READ | EV_WRITE);
-    if (on_reply_) deliver_reply(make_error(why));
+    while (!pending_.empty()) deliver_reply(make_error(why));
 }
 
 void AgentConnection::deliver_reply(Result<mail::DeliveryReply> reply) {
-    ReplyFn fn = std::move(on_reply_);
-    on_reply_ = nullptr;
+    ReplyFn fn = std::move(pending_.front());
+    pending_.pop_front();
     idle_since_ = time(nullptr);
     fn(std::move(reply));  // may send the next request on this connection
 }

@@ -1,11 +1,13 @@
 // One connection to a delivery agent (private/<transport>): master hands it to one agent
-// process, which serves one request at a time. qmgr keeps the connection after the reply
-// and sends the next request of the same transport on it, so a busy transport costs no
-// process start per message. Non-blocking throughout: connect, write and the wait for
-// the reply are events on qmgr's loop.
+// process, which serves one request at a time, in order. qmgr keeps the connection after
+// the reply and sends the next request of the same transport on it, so a busy transport
+// costs no process start per message; a second request may wait on the connection behind
+// the running one (the replies come in request order). Non-blocking throughout: connect,
+// write and the wait for the reply are events on qmgr's loop.
 #pragma once
 
 #include <ctime>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -36,12 +38,14 @@ public:
     AgentConnection& operator=(const AgentConnection&) = delete;
 
     const std::string& transport() const { return transport_; }
-    bool busy() const { return static_cast<bool>(on_reply_); }
+    bool busy() const { return !pending_.empty(); }
+    size_t outstanding() const { return pending_.size(); }
     bool reused() const { return uses_ > 1; }
     bool closed() const { return closed_; }
     time_t idle_since() const { return idle_since_; }
 
-    // Sends one request; `on_reply` runs once with the reply or the failure.
+    // Sends one request; `on_reply` runs once with the reply or the failure. Replies are
+    // matched to requests in order; a failure answers every waiting request.
     void send(const ipc::mail::DeliveryRequest& request, ReplyFn on_reply);
 
 private:
@@ -54,7 +58,7 @@ private:
     bufferevent* bev_ = nullptr;
     std::string transport_;
     ipc::AttrDecoder decoder_;
-    ReplyFn on_reply_;
+    std::deque<ReplyFn> pending_;
     int uses_ = 0;
     bool closed_ = false;
     time_t idle_since_ = 0;

@@ -142,12 +142,36 @@ void Qmgr::dispatch() {
 }
 
 void Qmgr::dispatch(TransportState& ts) {
-    if (stopping_ || monotonic_ms() < ts.busy_until_ms) return;
-    for (;;) {
-        auto job = ts.queue.next();
-        if (!job) return;
-        if (!start_job(ts, std::move(*job))) return;
+    if (stopping_) return;
+    if (monotonic_ms() >= ts.busy_until_ms) {
+        for (;;) {
+            auto job = ts.queue.next();
+            if (!job) break;
+            if (!start_job(ts, std::move(*job))) break;
+        }
     }
+    // The window is full: what waits for a busy destination goes behind its running jobs.
+    if (ts.queue.queued() == 0) return;
+    for (auto& [conn, owned] : ts.busy) send_ahead(ts, conn);
+}
+
+// Sends the next job of the running job's destination on `conn`, unless one waits there.
+void Qmgr::send_ahead(TransportState& ts, AgentConnection* conn) {
+    auto it = ts.running.find(conn);
+    if (it == ts.running.end() || it->second.ahead || conn->closed() || conn->outstanding() != 1) return;
+    auto job = ts.queue.ahead(*it->second.destination);
+    if (!job) return;
+    auto shared = std::make_shared<Job>(std::move(*job));
+    it->second.ahead = shared;
+    send_job(ts, conn, std::move(shared));
+}
+
+void Qmgr::send_job(TransportState& ts, AgentConnection* conn, std::shared_ptr<Job> job) {
+    auto request = job->message->make_request(job->nexthop, job->recipients);
+    TransportState* tsp = &ts;
+    conn->send(request, [this, tsp, conn, job](Result<mail::DeliveryReply> reply) {
+        job_done(*tsp, std::move(*job), conn, std::move(reply));
+    });
 }
 
 // Sends the job to an idle agent connection or a new one. False when the transport
@@ -181,11 +205,9 @@ bool Qmgr::start_job(TransportState& ts, Job job) {
     }
     AgentConnection* raw = conn.get();
     ts.busy.emplace(raw, std::move(conn));
-    auto request = job.message->make_request(job.nexthop, job.recipients);
-    TransportState* tsp = &ts;
-    raw->send(request, [this, tsp, raw, job = std::move(job)](Result<mail::DeliveryReply> reply) mutable {
-        job_done(*tsp, std::move(job), raw, std::move(reply));
-    });
+    ts.running[raw] = TransportState::Running{job.destination, nullptr};
+    send_job(ts, raw, std::make_shared<Job>(std::move(job)));
+    send_ahead(ts, raw);
     return true;
 }
 
@@ -213,7 +235,18 @@ void Qmgr::retire(TransportState& ts, AgentConnection* conn) {
 
 void Qmgr::job_done(TransportState& ts, Job job, AgentConnection* conn, Result<mail::DeliveryReply> reply) {
     bool reused = conn->reused();
+    if (job.queued_ahead) {
+        // Only a failure comes before the reply to the job in front, which promotes this
+        // one: the agent never began it, so it waits for the next connection.
+        ts.running.erase(conn);
+        retire(ts, conn);
+        ts.queue.take_back(std::move(job));
+        dispatch(ts);
+        return;
+    }
     if (!reply) {
+        // A job sent ahead stays listed until its own failure comes (next, from fail()).
+        if (auto run = ts.running.find(conn); run != ts.running.end() && !run->second.ahead) ts.running.erase(run);
         retire(ts, conn);
         // A kept connection that the agent closed before answering: try once more on a
         // fresh one (the agent process had gone idle, not failed).
@@ -227,13 +260,23 @@ void Qmgr::job_done(TransportState& ts, Job job, AgentConnection* conn, Result<m
         ts.queue.finished(job, false);
         for (size_t i : job.recipients) settle(*job.message, i, "4.3.0", kTransportError);
     } else {
-        auto it = ts.busy.find(conn);
-        if (it != ts.busy.end()) {
-            ts.idle.push_back(std::move(it->second));
-            ts.busy.erase(it);
+        // The job sent ahead on this connection is the running one now.
+        auto run = ts.running.find(conn);
+        std::shared_ptr<Job> next = run != ts.running.end() ? std::move(run->second.ahead) : nullptr;
+        if (next) {
+            ts.queue.promote(*next);
+            run->second = TransportState::Running{next->destination, nullptr};
+        } else {
+            if (run != ts.running.end()) ts.running.erase(run);
+            auto it = ts.busy.find(conn);
+            if (it != ts.busy.end()) {
+                ts.idle.push_back(std::move(it->second));
+                ts.busy.erase(it);
+            }
         }
         ts.queue.finished(job, reply->status == 0);
         apply_reply(job, *reply);
+        if (next) send_ahead(ts, conn);
     }
     ActiveMessage& msg = *job.message;
     dispatch(ts);

@@ -36,6 +36,13 @@ struct TransportState {
     TransportQueue queue;
     std::vector<std::unique_ptr<AgentConnection>> idle;
     std::unordered_map<AgentConnection*, std::unique_ptr<AgentConnection>> busy;
+    // Per busy connection: the destination of its running job and the job sent ahead
+    // behind it, if any (TransportQueue::ahead).
+    struct Running {
+        Destination* destination = nullptr;
+        std::shared_ptr<Job> ahead;
+    };
+    std::unordered_map<AgentConnection*, Running> running;
     time_t dead_until = 0;  // connect failed: defer its mail until then
     long busy_until_ms = 0;  // all agents busy (listen queue full): wait until then
 };
@@ -70,6 +77,8 @@ private:
     void dispatch();
     void dispatch(TransportState& ts);
     bool start_job(TransportState& ts, Job job);
+    void send_job(TransportState& ts, AgentConnection* conn, std::shared_ptr<Job> job);
+    void send_ahead(TransportState& ts, AgentConnection* conn);
     void job_done(TransportState& ts, Job job, AgentConnection* conn,
                   Result<ipc::mail::DeliveryReply> reply);
     void apply_reply(Job& job, const ipc::mail::DeliveryReply& reply);

@@ -74,8 +74,36 @@ void TransportQueue::give_back(Job job) {
     make_ready(d);
 }
 
+std::optional<Job> TransportQueue::ahead(Destination& d) {
+    if (d.jobs.empty() || d.ahead >= d.active) return std::nullopt;
+    Job job = std::move(d.jobs.front());
+    d.jobs.pop_front();
+    --queued_;
+    ++d.ahead;
+    job.queued_ahead = true;
+    return job;
+}
+
+void TransportQueue::promote(Job& job) {
+    Destination& d = *job.destination;
+    --d.ahead;
+    ++d.active;
+    ++active_;
+    job.queued_ahead = false;
+}
+
+void TransportQueue::take_back(Job job) {
+    Destination& d = *job.destination;
+    --d.ahead;
+    job.queued_ahead = false;
+    d.jobs.push_front(std::move(job));
+    ++queued_;
+    make_ready(d);
+    forget_if_idle(d);
+}
+
 void TransportQueue::forget_if_idle(Destination& d) {
-    if (d.active > 0 || !d.jobs.empty() || d.in_ready) return;
+    if (d.active > 0 || d.ahead > 0 || !d.jobs.empty() || d.in_ready) return;
     dests_.erase(d.key);  // destroys d
 }
 
@@ -89,7 +117,7 @@ std::vector<Job> TransportQueue::take_all() {
     ready_.clear();
     for (auto it = dests_.begin(); it != dests_.end();) {
         it->second->in_ready = false;
-        if (it->second->active == 0) {
+        if (it->second->active == 0 && it->second->ahead == 0) {
             it = dests_.erase(it);
         } else {
             ++it;

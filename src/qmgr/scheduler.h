@@ -26,12 +26,14 @@ struct Job {
     std::vector<size_t> recipients;  // indexes into the envelope's recipient list
     Destination* destination = nullptr;
     bool retried = false;  // already sent again after a reused connection dropped it
+    bool queued_ahead = false;  // sent behind a running job on its connection (see ahead())
 };
 
 struct Destination {
     std::string key;  // nexthop, or the recipient with per-recipient concurrency
     std::deque<Job> jobs;
     long active = 0;
+    long ahead = 0;  // jobs sent ahead on connections whose agent is busy with `active` ones
     long window = 1;
     bool in_ready = false;
 };
@@ -54,6 +56,15 @@ public:
     void finished(const Job& job, bool agent_ok);
     // A started job could not get an agent yet (all busy): it goes first again.
     void give_back(Job job);
+    // Pipelining within the concurrency window: the next job of `d`, to be sent on the
+    // connection of one of its running jobs, so that the agent finds its next request
+    // waiting when it replies instead of idling until qmgr has read the reply (at most
+    // one per running job; the agent still delivers one at a time). Not counted as
+    // active until promote(), when the job ahead of it has its reply.
+    std::optional<Job> ahead(Destination& d);
+    void promote(Job& job);
+    // A job sent ahead whose connection failed before the agent began it: first again.
+    void take_back(Job job);
     // Removes and returns every queued job (the transport is unavailable).
     std::vector<Job> take_all();
 

@@ -2,6 +2,7 @@
 // trigger, single and multi modes, status reports, max_use, bounded input, ipc_call.
 #include <catch2/catch.hpp>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -208,6 +209,59 @@ TEST_CASE("multi server answers attribute requests from several clients and ipc_
     INFO((q.ok() ? std::string("ok") : q.error()));
     CHECK(q.ok());
     CHECK(wait_exit(pid) == 0);
+}
+
+TEST_CASE("a request server sends each reply before it serves the next request sent ahead") {
+    TmpDir dir;
+    std::string sock = dir.path + "/sock";
+    int lfd = unix_listener(sock);
+    int go[2];
+    REQUIRE(pipe(go) == 0);
+    DaemonHooks hooks;
+    // The second request is served only once the client has the first reply (the client
+    // says so on the pipe); a reply held back until then would never come.
+    hooks.on_request = [&go](Connection&, const ipc::AttrRecord& r) {
+        std::string word(r.find("word").value_or("?"));
+        if (word == "second") {
+            pollfd p{go[0], POLLIN, 0};
+            char byte = 0;
+            if (poll(&p, 1, 20000) != 1 || read(go[0], &byte, 1) != 1) word = "not told";
+        }
+        ipc::AttrRecord reply;
+        reply.add("echo", word);
+        return reply;
+    };
+    pid_t pid = fork_daemon(ServerMode::Single, hooks, dir.path, lfd, -1);
+    close(lfd);
+    close(go[0]);
+    int c = unix_connect(sock);
+    ipc::AttrRecord first, second;
+    first.add("word", "first");
+    second.add("word", "second");
+    std::string both = ipc::encode_record(first) + ipc::encode_record(second);
+    REQUIRE(write(c, both.data(), both.size()) == static_cast<ssize_t>(both.size()));
+    ipc::AttrDecoder decoder;
+    auto next_reply = [&]() -> std::optional<ipc::AttrRecord> {
+        for (;;) {
+            if (auto rec = decoder.next()) return rec;
+            pollfd p{c, POLLIN, 0};
+            char buf[512];
+            ssize_t n = poll(&p, 1, 20000) == 1 ? read(c, buf, sizeof buf) : 0;
+            if (n <= 0) return std::nullopt;
+            REQUIRE(decoder.feed(std::string_view(buf, static_cast<size_t>(n))));
+        }
+    };
+    auto r1 = next_reply();
+    REQUIRE(r1);
+    CHECK(*r1->find("echo") == "first");
+    REQUIRE(write(go[1], "g", 1) == 1);
+    auto r2 = next_reply();
+    REQUIRE(r2);
+    CHECK(*r2->find("echo") == "second");
+    close(c);
+    close(go[1]);
+    kill(pid, SIGTERM);
+    wait_exit(pid);
 }
 
 TEST_CASE("ipc_call reports a missing socket and a server that does not answer") {

@@ -126,6 +126,36 @@ TEST_CASE("a job given back goes first; take_all empties the transport", "[qmgr]
     CHECK(q.queued() == 0);
 }
 
+TEST_CASE("a job goes ahead behind each running one of its destination, counted when promoted", "[qmgr]") {
+    TransportQueue q("local", limits(100, 2, 2, 1));
+    for (int i = 1; i <= 6; ++i) q.add("a", job(i));
+    auto j1 = q.next(), j2 = q.next();
+    REQUIRE((j1 && j2));
+    CHECK_FALSE(q.next());  // the window is full
+    Destination& d = *j1->destination;
+    auto a3 = q.ahead(d), a4 = q.ahead(d);
+    CHECK(tag(a3) == 3);
+    CHECK(tag(a4) == 4);
+    CHECK(a3->queued_ahead);
+    CHECK_FALSE(q.ahead(d));  // one per running job
+    CHECK(q.active() == 2);   // jobs ahead are not running
+    CHECK(q.queued() == 2);
+    q.promote(*a3);  // j1's reply came: a3 runs now
+    q.finished(*j1, true);
+    CHECK(q.active() == 2);
+    CHECK_FALSE(a3->queued_ahead);
+    CHECK_FALSE(q.next());
+    CHECK(tag(q.ahead(d)) == 5);
+    // j2's connection failed: the job ahead of it was never begun and goes first again.
+    q.finished(*j2, false);
+    q.take_back(std::move(*a4));
+    CHECK(q.active() == 1);
+    CHECK(q.queued() == 2);
+    CHECK_FALSE(q.next());  // the failure closed the window to 1, a3 still runs
+    q.finished(*a3, true);
+    CHECK(tag(q.next()) == 4);
+}
+
 TEST_CASE("recipients are batched by the destination recipient limit", "[qmgr]") {
     std::vector<size_t> r{0, 1, 2, 3, 4};
     auto b = batch_recipients(r, 2);

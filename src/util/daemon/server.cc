@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -69,6 +70,7 @@ private:
     void add_client(int fd);
     void handle_input(Connection& c);
     void serve_records(Connection& c);
+    static void write_reply(Connection& c, std::string data);
     void after_callback(Connection& c);
     void drop(Connection& c);
     void report(Availability a);
@@ -500,11 +502,31 @@ void Server::serve_records(Connection& c) {
         return;
     }
     while (auto rec = c.decoder_->next()) {
+        // A request the client sent ahead is not begun once it has hung up (qmgr died):
+        // nobody would learn the outcome, and the queue would have it done again.
+        pollfd hup{c.fd_, 0, 0};
+        if (::poll(&hup, 1, 0) == 1 && (hup.revents & POLLHUP)) {
+            c.closing_ = true;
+            break;
+        }
         // An empty reply means the hook answered nothing (it usually closes the client).
         ipc::AttrRecord reply = hooks_.on_request(c, *rec);
-        if (!reply.empty()) c.write(ipc::encode_record(reply));
+        if (!reply.empty()) write_reply(c, ipc::encode_record(reply));
         if (c.closing_) break;
     }
+}
+
+// A reply goes out before the next request is served: a client that sends its next
+// request while this one runs (qmgr to a delivery agent) gets each reply as soon as it
+// is made, not after the next delivery. What the socket does not take now is left to
+// the bufferevent.
+void Server::write_reply(Connection& c, std::string data) {
+    std::string_view rest = data;
+    if (!c.closing_ && !c.tls_ && evbuffer_get_length(bufferevent_get_output(c.bev_)) == 0) {
+        ssize_t n = ::send(c.fd_, rest.data(), rest.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) rest.remove_prefix(static_cast<size_t>(n));
+    }
+    c.write(rest);
 }
 
 // Closes a connection that asked for it once its output has gone.
