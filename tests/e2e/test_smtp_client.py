@@ -186,7 +186,7 @@ def send_across(sender, receiver, subject, body="x\n"):
 
 def test_relays_to_a_second_postern_instance(tmp_path):
     port = free_port()
-    receiver = receiver_instance(tmp_path / "b", port)
+    receiver = receiver_instance(tmp_path / "b", port, "message_size_limit = 4000\n")
     sender = MailInstance(tmp_path / "a", main_cf=f"relayhost = [127.0.0.1]:{port}\n", master_cf=AGENTS)
     receiver.start()
     sender.start()
@@ -194,6 +194,15 @@ def test_relays_to_a_second_postern_instance(tmp_path):
         m = send_across(sender, receiver, "postern-to-postern", "across\n")
         assert m.group(2) == f"127.0.0.1[127.0.0.1]:{port}"
         assert m.group(4).startswith("250 2.0.0 Ok: queued as ")
+        # too big for the server's SIZE: bounced without being sent
+        big = f"{receiver.user}@dest.example.test"
+        p = sender.sendmail(["-f", f"{sender.user}@localhost", big], "Subject: too-big\n\n" + "x" * 70 + ("\n" + "y" * 70) * 80)
+        assert p.returncode == 0
+        m = delivery_line(sender, big, "bounced")
+        assert m.group(3) == "5.3.4"
+        assert re.fullmatch(r"message size \d+ exceeds size limit 4000 of server 127\.0\.0\.1\[127\.0\.0\.1\]",
+                            m.group(4)), m.group(4)
+        assert "too-big" not in receiver.mbox()
         assert "across" in receiver.mbox()
     finally:
         sender.stop()
