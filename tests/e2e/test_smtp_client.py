@@ -34,6 +34,10 @@ SINKS = {
 TIMEOUTS = "smtp_data_init_timeout = 2s\n"
 
 
+def bound_route(sinks):  # a transport whose connections come from 127.0.0.2 (smtp_bind_address)
+    return [f"bound.test=bound:[127.0.0.1]:{sinks['ok.test'].port}"]
+
+
 @pytest.fixture(scope="module")
 def sinks():
     made = {d: smtpsink.SmtpSink(*opts) for d, opts in SINKS.items()}
@@ -47,18 +51,19 @@ def refused_port():
     return free_port()  # nothing listens there
 
 
-def transport_map(sinks, refused_port):
+def transport_map(sinks, refused_port, extra=()):
     pairs = [f"{d}=smtp:[127.0.0.1]:{s.port}" for d, s in sinks.items()]
     pairs.append(f"refused.test=smtp:[127.0.0.1]:{refused_port}")
+    pairs += extra
     return "inline:{" + ", ".join("{%s}" % p for p in pairs) + "}"
 
 
 @pytest.fixture(scope="module")
 def inst(tmp_path_factory, sinks, refused_port):
     m = MailInstance(tmp_path_factory.mktemp("smtpc"),
-                     main_cf=f"transport_maps = {transport_map(sinks, refused_port)}\n"
+                     main_cf=f"transport_maps = {transport_map(sinks, refused_port, bound_route(sinks))}\n"
                              "smtp_connect_timeout = 10s\n" + TIMEOUTS,
-                     master_cf=AGENTS)
+                     master_cf=AGENTS + "bound unix - - n - - smtp\n  -o smtp_bind_address=127.0.0.2\n")
     m.start()
     yield m
     m.stop()
@@ -88,6 +93,13 @@ def test_relays_to_smtp_sink_with_postfix_log_line(inst, sinks):
     # dot-stuffing undone by the server: the content arrives as written
     assert "\n.leading dot survives\n..two dots\nlast\n" in got.replace("\r\n", "\n")
     inst.wait_log_re(r": %s: removed$" % m.group(1))
+
+
+def test_smtp_bind_address(inst, sinks):
+    send(inst, "b@bound.test", "bound-source")
+    delivery_line(inst, "b@bound.test", "sent")
+    got = sinks["ok.test"].wait_message("Subject: bound-source")
+    assert "X-Client-Addr: 127.0.0.2" in got, got
 
 
 def test_several_recipients_in_one_transaction(inst, sinks):
