@@ -7,6 +7,7 @@
 #include "smtpd/smtpd_check_internal.h"
 #include "util/base/strings.h"
 #include "util/log/log.h"
+#include "util/rewrite/match_list.h"
 
 namespace postern::smtpd::check {
 
@@ -103,6 +104,28 @@ Verdict Evaluation::tempfail(bool defer_now, int code, const std::string& dsn, c
     return Verdict::Dunno;
 }
 
+// Postfix's smtpd_acl_permit(): "permit: ... action=permit_mynetworks for Client
+// host=name[addr]" for the names smtpd_log_access_permit_actions lists.
+void Evaluation::log_permit(const Restriction& r) {
+    if (r.class_list != nullptr || defer_if_permit.active || engine.log_permit_actions.empty()) return;
+    static const char* const kClient[] = {"permit_inet_interfaces", "permit_mynetworks", "permit_sasl_authenticated",
+                                          "permit_tls_clientcerts", "permit_tls_all_clientcerts",
+                                          "permit_dnswl_client", "permit_rhswl_client"};
+    static const char* const kRecipient[] = {"permit_mx_backup", "permit_auth_destination", "check_relay_domains"};
+    std::string cls, name;
+    if (r.name == "permit") {
+        cls = stage.reply_class;
+        name = stage.reply_name;
+    }
+    for (const char* n : kClient)
+        if (r.name == n) cls = "Client host", name = facts.client.namaddr();
+    for (const char* n : kRecipient)
+        if (r.name == n) cls = "Recipient address", name = recipient();
+    if (cls.empty() || engine.log_permit_actions.match(r.name) != rewrite::Match::Yes) return;
+    // Postfix appends " " and an empty format: the text ends in a blank.
+    log_whatsup("permit", "action=" + r.name + " for " + cls + "=" + name + " ");
+}
+
 Verdict Evaluation::server_error(const std::string& why) {
     if (!why.empty()) log::warn("%s", why.c_str());
     // Not subject to warn_if_reject: the configuration is broken, not the client.
@@ -136,6 +159,7 @@ void Evaluation::run(const RestrictionList& list, size_t i, int depth, Next done
             auto ev = self.lock();
             if (!ev) return;
             ev->recursion = depth;
+            if (v == Verdict::Ok) ev->log_permit(list[i]);
             // warn_if_reject applies to the one restriction that follows it.
             if (!is_warn && ev->warn_if_reject >= depth) ev->warn_if_reject = 0;
             if (step->sync) {

@@ -18,6 +18,7 @@
 #include "util/access/access_map.h"
 #include "util/base/result.h"
 #include "util/ipc/mail_proto.h"
+#include "util/rewrite/match_list.h"
 #include "util/table/table.h"
 
 namespace postern::dns {
@@ -115,7 +116,6 @@ struct Settings {
     bool unknown_address_defer_now = false, unknown_helo_defer_now = false;
     std::string default_rbl_reply;
     std::string myhostname;
-    std::vector<std::string> log_access_permit_actions;
     access::LookupParams lookup;
     access::ActionParams actions;
 };
@@ -163,6 +163,8 @@ public:
     // DEFER_IF_PERMIT2 / DEFER_IF_REJECT2: remember the first one.
     void defer_if(Deferred& d, int code, const std::string& dsn, const std::string& text,
                   access::ReplyClass cls);
+    // smtpd_log_access_permit_actions: logs a permit restriction's OK.
+    void log_permit(const Restriction& r);
     // 451 4.3.5 Server configuration error (bad table, unknown restriction).
     Verdict server_error(const std::string& why);
     // "NOQUEUE: <what>: RCPT from host[addr]: <text>; from=<> to=<> proto=ESMTP helo=<h>"
@@ -295,6 +297,7 @@ public:
     std::vector<std::string> own_addresses;       // inet_ and proxy_interfaces (permit_mx_backup)
     bool inet_ipv6 = true;                        // inet_protocols includes IPv6
     bool warned_check_relay_domains = false;      // Postfix warns once per process
+    rewrite::MatchList log_permit_actions;        // smtpd_log_access_permit_actions
     // Restriction lists found in access map values, compiled once per distinct value.
     std::map<std::string, RestrictionList, std::less<>> rhs_lists;
     // check_policy_service endpoints by argument text (one connection each per process).

@@ -90,7 +90,6 @@ Settings load_settings(const config::Config& c) {
     s.unknown_address_defer_now = tempfail_defers_now(c, "unknown_address_tempfail_action");
     s.unknown_helo_defer_now = tempfail_defers_now(c, "unknown_helo_hostname_tempfail_action");
     s.myhostname = c.get("myhostname");
-    s.log_access_permit_actions = c.get_list("smtpd_log_access_permit_actions");
     s.lookup.parent_matches_subdomains =
         in_list(c.get_list("parent_domain_matches_subdomains"), "smtpd_access_maps");
     s.lookup.recipient_delimiter = c.get("recipient_delimiter");
@@ -228,6 +227,11 @@ Status EngineImpl::init() {
     auto nets = NetList::create("mynetworks", config.get_list("mynetworks"));
     if (!nets) return make_error(nets.error());
     mynetworks = std::make_unique<NetList>(std::move(*nets));
+    auto permit_log = rewrite::MatchList::create("smtpd_log_access_permit_actions",
+                                                 config.get_list("smtpd_log_access_permit_actions"),
+                                                 rewrite::MatchStyle::String);
+    if (!permit_log) return make_error(permit_log.error());
+    log_permit_actions = std::move(*permit_log);
     auto mx_nets = NetList::create("permit_mx_backup_networks", config.get_list("permit_mx_backup_networks"));
     if (!mx_nets) return make_error(mx_nets.error());
     mx_backup_networks = std::make_unique<NetList>(std::move(*mx_nets));

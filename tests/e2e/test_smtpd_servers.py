@@ -2,7 +2,8 @@
 end against a DNS server with test data: check_sender_{mx,a}_access (MX host names and
 addresses, the implicit MX, an address literal, OK refused), permit_mx_backup (with
 and without permit_mx_backup_networks), permit_inet_interfaces, check_relay_domains,
-the *_tempfail_action parameters, smtpd_reject_footer and sleep.
+the *_tempfail_action parameters, smtpd_reject_footer, smtpd_log_access_permit_actions
+and sleep.
 
 As in test_smtpd_restrictions.py, every scenario runs against Postern and Debian's
 Postfix 3.7 with the same settings and DNS data: replies and smtpd log lines must be
@@ -98,6 +99,14 @@ SCENARIOS = {
     "footer": ({"smtpd_client_restrictions": "reject",
                 "smtpd_reject_footer": "\\c.Ask($client_address)\\nServer:$server_name"}, "127.0.0.9",
                [("ehlo", "client.example.test"), ("mail", "s@clean.test"), RCPT, ("data", None)]),
+    "permit_log": ({"smtpd_relay_restrictions": "permit_mynetworks,permit_auth_destination,reject",
+                    "smtpd_log_access_permit_actions": "static:all"}, "127.0.0.1",
+                   [("ehlo", "client.example.test"), ("mail", "s@clean.test"),
+                    ("rcpt", "u@far.example.com")]),
+    "permit_log_some": ({"smtpd_relay_restrictions": "permit_auth_destination,permit_mynetworks,reject",
+                         "smtpd_log_access_permit_actions": "permit_auth_destination"}, "127.0.0.1",
+                        [("ehlo", "client.example.test"), ("mail", "s@clean.test"),
+                         ("rcpt", "u@far.example.com"), ("rcpt", "u@example.org")]),
     "sleep": ({"smtpd_client_restrictions": "sleep,1,reject"}, "127.0.0.9",
               [("ehlo", "client.example.test"), ("mail", "s@clean.test"), RCPT]),
 }
@@ -130,6 +139,8 @@ ACCEPTED = {
     "mx_backup": 2,      # backup.test, example.org
     "inet_interfaces": 1,
     "relay_domains": 2,  # example.org, localhost
+    "permit_log": 1,
+    "permit_log_some": 2,
 }
 
 LOG_EXTRA = ("warning: restriction", "warning: this is not allowed", "warning: use DUNNO",
@@ -141,6 +152,9 @@ def lines(log, start, source):
     for line in log[start:].splitlines():
         m = re.search(r"/smtpd\[\d+\]: (warning: .*)", line)
         if m and any(w in m.group(1) for w in LOG_EXTRA):
+            out.append(m.group(1))
+        m = re.search(r"/smtpd\[\d+\]: \w+: (permit: .*)", line)
+        if m:
             out.append(m.group(1))
     return out
 
