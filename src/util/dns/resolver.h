@@ -1,4 +1,4 @@
-// Asynchronous DNS lookups on a libevent loop (c-ares underneath): A, AAAA, MX, PTR and
+// Asynchronous DNS lookups on a libevent loop (c-ares underneath): A, AAAA, MX, NS, PTR and
 // TXT queries whose answers arrive through a callback, so that a slow DNS server never
 // stalls the other sessions of an event-driven daemon. smtpd's restrictions and client
 // name lookups use it; the outbound SMTP client will use it for MX lookups.
