@@ -67,7 +67,7 @@ bool Delivery::load_message(std::string& error) {
     env_.ret = request_.ret;
     env_.eightbit = iequals(request_.encoding, "8bitmime");
     env_.smtputf8 = request_.smtputf8 != 0;
-    for (const auto& r : request_.recipients) env_.rcpts.push_back({r.address, r.dsn_orcpt, r.notify});
+    for (const auto& r : request_.recipients) env_.rcpts.push_back({r.address, r.dsn_orcpt, r.orig, r.notify});
     return true;
 }
 

@@ -19,6 +19,7 @@
 #include "util/dsn/dsn_text.h"
 #include "util/ipc/mail_proto.h"
 #include "util/log/log.h"
+#include "util/mailbox/mail_copy.h"
 
 namespace postern::smtp {
 
@@ -420,6 +421,9 @@ std::string Session::rcpt_command(size_t i) const {
             size_t semi = r.orcpt.find(';');
             if (semi != std::string::npos)
                 cmd += " ORCPT=" + r.orcpt.substr(0, semi + 1) + dsn::xtext_encode(r.orcpt.substr(semi + 1));
+        } else if (!r.orig.empty()) {
+            // As Postfix: without an ORCPT from the client, the original recipient.
+            cmd += " ORCPT=rfc822;" + dsn::xtext_encode(mailbox::quote_address(r.orig));
         }
     }
     return cmd;

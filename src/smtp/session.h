@@ -39,7 +39,7 @@ struct Target {
 // dot-stuffed with CRLF line ends (without the final ".").
 struct Envelope {
     struct Rcpt {
-        std::string address, orcpt;
+        std::string address, orcpt, orig;  // orig: the original recipient (ORCPT fallback)
         long notify = 0;
     };
     std::string sender, envid;

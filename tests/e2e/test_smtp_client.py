@@ -95,6 +95,19 @@ def test_relays_to_smtp_sink_with_postfix_log_line(inst, sinks):
     inst.wait_log_re(r": %s: removed$" % m.group(1))
 
 
+def test_dsn_parameters_pass_through(inst, sinks):
+    sender = f"{inst.user}@localhost"
+    p = inst.sendmail(["-f", sender, "-N", "success,delay", "-V", "env+id=1", "-R", "hdrs", "dsn@ok.test"],
+                      "Subject: dsn-pass\n\nx\n")
+    assert p.returncode == 0, p.stderr
+    delivery_line(inst, "dsn@ok.test", "sent")
+    got = sinks["ok.test"].wait_message("Subject: dsn-pass")
+    mail_args = re.search(r"^X-Mail-Args: (.*)$", got, re.M).group(1)
+    assert "RET=HDRS" in mail_args and "ENVID=env+2Bid+3D1" in mail_args, mail_args
+    rcpt_args = re.search(r"^X-Rcpt-Args: (.*)$", got, re.M).group(1)
+    assert "NOTIFY=SUCCESS,DELAY" in rcpt_args and "ORCPT=rfc822;dsn@ok.test" in rcpt_args, rcpt_args
+
+
 def test_smtp_bind_address(inst, sinks):
     send(inst, "b@bound.test", "bound-source")
     delivery_line(inst, "b@bound.test", "sent")
