@@ -164,3 +164,18 @@ TEST_CASE("check_policy_service: a server that closes answers the default action
     // Postfix stays quiet about the first broken connection, warns about the second.
     CHECK(f.log_has("warning: problem talking to server " + server.path + ": Application error"));
 }
+
+TEST_CASE("check_policy_service: request_limit closes the connection after that many requests", "[smtpd_policy]") {
+    PolicyThread server([](const std::string&) { return std::string("DUNNO"); });
+    Loop loop;
+    CheckFixture f("smtpd_recipient_restrictions = $t_policy, permit_mynetworks, reject_unauth_destination\n"
+                   "t_policy = check_policy_service { unix:" + server.path + ", request_limit=2 }\n"
+                   "mynetworks = 127.0.0.0/8\n",
+                   nullptr, loop.base);
+    for (int i = 0; i < 5; ++i) {
+        f.facts.transaction.recipient = "r" + std::to_string(i) + "@example.test";
+        CHECK(f.check(CheckPoint::Rcpt).empty());
+    }
+    CHECK(server.requests.size() == 5);
+    CHECK(server.connections == 3);  // 2 + 2 + 1
+}
