@@ -345,7 +345,10 @@ private:
         state_ = State::Down;
         auto pending = std::move(pending_);
         pending_.clear();
-        for (auto& [id, fn] : pending) run_soon(base_, [fn] { fn(std::nullopt); });
+        for (auto& entry : pending) {
+            ReplyFn fn = std::move(entry.second);  // clang cannot capture a structured binding
+            run_soon(base_, [fn] { fn(std::nullopt); });
+        }
     }
 
     // Reads time out only while a reply is due (a handshake or a request).
