@@ -256,3 +256,21 @@ def test_postfix_c_to_postern_b_and_postern_a_to_postfix_c_logs_agree(network, h
     # Received headers name the other side's queue ID as "with ESMTP id".
     assert f"id {qid_b}" in pb.mbox(), pb.mbox()
     assert f"id {qid_c}" in pc.mbox(RCPT_USER), pc.mbox(RCPT_USER)
+    # Postfix's client said QUIT to Postern's smtpd.
+    pb.wait_log_re(rf"disconnect from mx\.c\.test\[{NET}\.30\] ehlo=1 mail=1 rcpt=1 data=1 "
+                   r"quit=1 commands=5")
+
+
+@pytest.mark.xfail(strict=True, reason="Postern's smtp(8) ends a session without QUIT reaching "
+                   "the server: Postfix's smtpd logs 'disconnect from mx.a.test[...] ehlo=1 "
+                   "mail=1 rcpt=1 data=1 commands=4', Postern's 'lost connection after "
+                   "END-OF-MESSAGE' (src/smtp/session.cc send_quit() then finish())")
+def test_postern_client_says_quit(network, hosts):
+    """Debian's Postfix sends QUIT to the same scripted server after the message."""
+    pa = hosts.postern(network.a)
+    sender = f"{pa.user}@a.test"
+    with ScriptedSmtp(network.c) as fake:
+        r = pa.sendmail(["-f", sender, "bob@c.test"], message("quit after data", sender))
+        assert r.returncode == 0, r.stderr
+        pa.wait_log_re(r"to=<bob@c\.test>, relay=mx\.c\.test.*status=sent", timeout=60)
+        assert wait_for(lambda: "QUIT" in fake.commands, 30), fake.commands
