@@ -16,6 +16,7 @@
 #include "util/base/base64.h"
 #include "util/base/strings.h"
 #include "util/base/unique_fd.h"
+#include "util/daemon/server.h"
 #include "util/dsn/dsn_text.h"
 #include "util/ipc/mail_proto.h"
 #include "util/log/log.h"
@@ -204,7 +205,8 @@ void Session::finish() {
     if (bev_ != nullptr) {
         bufferevent_disable(bev_, EV_READ | EV_WRITE);
         // QUIT (if queued) goes out best effort; Postfix skips the QUIT response too.
-        if (raw_socket) evbuffer_write(bufferevent_get_output(bev_), bufferevent_getfd(bev_));
+        if (!raw_socket) bufferevent_flush(bev_, EV_WRITE, BEV_NORMAL);  // encrypt what is queued
+        if (raw_socket || tls_active_) daemon::flush_socket(bev_);
         bufferevent_free(bev_);
         bev_ = nullptr;
     }

@@ -219,6 +219,8 @@ def test_relays_to_a_second_postern_instance(tmp_path):
         m = send_across(sender, receiver, "postern-to-postern", "across\n")
         assert m.group(2) == f"127.0.0.1[127.0.0.1]:{port}"
         assert m.group(4).startswith("250 2.0.0 Ok: queued as ")
+        # the session ends with QUIT, as Postfix's client ends it
+        receiver.wait_log_re(r"disconnect from \S+\[127\.0\.0\.1\] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5$")
         # too big for the server's SIZE: bounced without being sent
         big = f"{receiver.user}@dest.example.test"
         p = sender.sendmail(["-f", f"{sender.user}@localhost", big], "Subject: too-big\n\n" + "x" * 70 + ("\n" + "y" * 70) * 80)

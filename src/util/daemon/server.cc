@@ -95,11 +95,6 @@ private:
     bool exiting_ = false;
 };
 
-namespace {
-
-// Writes what the socket bufferevent still holds straight to the socket (best effort: the
-// loop is over or the connection is going away). Under TLS that is the encrypted stream;
-// the filter's unencrypted output is never written raw.
 void flush_socket(bufferevent* bev) {
     bufferevent* sock = bufferevent_get_underlying(bev);
     if (sock == nullptr) sock = bev;
@@ -109,6 +104,8 @@ void flush_socket(bufferevent* bev) {
     evbuffer_unfreeze(out, 1);
     evbuffer_write(out, bufferevent_getfd(sock));
 }
+
+namespace {
 
 // "unknown[addr]", Postfix's name for a client whose name is not known.
 std::string unknown_peer(int fd) {

@@ -138,6 +138,11 @@ private:
     std::string peer_name_;
 };
 
+// Writes what the socket bufferevent still holds straight to the socket (best effort: the
+// loop is over or the connection is going away). Under TLS that is the encrypted stream;
+// the filter's unencrypted output is never written raw.
+void flush_socket(bufferevent* bev);
+
 enum class ServerMode { Multi, Single, Trigger };
 
 // Each runs the daemon and returns its exit status (for `return run_...(...)` in main).
