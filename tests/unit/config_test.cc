@@ -115,7 +115,8 @@ TEST_CASE("typed getters convert as Postfix and give Postfix's error texts") {
     Config c = from(
         "n = 42\nneg = -3\nbad = 4x\nbig = 99999999999\nb1 = YES\nb2 = no\nb3 = true\n"
         "t1 = 10\nt2 = 5m\nt3 = 2h\nt4 = 1d\nt5 = 1w\nt6 = 10x\nt7 = -1s\nt8 = 1h30m\n"
-        "l = a, b\tc ,,d\n");
+        "l = a, b\tc ,,d\n"
+        "lb = inline:{ {a=b c}, {c=d} }, hash:/x\n");
     CHECK(c.get_int("n") == 42);
     CHECK(c.get_int("neg") == -3);
     CHECK(c.try_get_int("bad").error() == "bad numerical configuration: bad = 4x");
@@ -132,6 +133,7 @@ TEST_CASE("typed getters convert as Postfix and give Postfix's error texts") {
     CHECK_FALSE(c.try_get_time("t7").ok());
     CHECK_FALSE(c.try_get_time("t8").ok());
     CHECK(c.get_list("l") == std::vector<std::string>{"a", "b", "c", "d"});
+    CHECK(c.get_list("lb") == std::vector<std::string>{"inline:{ {a=b c}, {c=d} }", "hash:/x"});
 }
 
 TEST_CASE("time values use the given default unit and Postfix's overflow bounds") {

@@ -12,6 +12,7 @@
 #include "util/base/file_io.h"
 #include "util/base/strings.h"
 #include "util/config/config_expand.h"
+#include "util/config/master_cf.h"
 #include "util/config/param_registry.h"
 #include "util/log/log.h"
 
@@ -246,7 +247,9 @@ Result<long> Config::try_get_time(std::string_view name) const {
 std::vector<std::string> Config::get_list(std::string_view name) const {
     std::string value = get(name);
     std::vector<std::string> out;
-    for (std::string_view t : split_tokens(value, " \t\r\n,")) out.emplace_back(t);
+    // "{...}" groups stay whole, as Postfix's mystrtokq() with CHARS_BRACE keeps them:
+    // "inline:{ {a=b}, {c=d} }" is one table.
+    for (std::string_view t : split_outside_braces(value, " \t\r\n,")) out.emplace_back(t);
     return out;
 }
 

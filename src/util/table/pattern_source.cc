@@ -4,6 +4,7 @@
 
 #include "util/base/file_io.h"
 #include "util/base/strings.h"
+#include "util/config/master_cf.h"
 #include "util/log/log.h"
 #include "util/table/table_source.h"
 
@@ -59,22 +60,7 @@ std::string_view trim_trailing_blanks(std::string_view s) {
 }
 
 std::vector<std::string_view> split_outside_braces(std::string_view s) {
-    std::vector<std::string_view> out;
-    constexpr std::string_view kSeps = ", \t\r\n";
-    size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && kSeps.find(s[i]) != std::string_view::npos) ++i;
-        if (i >= s.size()) break;
-        size_t start = i;
-        int level = 0;
-        for (; i < s.size(); ++i) {
-            if (s[i] == '{') ++level;
-            else if (s[i] == '}' && level > 0) --level;
-            else if (level == 0 && kSeps.find(s[i]) != std::string_view::npos) break;
-        }
-        out.push_back(s.substr(start, i - start));
-    }
-    return out;
+    return config::split_outside_braces(s, ", \t\r\n");
 }
 
 bool utf8_key_acceptable(const Table& table, std::string_view key) {
