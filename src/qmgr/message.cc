@@ -47,6 +47,14 @@ mail::DeliveryLogEntry ActiveMessage::entry(const queue::Recipient& r, const mai
     return e;
 }
 
+mail::DeliveryLogEntry ActiveMessage::trace_entry(const queue::Recipient& r, const mail::RecipientResult& result,
+                                                  long now) const {
+    mail::DeliveryLogEntry e = entry(r, result, now);
+    // Postfix's trace_append(): a status report names the agent that did the work.
+    if (!e.relay.empty() && e.relay != "none") e.reason = "delivery via " + e.relay + ": " + e.reason;
+    return e;
+}
+
 void ActiveMessage::record(size_t file_index, const mail::RecipientResult& result, long now) {
     RecipientState* state = find(file_index);
     if (state == nullptr || state->outcome != Outcome::Pending) return;
@@ -56,28 +64,29 @@ void ActiveMessage::record(size_t file_index, const mail::RecipientResult& resul
         // A what-if report: nothing was delivered, nothing bounces, nothing is retried.
         state->outcome = Outcome::Delivered;
         res.action = result.status_class() == '2' ? "deliverable" : "undeliverable";
-        trace_log.push_back(entry(r, res, now));
+        trace_log.push_back(trace_entry(r, res, now));
         return;
     }
     switch (result.status_class()) {
         case '2':
             state->outcome = Outcome::Delivered;
             if (res.action.empty()) res.action = "delivered";
-            if ((r.dsn_notify & mail::kNotifySuccess) || (trace_flags_ & mail::kTraceFlagRecord))
-                trace_log.push_back(entry(r, res, now));
+            if (((r.dsn_notify & mail::kNotifySuccess) && !res.notify_passed_on) ||
+                (trace_flags_ & mail::kTraceFlagRecord))
+                trace_log.push_back(trace_entry(r, res, now));
             break;
         case '5':
             state->outcome = Outcome::Bounced;
             if (res.action.empty()) res.action = "failed";
             bounce_log.push_back(entry(r, res, now));
-            if (trace_flags_ & mail::kTraceFlagRecord) trace_log.push_back(entry(r, res, now));
+            if (trace_flags_ & mail::kTraceFlagRecord) trace_log.push_back(trace_entry(r, res, now));
             break;
         default:
             state->outcome = Outcome::Deferred;
             if (res.action.empty() || res.status_class() != '4') res.action = "delayed";
             if (res.status.empty() || res.status[0] != '4') res.status = "4.0.0";
             defer_log.push_back(entry(r, res, now));
-            if (trace_flags_ & mail::kTraceFlagRecord) trace_log.push_back(entry(r, res, now));
+            if (trace_flags_ & mail::kTraceFlagRecord) trace_log.push_back(trace_entry(r, res, now));
             break;
     }
 }

@@ -70,6 +70,9 @@ private:
     std::string attribute(std::string_view name) const;  // "" when absent
     ipc::mail::DeliveryLogEntry entry(const queue::Recipient& r,
                                       const ipc::mail::RecipientResult& result, long now) const;
+    // A trace/ID entry: the reason as "delivery via RELAY: reason".
+    ipc::mail::DeliveryLogEntry trace_entry(const queue::Recipient& r,
+                                            const ipc::mail::RecipientResult& result, long now) const;
 
     std::string id_;
     queue::Envelope env_;

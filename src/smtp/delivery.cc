@@ -265,7 +265,9 @@ void Delivery::conclude(const std::string& dsn, const std::string& reason) {
         e.delay_max_digits = settings_.delay_digits;
         log::info("%s", log::delivery_line(e, now).c_str());
         std::string action = cls == '2' ? (settings_.lmtp ? "delivered" : "relayed") : cls == '5' ? "failed" : "delayed";
-        reply.results.push_back({static_cast<long>(i), o.dsn, action, o.reason, relay_});
+        // A DSN-capable SMTP server got NOTIFY=SUCCESS and reports the delivery itself.
+        bool passed_on = cls == '2' && o.dsn_server && (rcpt.notify & ipc::mail::kNotifySuccess);
+        reply.results.push_back({static_cast<long>(i), o.dsn, action, o.reason, relay_, passed_on});
     }
     Done done = std::move(done_);
     done_ = nullptr;

@@ -549,7 +549,7 @@ void Session::on_end_of_data(const smtpclient::Reply& reply) {
     std::string reason = reply.code / 100 == 2 ? dsn::mask_unsafe(reply.text(), true)
                                                : said(reply, "end of DATA");
     if (!settings_.lmtp) {
-        for (size_t i : accepted_) report_.rcpts[i] = {dsn, reason};
+        for (size_t i : accepted_) report_.rcpts[i] = {dsn, reason, features_.dsn};
         send_quit();
         finish();
         return;

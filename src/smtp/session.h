@@ -54,6 +54,7 @@ struct Envelope {
 struct Outcome {
     std::string dsn;     // "" while unknown
     std::string reason;  // "250 2.0.0 Ok: queued as X" or "host h[a] said: ..."
+    bool dsn_server = false;  // accepted by an SMTP (not LMTP) server that announced DSN
     bool known() const { return !dsn.empty(); }
 };
 

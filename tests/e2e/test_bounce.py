@@ -233,7 +233,8 @@ def test_expired_mail_is_bounced_from_the_defer_log(bouncer):
     assert reply["status"] == ["0"]
     _, per_rcpt = report_groups(bouncer.notice(reply["queue_id"][0])[2])
     assert per_rcpt[0]["Action"] == "failed"
-    assert per_rcpt[0]["Status"] == "5.4.1"
+    # the last deferral's status, as Debian's Postfix 3.7 writes it (test_multihost.py)
+    assert per_rcpt[0]["Status"] == "4.4.1"
     assert not log.exists()
 
 

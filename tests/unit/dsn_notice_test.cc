@@ -219,14 +219,14 @@ TEST_CASE("a message over bounce_size_limit is returned as headers only", "[dsn]
     CHECK(p.parts[2].headers.at("content-type") == "text/rfc822-headers");
 }
 
-TEST_CASE("a status from the defer log becomes permanent in a non-delivery notice", "[dsn]") {
+TEST_CASE("a status from the defer log stays as it is in a non-delivery notice", "[dsn]") {
     Notice n = failure_notice();
     n.recipients[0].status = "4.4.1";
     n.recipients[0].action = "delayed";
     n.recipients[0].relay = "mx.remote.test[192.0.2.7]:25";
     n.recipients[0].reason = "host mx.remote.test[192.0.2.7] said: 450 4.2.0 mailbox busy (in reply to RCPT TO command)";
     auto groups = dsn_groups(parse_notice(compose_notice(config(), n, original())).parts[1]);
-    CHECK(groups[1]["Status"] == "5.4.1");
+    CHECK(groups[1]["Status"] == "4.4.1");
     CHECK(groups[1]["Action"] == "failed");
     CHECK(groups[1]["Remote-MTA"] == "dns; mx.remote.test");
     CHECK(groups[1]["Diagnostic-Code"] == "smtp; 450 4.2.0 mailbox busy");

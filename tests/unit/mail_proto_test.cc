@@ -107,6 +107,23 @@ TEST_CASE("delivery reply results carry an RFC 3463 status class", "[mail_proto]
     CHECK_FALSE(DeliveryReply::from_record(reply.to_record()));
 }
 
+TEST_CASE("a delivery result says whether the next hop took NOTIFY=SUCCESS along", "[mail_proto]") {
+    DeliveryReply reply;
+    reply.results = {{0, "2.0.0", "relayed", "250 ok", "mx[192.0.2.1]:25", true},
+                     {1, "2.0.0", "relayed", "250 ok", "mx[192.0.2.1]:25", false}};
+    auto back = DeliveryReply::from_record(over_the_wire(reply.to_record()));
+    REQUIRE(back);
+    CHECK(back->results[0].notify_passed_on);
+    CHECK_FALSE(back->results[1].notify_passed_on);
+    // an agent that leaves the field out passes nothing on
+    AttrRecord rec;
+    rec.add_long("status", 0).add_long("result_index", 0).add("result_status", "2.0.0")
+        .add("result_action", "delivered").add("result_reason", "ok").add("result_relay", "local");
+    auto plain = DeliveryReply::from_record(over_the_wire(rec));
+    REQUIRE(plain);
+    CHECK_FALSE(plain->results[0].notify_passed_on);
+}
+
 TEST_CASE("resolve and bounce requests name their command", "[mail_proto]") {
     ResolveRequest rq{"verify", "s@x", "r@y"};
     CHECK(ResolveRequest::from_record(rq.to_record())->request == "verify");

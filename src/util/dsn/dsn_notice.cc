@@ -1,5 +1,6 @@
 #include "util/dsn/dsn_notice.h"
 
+#include <cctype>
 #include <ctime>
 
 #include "util/address/address.h"
@@ -61,7 +62,9 @@ std::string report_status(const Notice& n, const ReportRecipient& r) {
     std::string status = is_status_code(r.status) ? r.status : "";
     switch (n.kind) {
     case NoticeKind::Failure:
-        if (status.empty() || status[0] != '5') status = status.empty() ? "5.0.0" : "5" + status.substr(1);
+        // An expired message keeps its defer-log status (Postfix: "Action: failed" with
+        // "Status: 4.4.1" for a host that never answered).
+        if (status.empty()) status = "5.0.0";
         break;
     case NoticeKind::Delay:
         if (status.empty()) status = "4.0.0";
@@ -91,6 +94,18 @@ std::string remote_mta(std::string_view relay) {
 // The SMTP client's reason "host NAME[ADDR] said: TEXT (in reply to X command)" carries
 // the server's reply, reported with diagnostic type "smtp" as Postfix does.
 std::string smtp_diagnostic(std::string_view reason) {
+    // A status report's "delivery via host[addr]:port: 250 2.0.0 Ok" (the server's reply).
+    if (reason.starts_with("delivery via ") && reason.find('[') != std::string_view::npos) {
+        size_t colon = reason.find("]:");
+        colon = colon == std::string_view::npos ? std::string_view::npos : reason.find(": ", colon + 2);
+        if (colon != std::string_view::npos) {
+            std::string_view reply = reason.substr(colon + 2);
+            if (reply.size() > 4 && reply[0] >= '2' && reply[0] <= '5' && isdigit(static_cast<unsigned char>(reply[1])) &&
+                isdigit(static_cast<unsigned char>(reply[2])) && (reply[3] == ' ' || reply[3] == '-'))
+                return std::string(trim(reply));
+        }
+        return "";
+    }
     if (!reason.starts_with("host ")) return "";
     size_t said = reason.find(" said: ");
     if (said == std::string_view::npos) return "";

@@ -47,7 +47,7 @@ ipc::mail::DeliveryReply apply_verdict(const ipc::mail::DeliveryRequest& request
         e.reason = verdict.reason;
         e.delay_max_digits = delay_digits;
         log::info("%s", log::delivery_line(e, now).c_str());
-        reply.results.push_back({static_cast<long>(i), verdict.status, verdict.action, verdict.reason, "none"});
+        reply.results.push_back({static_cast<long>(i), verdict.status, verdict.action, verdict.reason, "none", false});
     }
     return reply;
 }

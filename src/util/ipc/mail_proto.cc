@@ -359,7 +359,8 @@ AttrRecord DeliveryReply::to_record() const {
     r.add_long("status", status);
     for (const auto& res : results)
         r.add_long("result_index", res.index).add("result_status", res.status).add("result_action", res.action)
-            .add("result_reason", res.reason).add("result_relay", res.relay);
+            .add("result_reason", res.reason).add("result_relay", res.relay)
+            .add_long("result_notify_passed_on", res.notify_passed_on ? 1 : 0);
     return r;
 }
 
@@ -373,7 +374,10 @@ Result<DeliveryReply> DeliveryReply::from_record(const AttrRecord& rec) {
     auto action = r.take_all("result_action");
     auto reason = r.take_all("result_reason");
     auto relay = r.take_all("result_relay");
-    if (!same_size(idx.size(), {status.size(), action.size(), reason.size(), relay.size()}))
+    // Optional (an agent that never passes NOTIFY=SUCCESS on may leave it out).
+    auto passed_on = r.take_all("result_notify_passed_on");
+    if (passed_on.empty()) passed_on.assign(idx.size(), "0");
+    if (!same_size(idx.size(), {status.size(), action.size(), reason.size(), relay.size(), passed_on.size()}))
         error = "result field count mismatch";
     if (error.empty())
         for (size_t i = 0; i < idx.size(); ++i) {
@@ -383,7 +387,7 @@ Result<DeliveryReply> DeliveryReply::from_record(const AttrRecord& rec) {
                 break;
             }
             out.results.push_back({to_long(idx[i], error), std::move(status[i]), std::move(action[i]),
-                                   std::move(reason[i]), std::move(relay[i])});
+                                   std::move(reason[i]), std::move(relay[i]), to_long(passed_on[i], error) != 0});
         }
     return finish(r, error, std::move(out));
 }

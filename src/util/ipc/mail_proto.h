@@ -259,6 +259,10 @@ struct RecipientResult {
     std::string action;    // RFC 3464: delivered, relayed, expanded, failed, delayed
     std::string reason;    // "delivered to maildir", "mailbox full", remote reply text
     std::string relay;     // "local", "mx.example.com[10.0.0.1]:25"
+    // Delivered to an SMTP server that announced DSN: NOTIFY=SUCCESS went along with the
+    // mail and the next hop reports success, so no notice is sent from here (Postfix's
+    // smtp_rcpt_done() drops DSN_NOTIFY_SUCCESS for such a server).
+    bool notify_passed_on = false;
     char status_class() const { return status.empty() ? '4' : status[0]; }
 };
 
