@@ -69,40 +69,6 @@ bool has_path_keyword(std::string_view arg, std::string_view keyword) {
     return istarts_with(arg, keyword) && !trim(arg.substr(keyword.size())).empty();
 }
 
-std::optional<std::string> xtext_decode(std::string_view text) {
-    std::string out;
-    for (size_t i = 0; i < text.size(); ++i) {
-        unsigned char c = static_cast<unsigned char>(text[i]);
-        if (c < 33 || c > 126 || c == '=') return std::nullopt;
-        if (c != '+') {
-            out.push_back(static_cast<char>(c));
-            continue;
-        }
-        if (i + 2 >= text.size()) return std::nullopt;
-        auto hex = [](char h) -> int {
-            if (h >= '0' && h <= '9') return h - '0';
-            if (h >= 'A' && h <= 'F') return h - 'A' + 10;
-            return -1;
-        };
-        int hi = hex(text[i + 1]), lo = hex(text[i + 2]);
-        if (hi < 0 || lo < 0) return std::nullopt;
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-    }
-    return out;
-}
-
-std::string xtext_encode(std::string_view text) {
-    std::string out;
-    for (unsigned char c : text) {
-        if (c < 33 || c > 126 || c == '+' || c == '=')
-            out += strprintf("+%02X", c);
-        else
-            out.push_back(static_cast<char>(c));
-    }
-    return out;
-}
-
 // The "@a,@b:" of a source-routed path, when `quoted` has one: what internal_address()
 // drops.
 static std::string_view source_route(std::string_view quoted) {

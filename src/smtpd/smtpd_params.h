@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "util/dsn/dsn_text.h"
+
 namespace postern::smtpd {
 
 struct PathArgs {
@@ -26,9 +28,8 @@ std::optional<PathArgs> parse_path(std::string_view arg, std::string_view keywor
 // "FROM:" (or "TO:") followed by something: the command has the right shape.
 bool has_path_keyword(std::string_view arg, std::string_view keyword);
 
-// RFC 3461 xtext ("+2B" escapes); nullopt when malformed.
-std::optional<std::string> xtext_decode(std::string_view text);
-std::string xtext_encode(std::string_view text);
+using dsn::xtext_decode;
+using dsn::xtext_encode;
 
 // RFC 5321 address (in quoted form, as inside <>) to Postfix's internal form: drops a
 // source route ("@a,@b:user@d") and unquotes the local part.

@@ -4,6 +4,7 @@
 // find the end of a message's header block.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,8 @@ bool is_header_block_line(std::string_view line);
 // RFC 3461 section 4 xtext for ENVID and ORCPT values: '+', '=' and bytes outside
 // 33..126 become "+XX".
 std::string xtext_encode(std::string_view text);
+// The reverse, strict: nullopt for a byte outside 33..126, a bare '=' or a bad "+XX".
+std::optional<std::string> xtext_decode(std::string_view text);
 
 // The diagnostic-type atom "X-<mail_name>" with RFC 822 specials replaced by '-'.
 std::string diagnostic_type(std::string_view mail_name);
