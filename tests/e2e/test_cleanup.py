@@ -317,7 +317,10 @@ def test_bad_input_is_abandoned_and_daemon_keeps_serving(make):
             ("envid", ""), ("ret", 0)])
     c.send([("request", "content"), ("data", "Subject: x\n\npartial")])
     c.close()
-    inst.wait_log(f"{qid}: client disconnected before the end of the message")
+    # The unfinished file goes. (Whether cleanup warns "client disconnected before the end
+    # of the message" depends on whether it read the content before the hang-up: requests
+    # that arrive with the end of input are not started.)
+    assert wait_for(lambda: qid not in inst.queue_files("incoming"))
     assert wait_for(lambda: inst.queue_files("incoming") == [])
     # a client that leaves after the envelope (smtpd after RSET or QUIT without DATA) is
     # routine: the file goes, and nothing is said of it, as with Postfix's cleanup
