@@ -50,18 +50,10 @@ bool Delivery::load_message(std::string& error) {
         error = path + ": " + envelope.error();
         return false;
     }
-    env_.content.reserve(static_cast<size_t>(envelope->size.content_size) + 1024);
-    for (;;) {
-        auto line = reader.next_line();
-        if (!line) {
-            error = path + ": " + line.error();
-            return false;
-        }
-        if (!line->has_value()) break;
-        smtpclient::append_data_line(env_.content, **line);
-    }
     env_.size = static_cast<unsigned long>(envelope->size.content_length > 0 ? envelope->size.content_length
                                                                            : envelope->size.content_size);
+    queue_fd_ = std::move(opened->fd);
+    env_.content_fd = queue_fd_.get();
     env_.sender = request_.sender;
     env_.envid = request_.envid;
     env_.ret = request_.ret;

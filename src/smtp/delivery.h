@@ -15,6 +15,7 @@
 
 #include "smtp/session.h"
 #include "smtp/settings.h"
+#include "util/base/unique_fd.h"
 #include "util/dns/resolver.h"
 #include "util/ipc/mail_proto.h"
 #include "util/queue/queue_layout.h"
@@ -50,6 +51,7 @@ private:
     Done done_;
     timeval handoff_{};
     Envelope env_;
+    UniqueFd queue_fd_;  // env_.content_fd
     smtpclient::NextHop hop_;
     std::deque<std::string> hosts_;  // MX hosts (or the one host) not yet resolved
     std::deque<Target> targets_;     // addresses to try

@@ -525,22 +525,36 @@ void Session::on_data_reply(const smtpclient::Reply& reply) {
         return;
     }
     phase_ = Phase::Body;
-    content_pos_ = 0;
+    content_ = std::make_unique<smtpclient::ContentStream>(
+        env_.content_fd, smtpclient::WireOptions{settings_.line_limit, true});
+    content_end_ = false;
     send_content_chunk();
 }
 
+// Called again whenever the output buffer has drained: at most one chunk of the message
+// is in memory at a time, however large the message.
 void Session::send_content_chunk() {
-    if (content_pos_ >= env_.content.size()) {
+    evbuffer* out = bufferevent_get_output(bev_);
+    if (content_end_) {
         // Everything is in the socket buffer: the final dot, then wait for the reply.
-        if (evbuffer_get_length(bufferevent_get_output(bev_)) > 0) return;
+        if (evbuffer_get_length(out) > 0) return;
         bufferevent_write(bev_, ".\r\n", 3);
         phase_ = Phase::EndOfData;
         arm(settings_.data_done_timeout, "sending end of data -- message may be sent more than once");
         return;
     }
-    size_t n = std::min(kChunk, env_.content.size() - content_pos_);
-    bufferevent_write(bev_, env_.content.data() + content_pos_, n);
-    content_pos_ += n;
+    if (evbuffer_get_length(out) >= kChunk) return;
+    std::string chunk;
+    chunk.reserve(kChunk + 1024);
+    auto done = content_->fill(chunk, kChunk);
+    if (!done) {
+        // The server must not take a truncated message: drop the connection before the dot.
+        log::warn("%s: %s", settings_.lmtp ? "lmtp" : "smtp", done.error().c_str());
+        fail_session(false, "4.3.0", "unreadable mail queue entry");
+        return;
+    }
+    content_end_ = *done;
+    bufferevent_write(bev_, chunk.data(), chunk.size());
     arm(settings_.data_xfer_timeout, "sending message body");
 }
 

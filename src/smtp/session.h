@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "smtp/settings.h"
+#include "util/smtpclient/content_stream.h"
 #include "util/smtpclient/smtp_reply.h"
 
 struct event_base;
@@ -35,8 +36,8 @@ struct Target {
     std::string relay() const { return unix_socket ? namaddr() : namaddr() + ":" + std::to_string(port); }
 };
 
-// What a session sends: the envelope with its ESMTP options and the content, already
-// dot-stuffed with CRLF line ends (without the final ".").
+// What a session sends: the envelope with its ESMTP options and the open queue file
+// whose content each session streams from the start (util/smtpclient/content_stream.h).
 struct Envelope {
     struct Rcpt {
         std::string address, orcpt, orig;  // orig: the original recipient (ORCPT fallback)
@@ -47,7 +48,7 @@ struct Envelope {
     bool eightbit = false, smtputf8 = false;
     unsigned long size = 0;
     std::vector<Rcpt> rcpts;
-    std::string content;
+    int content_fd = -1;  // the queue file, kept open by the Delivery
 };
 
 // A recipient's outcome: status class '2', '4' or '5' with its RFC 3463 code and text.
@@ -133,7 +134,8 @@ private:
     std::string while_;  // "receiving the initial server greeting", for lost connections
     std::deque<Pending> pending_;   // commands sent, replies not yet read
     std::deque<Pending> unsent_;    // commands not yet sent (no PIPELINING)
-    size_t content_pos_ = 0;
+    std::unique_ptr<smtpclient::ContentStream> content_;
+    bool content_end_ = false;  // the last line is in the output buffer
     std::vector<size_t> accepted_;  // recipients the server took with 2xx
     bool mail_ok_ = false;
     bool tls_active_ = false;

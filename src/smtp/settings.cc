@@ -1,5 +1,7 @@
 #include "smtp/settings.h"
 
+#include <algorithm>
+
 #include "util/base/strings.h"
 #include "util/log/log.h"
 
@@ -57,6 +59,7 @@ Settings load_settings(const config::Config& config, bool lmtp) {
     s.sasl_noplaintext = noplaintext(p + "sasl_security_options");
     s.sasl_tls_noplaintext = noplaintext(p + "sasl_tls_security_options");
     s.myhostname = config.get("myhostname");
+    s.line_limit = static_cast<size_t>(std::max(0L, config.get_int(p + "line_length_limit")));
     s.delay_digits = static_cast<int>(config.get_int("delay_logging_resolution_limit"));
     return s;
 }

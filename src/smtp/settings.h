@@ -32,6 +32,7 @@ struct Settings {
     std::string address_preference = "any";  // ipv4, ipv6, any
     int lmtp_port = 24;             // lmtp_tcp_port
     std::string myhostname;
+    size_t line_limit = 998;        // smtp_line_length_limit / lmtp_line_length_limit
     int delay_digits = 2;           // delay_logging_resolution_limit
     // Protocol words for texts: "SMTP"/"LMTP", "EHLO"/"LHLO".
     const char* ehlo_verb() const { return lmtp ? "LHLO" : "EHLO"; }

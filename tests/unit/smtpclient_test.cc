@@ -3,6 +3,8 @@
 #include <random>
 #include <set>
 
+#include "queue_test_util.h"
+#include "util/smtpclient/content_stream.h"
 #include "util/smtpclient/nexthop.h"
 #include "util/smtpclient/smtp_reply.h"
 
@@ -152,4 +154,59 @@ TEST_CASE("smtp DATA lines are dot-stuffed and CRLF-ended") {
     append_data_line(out, "");
     append_data_line(out, " .not at start");
     CHECK(out == "plain\r\n..\r\n...two\r\n\r\n .not at start\r\n");
+}
+
+TEST_CASE("smtp DATA lines longer than smtp_line_length_limit are folded as Postfix folds them") {
+    WireOptions opts;
+    opts.line_limit = 4;
+    std::string out;
+    append_data_line(out, "abcd", opts);         // exactly the limit: unchanged
+    append_data_line(out, "abcde", opts);        // one byte over
+    append_data_line(out, ".bcdefghij", opts);   // the stuffed dot is not counted
+    append_data_line(out, "abcdefg", opts);      // the continuation ends on the limit
+    CHECK(out == "abcd\r\n"
+                 "abcd\r\n e\r\n"
+                 "..bcd\r\n efg\r\n hij\r\n"
+                 "abcd\r\n efg\r\n");
+    std::string raw;
+    append_data_line(raw, ".x", {0, false});
+    CHECK(raw == ".x\r\n");
+}
+
+TEST_CASE("the content stream reads a queue file piece by piece and rewinds") {
+    postern::queue::test::ScratchQueue q;
+    auto w = postern::queue::QueueFileWriter::create(q.layout);
+    REQUIRE(w.ok());
+    postern::queue::Envelope env;
+    env.sender = "s@example.com";
+    postern::queue::Recipient r;
+    r.address = "r@example.com";
+    env.recipients = {r};
+    w->write_envelope(env);
+    std::string expected;
+    for (int i = 0; i < 20000; ++i) {
+        std::string line = i % 7 == 0 ? "." + std::to_string(i) : std::string(i % 300, 'a' + i % 26);
+        w->add_line(line);
+        append_data_line(expected, line);
+    }
+    REQUIRE(w->commit());
+    auto opened = postern::queue::open_queue_file(w->path(), false);
+    REQUIRE(opened.ok());
+    ContentStream stream(opened->fd.get(), {});
+    for (int pass = 0; pass < 2; ++pass) {
+        std::string sent, piece;
+        size_t pieces = 0;
+        for (;;) {
+            piece.clear();
+            auto done = stream.fill(piece, 8192);
+            REQUIRE(done.ok());
+            CHECK(piece.size() < 8192 + 400);  // never much more than asked for
+            sent += piece;
+            ++pieces;
+            if (*done) break;
+        }
+        CHECK(sent == expected);
+        CHECK(pieces > 100);
+        REQUIRE(stream.rewind());
+    }
 }

@@ -84,10 +84,4 @@ bool is_null_mx(const std::vector<dns::Mx>& mx) {
     return mx.size() == 1 && (mx[0].host == "." || mx[0].host.empty());
 }
 
-void append_data_line(std::string& out, std::string_view line) {
-    if (!line.empty() && line[0] == '.') out += '.';
-    out.append(line);
-    out += "\r\n";
-}
-
 }  // namespace postern::smtpclient

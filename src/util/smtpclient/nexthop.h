@@ -35,7 +35,4 @@ std::vector<dns::Mx> order_mx(std::vector<dns::Mx> mx, std::mt19937& rng, int ow
 // RFC 7505: the only MX record is "." (preference ignored).
 bool is_null_mx(const std::vector<dns::Mx>& mx);
 
-// One message line for the DATA phase: dot-stuffed (RFC 5321 4.5.2) and CRLF-ended.
-void append_data_line(std::string& out, std::string_view line);
-
 }  // namespace postern::smtpclient
