@@ -240,7 +240,10 @@ void Delivery::conclude(const std::string& dsn, const std::string& reason) {
     for (size_t i = 0; i < request_.recipients.size(); ++i) {
         const auto& rcpt = request_.recipients[i];
         Outcome o = outcomes_[i].known() ? outcomes_[i] : Outcome{dsn, reason};
-        char cls = o.dsn.empty() ? '4' : o.dsn[0];
+        dsn::FinalStatus final = settings_.status_filter.apply(o.dsn.empty() ? "4.0.0" : o.dsn, o.reason);
+        o.dsn = final.status;
+        o.reason = final.reason;
+        char cls = o.dsn[0];
         log::DeliveryEvent e;
         e.queue_id = request_.queue_id;
         e.recipient = rcpt.address;
@@ -252,7 +255,7 @@ void Delivery::conclude(const std::string& dsn, const std::string& reason) {
         e.times.conn_setup_done = conn_setup_done_;
         e.times.deliver_done = now;
         e.dsn = o.dsn;
-        e.status = cls == '2' ? "sent" : cls == '5' ? "bounced" : "deferred";
+        e.status = final.log_status;
         e.reason = o.reason;
         e.delay_max_digits = settings_.delay_digits;
         log::info("%s", log::delivery_line(e, now).c_str());

@@ -60,6 +60,7 @@ Settings load_settings(const config::Config& config, bool lmtp) {
     s.sasl_tls_noplaintext = noplaintext(p + "sasl_tls_security_options");
     s.myhostname = config.get("myhostname");
     s.line_limit = static_cast<size_t>(std::max(0L, config.get_int(p + "line_length_limit")));
+    s.status_filter = dsn::StatusFilter::from_config(config, p + "delivery_status_filter");
     s.delay_digits = static_cast<int>(config.get_int("delay_logging_resolution_limit"));
     return s;
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "util/config/config.h"
+#include "util/dsn/status_filter.h"
 #include "util/table/table.h"
 #include "util/tls/tls_client.h"
 
@@ -33,7 +34,8 @@ struct Settings {
     int lmtp_port = 24;             // lmtp_tcp_port
     std::string myhostname;
     size_t line_limit = 998;        // smtp_line_length_limit / lmtp_line_length_limit
-    int delay_digits = 2;           // delay_logging_resolution_limit
+    int delay_digits = 2;
+    dsn::StatusFilter status_filter;  // smtp_delivery_status_filter and soft_bounce           // delay_logging_resolution_limit
     // Protocol words for texts: "SMTP"/"LMTP", "EHLO"/"LHLO".
     const char* ehlo_verb() const { return lmtp ? "LHLO" : "EHLO"; }
 };
