@@ -74,23 +74,58 @@ void Delivery::start() {
         done(std::move(reply));
         return;
     }
-    auto hop = smtpclient::parse_nexthop(request_.nexthop, settings_.lmtp, settings_.lmtp ? settings_.lmtp_port : 0);
-    if (!hop) {
-        conclude("4.3.5", "mail system configuration error: " + hop.error());
-        return;
-    }
-    hop_ = *hop;
-    if (hop_.kind == smtpclient::NextHop::Kind::Unix) {
-        targets_.push_back({settings_.myhostname, hop_.path, 0, true, {}});
+    sites_.push_back(request_.nexthop);
+    for (const auto& relay : settings_.fallback_relays) sites_.push_back(relay);
+    if (!next_site()) conclude(last_dsn_, last_reason_);
+}
+
+// The request's next hop first, then each of smtp_fallback_relay in order (Postfix's
+// smtp_connect_inet): a destination that cannot be found or reached passes the mail on.
+bool Delivery::next_site() {
+    while (!sites_.empty()) {
+        site_ = sites_.front();
+        sites_.pop_front();
+        on_fallback_ = site_index_++ > 0;
+        auto hop = smtpclient::parse_nexthop(site_, settings_.lmtp, settings_.lmtp ? settings_.lmtp_port : 0);
+        if (!hop) {
+            last_dsn_ = "4.3.5";
+            last_reason_ = "mail system configuration error: " + hop.error();
+            if (on_fallback_) log::warn("%s: %s", settings_.fallback_param.c_str(), hop.error().c_str());
+            continue;
+        }
+        hop_ = *hop;
+        if (hop_.kind == smtpclient::NextHop::Kind::Unix) {
+            sites_.clear();  // a UNIX-domain socket has no fallback (Postfix's smtp_connect_local)
+            targets_.push_back({settings_.myhostname, hop_.path, 0, true, {}});
+            next_target();
+            return true;
+        }
+        if (hop_.mx_lookup && !is_numeric_address(hop_.host)) {
+            lookup_mx(hop_.host);
+            return true;
+        }
+        hosts_.push_back(hop_.host);
         next_target();
-        return;
+        return true;
     }
-    if (hop_.mx_lookup && !is_numeric_address(hop_.host)) {
-        lookup_mx(hop_.host);
-        return;
+    return false;
+}
+
+// No destination is left: the last failure stands. A hard failure of a fallback relay is
+// taken for a configuration problem and deferred, as Postfix does.
+void Delivery::give_up() {
+    if (on_fallback_ && !last_dsn_.empty() && last_dsn_[0] == '5') {
+        log::warn("%s configuration problem", settings_.fallback_param.c_str());
+        last_dsn_ = "4.3.5";
     }
-    hosts_.push_back(hop_.host);
-    next_target();
+    conclude(last_dsn_, last_reason_.empty() ? "no mail server found" : last_reason_);
+}
+
+// A destination failed as a whole (its lookup): the next site, or give up.
+void Delivery::site_failed(std::string dsn, std::string reason) {
+    last_dsn_ = std::move(dsn);
+    last_reason_ = std::move(reason);
+    if (!next_site()) give_up();
 }
 
 void Delivery::lookup_mx(const std::string& domain) {
@@ -104,7 +139,7 @@ void Delivery::on_mx(const std::string& domain, const dns::Answer& answer) {
     switch (answer.rcode) {
     case dns::Rcode::Ok:
         if (smtpclient::is_null_mx(answer.mx)) {
-            conclude("5.1.10", strprintf("Domain %s does not accept mail (nullMX)", domain.c_str()));
+            site_failed("5.1.10", strprintf("Domain %s does not accept mail (nullMX)", domain.c_str()));
             return;
         }
         for (const auto& mx : smtpclient::order_mx(answer.mx, rng_)) hosts_.push_back(strip_dot(mx.host));
@@ -113,12 +148,12 @@ void Delivery::on_mx(const std::string& domain, const dns::Answer& answer) {
         hosts_.push_back(domain);  // no MX: the domain's own addresses (RFC 5321 5.1)
         break;
     case dns::Rcode::NotFound:
-        conclude("5.4.4", strprintf("Host or domain name not found. Name service error for name=%s type=MX: "
-                                    "Host not found", domain.c_str()));
+        site_failed("5.4.4", strprintf("Host or domain name not found. Name service error for name=%s type=MX: "
+                                       "Host not found", domain.c_str()));
         return;
     default:
-        conclude("4.4.3", strprintf("Host or domain name not found. Name service error for name=%s type=MX: "
-                                    "Host not found, try again", domain.c_str()));
+        site_failed("4.4.3", strprintf("Host or domain name not found. Name service error for name=%s type=MX: "
+                                       "Host not found, try again", domain.c_str()));
         return;
     }
     next_target();
@@ -149,7 +184,8 @@ void Delivery::next_target() {
         resolve_host(host, v6_first ? 0 : 1);
         return;
     }
-    conclude(last_dsn_, last_reason_.empty() ? "no mail server found" : last_reason_);
+    if (next_site()) return;
+    give_up();
 }
 
 // family_step: 0 = IPv6 then IPv4, 1 = IPv4 then IPv6; each step looks up one family.
@@ -204,7 +240,7 @@ void Delivery::resolve_host(const std::string& host, int family_step) {
 
 // Postfix's order: the next hop as the request names it, then the server's name.
 std::string Delivery::sasl_credentials(const Target& t) const {
-    for (const std::string& key : {request_.nexthop, t.host}) {
+    for (const std::string& key : {site_, t.host}) {
         for (const auto& table : settings_.sasl_passwords) {
             auto r = table->lookup(key);
             if (r.found()) return r.value;
@@ -220,13 +256,19 @@ void Delivery::on_report(const Target& target, SessionReport report) {
         relay_ = target.relay();
         conn_setup_done_ = report.conn_setup_done;
     }
-    if (report.try_next && (!targets_.empty() || !hosts_.empty())) {
+    if (report.try_next && (!targets_.empty() || !hosts_.empty() || !sites_.empty())) {
         // As Postfix: a server that is not the last one gets an info line of its own
         // (connection failures have theirs already).
         if (report.connected) log::info("%s: %s", request_.queue_id.c_str(), report.reason.c_str());
         last_dsn_ = report.dsn;
         last_reason_ = report.reason;
         next_target();
+        return;
+    }
+    if (report.try_next) {
+        last_dsn_ = report.dsn.empty() ? "4.4.2" : report.dsn;
+        last_reason_ = report.reason;
+        give_up();
         return;
     }
     for (size_t i = 0; i < outcomes_.size() && i < report.rcpts.size(); ++i) outcomes_[i] = report.rcpts[i];

@@ -32,6 +32,10 @@ public:
 
 private:
     bool load_message(std::string& error);
+    // Starts on the next destination (next hop, then fallback relays); false: none left.
+    bool next_site();
+    void site_failed(std::string dsn, std::string reason);
+    void give_up();
     void lookup_mx(const std::string& domain);
     void on_mx(const std::string& domain, const dns::Answer& answer);
     // Resolves the next host name in hosts_ into targets_, then tries them.
@@ -52,6 +56,10 @@ private:
     timeval handoff_{};
     Envelope env_;
     UniqueFd queue_fd_;  // env_.content_fd
+    std::deque<std::string> sites_;  // destinations not yet tried: fallback relays
+    std::string site_;               // the destination being tried
+    size_t site_index_ = 0;
+    bool on_fallback_ = false;
     smtpclient::NextHop hop_;
     std::deque<std::string> hosts_;  // MX hosts (or the one host) not yet resolved
     std::deque<Target> targets_;     // addresses to try

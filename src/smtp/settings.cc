@@ -61,6 +61,8 @@ Settings load_settings(const config::Config& config, bool lmtp) {
     s.myhostname = config.get("myhostname");
     s.line_limit = static_cast<size_t>(std::max(0L, config.get_int(p + "line_length_limit")));
     s.status_filter = dsn::StatusFilter::from_config(config, p + "delivery_status_filter");
+    s.fallback_param = p + "fallback_relay";
+    s.fallback_relays = config.get_list(s.fallback_param);
     s.delay_digits = static_cast<int>(config.get_int("delay_logging_resolution_limit"));
     return s;
 }

@@ -35,7 +35,9 @@ struct Settings {
     std::string myhostname;
     size_t line_limit = 998;        // smtp_line_length_limit / lmtp_line_length_limit
     int delay_digits = 2;
-    dsn::StatusFilter status_filter;  // smtp_delivery_status_filter and soft_bounce           // delay_logging_resolution_limit
+    dsn::StatusFilter status_filter;
+    std::vector<std::string> fallback_relays;  // smtp_fallback_relay (SMTP and LMTP over TCP)
+    std::string fallback_param = "smtp_fallback_relay";  // smtp_delivery_status_filter and soft_bounce           // delay_logging_resolution_limit
     // Protocol words for texts: "SMTP"/"LMTP", "EHLO"/"LHLO".
     const char* ehlo_verb() const { return lmtp ? "LHLO" : "EHLO"; }
 };
