@@ -8,6 +8,8 @@
 #include "util/queue/queue_file.h"
 #include "util/queue/queue_id.h"
 #include "util/queue/queue_layout.h"
+#include "util/rewrite/resolve_support.h"
+#include "util/smtpclient/sasl_client.h"
 
 namespace postern::smtp {
 
@@ -163,7 +165,10 @@ void Delivery::next_target() {
     if (!targets_.empty()) {
         Target t = targets_.front();
         targets_.pop_front();
-        if (settings_.sasl_enable) t.sasl_credentials = sasl_credentials(t);
+        if (settings_.sasl_enable && !sasl_credentials(t)) {
+            conclude("4.3.0", strprintf("local data error while talking to %s", t.namaddr().c_str()));
+            return;
+        }
         std::weak_ptr<Delivery> weak = weak_from_this();
         session_ = std::make_unique<Session>(base_, settings_, t, env_, [weak, t](SessionReport report) {
             if (auto self = weak.lock()) self->on_report(t, std::move(report));
@@ -238,17 +243,28 @@ void Delivery::resolve_host(const std::string& host, int family_step) {
     (*step)();
 }
 
-// Postfix's order: the next hop as the request names it, then the server's name.
-std::string Delivery::sasl_credentials(const Target& t) const {
-    for (const std::string& key : {site_, t.host}) {
-        for (const auto& table : settings_.sasl_passwords) {
-            auto r = table->lookup(key);
-            if (r.found()) return r.value;
-            if (r.status == table::LookupResult::Status::Error)
-                log::warn("%s lookup error for \"%s\": %s", table->spec().c_str(), key.c_str(), r.error.c_str());
-        }
+// Postfix's smtp_sasl_passwd_lookup: the sender (smtp_sender_dependent_authentication),
+// the server's name, then the next hop as the request names it.
+bool Delivery::sasl_credentials(Target& t) const {
+    smtpclient::SaslLookup lookup;
+    const std::string& sender = request_.sender;
+    if (settings_.sender_dependent_auth && !sender.empty()) {
+        size_t at = sender.rfind('@');
+        bool local = at != std::string::npos &&
+                     settings_.mydestination.match(lowercase(sender.substr(at + 1))) == rewrite::Match::Yes;
+        lookup.sender = rewrite::address_probes(lowercase(sender), settings_.recipient_delimiter, local);
     }
-    return "";
+    lookup.host = t.host;
+    lookup.dest = site_;  // the request's next hop, or the fallback relay being tried
+    std::vector<table::Table*> tables;
+    for (const auto& table : settings_.sasl_passwords) tables.push_back(table.get());
+    access::Outcome found = smtpclient::find_sasl_password(tables, lookup);
+    if (found.status == access::Outcome::Status::Error) {
+        log::warn("%s: smtp_sasl_passwd lookup error", request_.queue_id.c_str());
+        return false;
+    }
+    t.sasl_credentials = found.found() ? found.value : "";
+    return true;
 }
 
 void Delivery::on_report(const Target& target, SessionReport report) {

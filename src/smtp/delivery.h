@@ -42,7 +42,8 @@ private:
     void next_target();
     void resolve_host(const std::string& host, int family_step);
     void on_report(const Target& target, SessionReport report);
-    std::string sasl_credentials(const Target& t) const;
+    // Fills t.sasl_credentials ("" for none); false on a table error.
+    bool sasl_credentials(Target& t) const;
     // Every recipient without an outcome gets dsn/reason; then log and reply.
     void conclude(const std::string& dsn, const std::string& reason);
 

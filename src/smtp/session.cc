@@ -21,6 +21,7 @@
 #include "util/ipc/mail_proto.h"
 #include "util/log/log.h"
 #include "util/mailbox/mail_copy.h"
+#include "util/smtpclient/sasl_client.h"
 
 namespace postern::smtp {
 
@@ -343,49 +344,74 @@ void Session::tls_established() {
 
 bool Session::start_auth() {
     if (target_.sasl_credentials.empty() || features_.auth.empty()) return false;
-    bool noplaintext = tls_active_ ? settings_.sasl_tls_noplaintext : settings_.sasl_noplaintext;
-    auth_mech_.clear();
-    for (const char* mech : {"PLAIN", "LOGIN"})
-        for (const auto& offered : features_.auth)
-            if (auth_mech_.empty() && offered == mech) auth_mech_ = mech;
-    if (auth_mech_.empty() || noplaintext) {
+    std::vector<std::string> kept;
+    std::string offered;
+    for (const auto& mech : features_.auth) {
+        offered += (offered.empty() ? "" : " ") + mech;
+        if (settings_.sasl_mech_filter.keeps(mech)) kept.push_back(mech);
+    }
+    if (kept.empty()) {
+        log::warn("%s offered no supported AUTH mechanisms: '%s'", target_.relay().c_str(), offered.c_str());
         send_quit();
-        fail_session(true, "4.7.0", strprintf("SASL authentication failed: cannot authenticate to server %s: "
+        fail_session(true, "4.7.0", strprintf("SASL authentication failed: server %s offered no compatible "
+                                              "authentication mechanisms for this type of connection security",
+                                              target_.namaddr().c_str()));
+        return true;
+    }
+    auth_mech_ = smtpclient::choose_sasl_mechanism(kept, tls_active_ ? settings_.sasl_tls_options
+                                                                     : settings_.sasl_options);
+    if (auth_mech_.empty()) {
+        send_quit();
+        fail_session(true, "4.7.0", strprintf("SASL authentication failed; cannot authenticate to server %s: "
                                               "no mechanism available", target_.namaddr().c_str()));
         return true;
     }
-    size_t colon = target_.sasl_credentials.find(':');
-    std::string user = target_.sasl_credentials.substr(0, colon);
-    std::string pass = colon == std::string::npos ? "" : target_.sasl_credentials.substr(colon + 1);
+    auto cred = smtpclient::split_credentials(target_.sasl_credentials);
     phase_ = Phase::Auth;
     auth_step_ = 0;
     if (auth_mech_ == "PLAIN")
-        send("AUTH PLAIN " + base64::encode(std::string(1, '\0') + user + std::string(1, '\0') + pass));
+        send("AUTH PLAIN " + base64::encode(std::string(1, '\0') + cred.user + std::string(1, '\0') + cred.password));
     else
-        send("AUTH LOGIN");
+        send("AUTH " + auth_mech_);
     arm(settings_.helo_timeout, "performing the SASL authentication");
     return true;
 }
 
+// The client's answer to a 334 challenge, or nullopt when it has none.
+std::optional<std::string> Session::auth_answer(const smtpclient::Reply& reply) {
+    auto cred = smtpclient::split_credentials(target_.sasl_credentials);
+    if (auth_mech_ == "LOGIN" && auth_step_ < 2) return base64::encode(auth_step_++ == 0 ? cred.user : cred.password);
+    if (auth_mech_ == "CRAM-MD5" && auth_step_++ == 0) {
+        std::string_view line = reply.lines.empty() ? "" : std::string_view(reply.lines[0]);
+        return smtpclient::cram_md5_response(cred.user, cred.password, line.size() > 4 ? line.substr(4) : "");
+    }
+    return std::nullopt;
+}
+
 void Session::on_auth(const smtpclient::Reply& reply) {
-    if (reply.code == 334 && auth_mech_ == "LOGIN" && auth_step_ < 2) {
-        size_t colon = target_.sasl_credentials.find(':');
-        std::string part = auth_step_++ == 0 ? target_.sasl_credentials.substr(0, colon)
-            : colon == std::string::npos ? "" : target_.sasl_credentials.substr(colon + 1);
-        send(base64::encode(part));
+    if (reply.code == 334) {
+        if (auto answer = auth_answer(reply)) {
+            send(*answer);
+            return;
+        }
+        send("*");  // a challenge we cannot answer: cancel
+        send_quit();
+        fail_session(true, "4.7.0", strprintf("SASL authentication failed; cannot authenticate to server %s: "
+                                              "unexpected %s challenge", target_.namaddr().c_str(),
+                                              auth_mech_.c_str()));
         return;
     }
-    if (reply.code == 235) {
+    if (reply.code / 100 == 2) {
         auth_mech_ = "done";
         after_handshake();
         return;
     }
-    if (reply.code == 334) send("*");  // a challenge we cannot answer: cancel
     send_quit();
-    // smtp_sasl_auth_soft_bounce (default yes): a refusal defers, another server may do.
+    // smtp_sasl_auth_soft_bounce (default yes): a 5xx refusal defers, another server may do.
     std::string dsn = reply.dsn();
-    if (dsn[0] == '5') dsn[0] = '4';
-    fail_session(true, dsn, strprintf("SASL authentication failed; server %s said: %s", target_.namaddr().c_str(),
+    bool soft = dsn[0] != '5' || settings_.sasl_soft_bounce;
+    if (soft && dsn[0] == '5') dsn[0] = '4';
+    fail_session(soft, dsn, strprintf("SASL authentication failed; server %s said: %s", target_.namaddr().c_str(),
                                       dsn::mask_unsafe(reply.text(), true).c_str()));
 }
 

@@ -11,6 +11,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -96,8 +97,10 @@ private:
     void on_ehlo(const smtpclient::Reply& reply);
     void on_starttls(const smtpclient::Reply& reply);
     void tls_established();
-    // AUTH PLAIN or LOGIN with target_.sasl_credentials; false when not applicable.
+    // AUTH with target_.sasl_credentials (CRAM-MD5, PLAIN or LOGIN as the settings
+    // allow); false when there is nothing to authenticate with or the server offers no AUTH.
     bool start_auth();
+    std::optional<std::string> auth_answer(const smtpclient::Reply& reply);
     void on_auth(const smtpclient::Reply& reply);
     // The handshake is over (with or without TLS): check SIZE, start the transaction.
     void after_handshake();

@@ -7,6 +7,45 @@
 
 namespace postern::smtp {
 
+namespace {
+
+// A broken SASL setting is a fatal configuration error, as Postfix's client finds it
+// when it starts authenticating.
+void load_sasl(const config::Config& config, const std::string& p, Settings& s) {
+    if (config.get(p + "sasl_password_maps").empty())
+        log::fatal("specify a password table via the `%ssasl_password_maps' configuration parameter", p.c_str());
+    for (const auto& spec : config.get_list(p + "sasl_password_maps")) {
+        auto t = table::open_table(spec);
+        if (t)
+            s.sasl_passwords.push_back(std::move(*t));
+        else
+            log::warn("%s", t.error().c_str());
+    }
+    for (auto [name, flags] : {std::pair{p + "sasl_security_options", &s.sasl_options},
+                               std::pair{p + "sasl_tls_security_options", &s.sasl_tls_options}}) {
+        auto parsed = sasl::parse_security_options(config.get_list(name), config.get(name));
+        if (!parsed) log::fatal("%s", parsed.error().c_str());
+        *flags = *parsed;
+    }
+    auto filter = sasl::MechanismFilter::open(config.get_list(p + "sasl_mechanism_filter"),
+                                              p + "sasl_mechanism_filter");
+    if (!filter) log::fatal("%s", filter.error().c_str());
+    s.sasl_mech_filter = std::move(*filter);
+    s.sasl_soft_bounce = config.get_bool(p + "sasl_auth_soft_bounce");
+    s.sender_dependent_auth = !s.lmtp && config.get_bool("smtp_sender_dependent_authentication");
+    if (s.sender_dependent_auth) {
+        auto local = rewrite::MatchList::create("mydestination", config.get_list("mydestination"),
+                                                rewrite::MatchStyle::String);
+        if (local)
+            s.mydestination = std::move(*local);
+        else
+            log::warn("%s", local.error().c_str());
+        s.recipient_delimiter = config.get("recipient_delimiter");
+    }
+}
+
+}  // namespace
+
 Settings load_settings(const config::Config& config, bool lmtp) {
     Settings s;
     s.lmtp = lmtp;
@@ -42,22 +81,7 @@ Settings load_settings(const config::Config& config, bool lmtp) {
     }
     if (!s.ipv4 && !s.ipv6) s.ipv4 = true;
     s.sasl_enable = config.get_bool(p + "sasl_auth_enable");
-    if (s.sasl_enable) {
-        for (const auto& spec : config.get_list(p + "sasl_password_maps")) {
-            auto t = table::open_table(spec);
-            if (t)
-                s.sasl_passwords.push_back(std::move(*t));
-            else
-                log::warn("%s", t.error().c_str());
-        }
-    }
-    auto noplaintext = [&](const std::string& name) {
-        for (const auto& o : config.get_list(name))
-            if (lowercase(o) == "noplaintext") return true;
-        return false;
-    };
-    s.sasl_noplaintext = noplaintext(p + "sasl_security_options");
-    s.sasl_tls_noplaintext = noplaintext(p + "sasl_tls_security_options");
+    if (s.sasl_enable) load_sasl(config, p, s);
     s.myhostname = config.get("myhostname");
     s.line_limit = static_cast<size_t>(std::max(0L, config.get_int(p + "line_length_limit")));
     s.status_filter = dsn::StatusFilter::from_config(config, p + "delivery_status_filter");

@@ -8,6 +8,8 @@
 
 #include "util/config/config.h"
 #include "util/dsn/status_filter.h"
+#include "util/rewrite/match_list.h"
+#include "util/sasl/sasl_options.h"
 #include "util/table/table.h"
 #include "util/tls/tls_client.h"
 
@@ -21,12 +23,20 @@ struct Settings {
     long quit_timeout = 300, starttls_timeout = 300;
     // smtp_tls_security_level may/encrypt: STARTTLS (nullptr or level None: never).
     std::shared_ptr<tls::TlsClientContext> tls;
-    // smtp_sasl_auth_enable with smtp_sasl_password_maps ("user:password" per next hop
-    // or server name); the plaintext mechanisms PLAIN and LOGIN only, subject to the
-    // noplaintext option of smtp_sasl_security_options (smtp_sasl_tls_security_options).
+    // smtp_sasl_auth_enable with smtp_sasl_password_maps ("user:password" per sender,
+    // server name or next hop; see util/smtpclient/sasl_client.h); CRAM-MD5, PLAIN and
+    // LOGIN as smtp_sasl_security_options (smtp_sasl_tls_security_options after
+    // STARTTLS) and smtp_sasl_mechanism_filter allow.
     bool sasl_enable = false;
     std::vector<std::shared_ptr<table::Table>> sasl_passwords;
-    bool sasl_noplaintext = true, sasl_tls_noplaintext = true;
+    unsigned sasl_options = 0, sasl_tls_options = 0;  // sasl::SecurityFlag bits
+    sasl::MechanismFilter sasl_mech_filter;
+    bool sasl_soft_bounce = true;  // smtp_sasl_auth_soft_bounce
+    // smtp_sender_dependent_authentication (SMTP only): the sender's keys come first;
+    // mydestination and recipient_delimiter shape them as mail_addr_find does.
+    bool sender_dependent_auth = false;
+    rewrite::MatchList mydestination;
+    std::string recipient_delimiter;
     bool skip_5xx_greeting = true;
     std::string bind_address, bind_address6;
     bool ipv4 = true, ipv6 = true;  // inet_protocols

@@ -38,8 +38,9 @@ Result<unsigned> parse_security_options(const std::vector<std::string>& words,
     return flags;
 }
 
-Result<MechanismFilter> MechanismFilter::open(const std::vector<std::string>& patterns) {
-    auto list = rewrite::MatchList::create("smtpd_sasl_mechanism_filter", patterns,
+Result<MechanismFilter> MechanismFilter::open(const std::vector<std::string>& patterns,
+                                              std::string_view param) {
+    auto list = rewrite::MatchList::create(param, patterns,
                                            rewrite::MatchStyle::String);
     if (!list) return make_error(list.error());
     MechanismFilter filter;

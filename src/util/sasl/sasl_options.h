@@ -36,7 +36,9 @@ class MechanismFilter {
 public:
     MechanismFilter() = default;  // empty filter: keep everything
     // Opens the tables; the error is open_table's ("unsupported dictionary type: x").
-    static Result<MechanismFilter> open(const std::vector<std::string>& patterns);
+    // `param` names the list in errors (smtp(8): smtp_sasl_mechanism_filter).
+    static Result<MechanismFilter> open(const std::vector<std::string>& patterns,
+                                        std::string_view param = "smtpd_sasl_mechanism_filter");
     bool keeps(std::string_view mechanism) const;
     // The mechanisms of a space-separated list that the filter keeps, space-separated.
     std::string apply(std::string_view mechanism_list) const;
