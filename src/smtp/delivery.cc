@@ -10,6 +10,7 @@
 #include "util/queue/queue_layout.h"
 #include "util/rewrite/resolve_support.h"
 #include "util/smtpclient/sasl_client.h"
+#include "util/smtpclient/tls_site_policy.h"
 
 namespace postern::smtp {
 
@@ -96,9 +97,10 @@ bool Delivery::next_site() {
             continue;
         }
         hop_ = *hop;
+        if (!choose_tls_policy()) continue;
         if (hop_.kind == smtpclient::NextHop::Kind::Unix) {
             sites_.clear();  // a UNIX-domain socket has no fallback (Postfix's smtp_connect_local)
-            targets_.push_back({settings_.myhostname, hop_.path, 0, true, {}});
+            targets_.push_back({settings_.myhostname, hop_.path, 0, true, {}, {}});
             next_target();
             return true;
         }
@@ -169,6 +171,7 @@ void Delivery::next_target() {
             conclude("4.3.0", strprintf("local data error while talking to %s", t.namaddr().c_str()));
             return;
         }
+        t.tls_policy = tls_policy_;
         std::weak_ptr<Delivery> weak = weak_from_this();
         session_ = std::make_unique<Session>(base_, settings_, t, env_, [weak, t](SessionReport report) {
             if (auto self = weak.lock()) self->on_report(t, std::move(report));
@@ -180,7 +183,7 @@ void Delivery::next_target() {
         std::string host = hosts_.front();
         hosts_.pop_front();
         if (is_numeric_address(host)) {
-            targets_.push_back({host, host, hop_.port, false, {}});
+            targets_.push_back({host, host, hop_.port, false, {}, {}});
             next_target();
             return;
         }
@@ -233,7 +236,7 @@ void Delivery::resolve_host(const std::string& host, int family_step) {
             auto self = weak.lock();
             if (!self) return;
             if (a.ok()) {
-                for (const auto& addr : a.records) plan->found.push_back({host, addr, self->hop_.port, false, {}});
+                for (const auto& addr : a.records) plan->found.push_back({host, addr, self->hop_.port, false, {}, {}});
             } else if (a.rcode == dns::Rcode::TempFail) {
                 plan->worst = dns::Rcode::TempFail;
             }
@@ -241,6 +244,26 @@ void Delivery::resolve_host(const std::string& host, int family_step) {
         });
     };
     (*step)();
+}
+
+// The TLS policy of the destination being tried (Postfix looks it up per destination,
+// fallback relays included).
+bool Delivery::choose_tls_policy() {
+    tls_policy_.reset();
+    if (!settings_.tls) return true;  // no TLS at all
+    smtpclient::TlsPolicyInputs in;
+    in.param = settings_.lmtp ? "lmtp_tls_policy_maps" : "smtp_tls_policy_maps";
+    in.maps = &settings_.tls_policy_maps;
+    in.default_level = settings_.tls->level();
+    in.dnssec_lookups = settings_.tls->dnssec_lookups();
+    auto policy = smtpclient::tls_policy_for(site_, hop_.host, in);
+    if (policy.level == tls::ClientLevel::Invalid) {
+        last_dsn_ = policy.dsn;
+        last_reason_ = policy.reason;
+        return false;
+    }
+    tls_policy_ = std::make_shared<const tls::ClientPolicy>(std::move(policy));
+    return true;
 }
 
 // Postfix's smtp_sasl_passwd_lookup: the sender (smtp_sender_dependent_authentication),

@@ -44,6 +44,9 @@ private:
     void on_report(const Target& target, SessionReport report);
     // Fills t.sasl_credentials ("" for none); false on a table error.
     bool sasl_credentials(Target& t) const;
+    // smtp_tls_policy_maps / smtp_tls_security_level for the destination site_; false
+    // (last_dsn_/last_reason_ set) when the policy is broken.
+    bool choose_tls_policy();
     // Every recipient without an outcome gets dsn/reason; then log and reply.
     void conclude(const std::string& dsn, const std::string& reason);
 
@@ -65,6 +68,7 @@ private:
     std::deque<std::string> hosts_;  // MX hosts (or the one host) not yet resolved
     std::deque<Target> targets_;     // addresses to try
     std::unique_ptr<Session> session_;
+    std::shared_ptr<const tls::ClientPolicy> tls_policy_;  // for site_
     std::vector<Outcome> outcomes_;
     std::string relay_ = "none";
     std::string last_dsn_ = "4.4.3", last_reason_;

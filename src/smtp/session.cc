@@ -286,15 +286,15 @@ void Session::on_ehlo(const smtpclient::Reply& reply) {
         return;
     }
     features_ = phase_ == Phase::Ehlo ? smtpclient::parse_ehlo(reply) : smtpclient::Features{};
-    const tls::TlsClientContext* tls = settings_.tls.get();
-    if (!tls_active_ && tls != nullptr && tls->level() != tls::ClientLevel::None) {
+    const tls::ClientPolicy* tls = target_.tls_policy.get();
+    if (!tls_active_ && settings_.tls && tls != nullptr && tls->level != tls::ClientLevel::None) {
         if (features_.starttls) {
             phase_ = Phase::StartTls;
             send("STARTTLS");
             arm(settings_.helo_timeout, "receiving the STARTTLS response");
             return;
         }
-        if (tls->level() == tls::ClientLevel::Encrypt) {
+        if (tls::level_is_mandatory(tls->level)) {
             send_quit();
             fail_session(true, "4.7.4", strprintf("TLS is required, but was not offered by host %s",
                                                   target_.namaddr().c_str()));
@@ -306,7 +306,7 @@ void Session::on_ehlo(const smtpclient::Reply& reply) {
 
 void Session::on_starttls(const smtpclient::Reply& reply) {
     if (reply.code / 100 != 2) {
-        if (settings_.tls->level() == tls::ClientLevel::Encrypt) {
+        if (tls::level_is_mandatory(target_.tls_policy->level)) {
             send_quit();
             fail_session(true, reply.dsn(), said(reply, "STARTTLS"));
             return;
@@ -314,7 +314,7 @@ void Session::on_starttls(const smtpclient::Reply& reply) {
         after_handshake();  // opportunistic TLS: go on in plaintext
         return;
     }
-    SSL* ssl = settings_.tls->new_ssl();
+    SSL* ssl = settings_.tls->new_ssl(*target_.tls_policy, target_.host, target_.relay());
     bufferevent* filter = ssl == nullptr ? nullptr
         : bufferevent_openssl_filter_new(base_, bev_, ssl, BUFFEREVENT_SSL_CONNECTING,
                                          BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
@@ -334,8 +334,14 @@ void Session::on_starttls(const smtpclient::Reply& reply) {
 void Session::tls_established() {
     tls_active_ = true;
     SSL* ssl = bufferevent_openssl_get_ssl(bev_);
+    tls::PeerVerdict verdict = settings_.tls->check_peer(ssl, *target_.tls_policy, target_.relay());
+    if (!verdict.ok) {
+        send_quit();
+        fail_session(true, "4.7.5", "Server certificate not verified");
+        return;
+    }
     if (settings_.tls->log_level() >= 1)
-        log::info("%s", tls::established_to_log_line(ssl, target_.relay()).c_str());
+        log::info("%s", tls::established_to_log_line(ssl, target_.relay(), verdict.trust).c_str());
     // RFC 3207: forget what the server said before TLS and ask again.
     phase_ = Phase::Ehlo;
     send(std::string(settings_.ehlo_verb()) + " " + settings_.helo_name);

@@ -32,6 +32,8 @@ struct Target {
     int port = 25;
     bool unix_socket = false;
     std::string sasl_credentials;  // "user:password" for AUTH, "" for none
+    // The destination's TLS policy (smtp_tls_policy_maps or smtp_tls_security_level).
+    std::shared_ptr<const tls::ClientPolicy> tls_policy;
     std::string namaddr() const { return host + "[" + addr + "]"; }
     // The relay= field of the log line: "host[addr]:port", "host[path]".
     std::string relay() const { return unix_socket ? namaddr() : namaddr() + ":" + std::to_string(port); }

@@ -9,18 +9,25 @@ namespace postern::smtp {
 
 namespace {
 
+// The tables of a list parameter; one that cannot be opened is logged and left out.
+std::vector<std::shared_ptr<table::Table>> open_maps(const config::Config& config, const std::string& name) {
+    std::vector<std::shared_ptr<table::Table>> out;
+    for (const auto& spec : config.get_list(name)) {
+        auto t = table::open_table(spec);
+        if (t)
+            out.push_back(std::move(*t));
+        else
+            log::warn("%s", t.error().c_str());
+    }
+    return out;
+}
+
 // A broken SASL setting is a fatal configuration error, as Postfix's client finds it
 // when it starts authenticating.
 void load_sasl(const config::Config& config, const std::string& p, Settings& s) {
     if (config.get(p + "sasl_password_maps").empty())
         log::fatal("specify a password table via the `%ssasl_password_maps' configuration parameter", p.c_str());
-    for (const auto& spec : config.get_list(p + "sasl_password_maps")) {
-        auto t = table::open_table(spec);
-        if (t)
-            s.sasl_passwords.push_back(std::move(*t));
-        else
-            log::warn("%s", t.error().c_str());
-    }
+    s.sasl_passwords = open_maps(config, p + "sasl_password_maps");
     for (auto [name, flags] : {std::pair{p + "sasl_security_options", &s.sasl_options},
                                std::pair{p + "sasl_tls_security_options", &s.sasl_tls_options}}) {
         auto parsed = sasl::parse_security_options(config.get_list(name), config.get(name));
@@ -65,6 +72,7 @@ Settings load_settings(const config::Config& config, bool lmtp) {
         s.tls = std::move(*tls);
     else
         log::warn("%s -- TLS is not used", tls.error().c_str());
+    s.tls_policy_maps = open_maps(config, p + "tls_policy_maps");
     s.skip_5xx_greeting = config.get_bool(p + "skip_5xx_greeting");
     s.bind_address = config.get(p + "bind_address");
     s.bind_address6 = config.get(p + "bind_address6");

@@ -21,8 +21,10 @@ struct Settings {
     long connect_timeout = 30, helo_timeout = 300, mail_timeout = 300, rcpt_timeout = 300;
     long data_init_timeout = 120, data_xfer_timeout = 180, data_done_timeout = 600;
     long quit_timeout = 300, starttls_timeout = 300;
-    // smtp_tls_security_level may/encrypt: STARTTLS (nullptr or level None: never).
+    // The TLS client context (nullptr: TLS unusable); the level of a destination comes
+    // from smtp_tls_policy_maps, else smtp_tls_security_level (smtpclient::tls_policy_for).
     std::shared_ptr<tls::TlsClientContext> tls;
+    std::vector<std::shared_ptr<table::Table>> tls_policy_maps;
     // smtp_sasl_auth_enable with smtp_sasl_password_maps ("user:password" per sender,
     // server name or next hop; see util/smtpclient/sasl_client.h); CRAM-MD5, PLAIN and
     // LOGIN as smtp_sasl_security_options (smtp_sasl_tls_security_options after

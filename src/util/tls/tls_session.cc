@@ -173,14 +173,17 @@ std::string received_clause(const TlsSessionInfo& info) {
     return out;
 }
 
-std::string established_to_log_line(SSL* ssl, std::string_view namaddrport) {
+std::string established_to_log_line(SSL* ssl, std::string_view namaddrport, const char* trust_word) {
     TlsSessionInfo info = session_info(ssl);
     // Seen from the client the peer is the server: its signature is the server's.
     info.srvr_sig_name = info.clnt_sig_name;
     info.srvr_sig_curve = info.clnt_sig_curve;
     info.srvr_sig_dgst = info.clnt_sig_dgst;
     info.srvr_sig_bits = info.clnt_sig_bits;
-    const char* trust = !info.peer_cert_present ? "Anonymous" : info.peer_cert_verified ? "Trusted" : "Untrusted";
+    const char* trust = trust_word != nullptr      ? trust_word
+                        : !info.peer_cert_present ? "Anonymous"
+                        : info.peer_cert_verified ? "Trusted"
+                                                  : "Untrusted";
     return std::string(trust) + " TLS connection established to " + std::string(namaddrport) + ": " +
            cipher_summary(info) + kex_and_server_signature(info);
 }
