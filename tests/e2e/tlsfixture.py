@@ -49,15 +49,16 @@ def _signed(name, cn, ca, cwd, ext):
              "-out", name + ".pem", cwd=cwd)
 
 
-def make_certs(directory):
-    """Writes the CA, server and client files into `directory` (created if missing)."""
+def make_certs(directory, server_name=SERVER_NAME):
+    """Writes the CA, server and client files into `directory` (created if missing);
+    the server certificate is for `server_name`."""
     directory = str(directory)
     os.makedirs(directory, exist_ok=True)
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
              "-subj", "/O=Postern Test/CN=Postern Test CA", "-days", "3650", "-out", "ca.pem",
              "-addext", "basicConstraints=critical,CA:TRUE", cwd=directory)
-    _signed("server", SERVER_NAME, "ca", directory,
-            "subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\n" % SERVER_NAME)
+    _signed("server", server_name, "ca", directory,
+            "subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\n" % server_name)
     _signed("client", CLIENT_NAME, "ca", directory, "extendedKeyUsage=clientAuth\n")
     certs = Certs(directory)
     with open(certs.server_chain, "w") as out:

@@ -28,6 +28,7 @@ struct SslState {
     std::string cache_key;
     int error = 0, error_depth = -1;
     std::string error_issuer;
+    bool failed = false;  // the certificate did not pass: never cache the session
 };
 
 void free_state(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<SslState*>(ptr); }
@@ -77,9 +78,10 @@ void log_verify_error(const SslState& st, std::string_view relay) {
                   X509_verify_cert_error_string(st.error));
 }
 
+// An address is matched against the certificate's IP entries; ".1.2.3.4" is a name.
 bool is_ip_literal(std::string_view s) {
-    return !s.empty() && (s.find(':') != std::string_view::npos ||
-                          s.find_first_not_of("0123456789.") == std::string_view::npos);
+    return !s.empty() && s.front() != '.' &&
+           (s.find(':') != std::string_view::npos || s.find_first_not_of("0123456789.") == std::string_view::npos);
 }
 
 }  // namespace
@@ -152,18 +154,21 @@ TlsClientContext::~TlsClientContext() {
 }
 
 // OpenSSL hands over a session (for TLS 1.3 when the ticket arrives, after the
-// handshake); returning 1 keeps the reference.
+// handshake). The cache keeps a copy: a connection that ends without a TLS shutdown
+// marks its own session not resumable.
 int TlsClientContext::on_new_session(SSL* ssl, SSL_SESSION* session) {
     auto* self = static_cast<TlsClientContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
     SslState* st = state_of(ssl);
-    if (self == nullptr || st == nullptr || st->cache_key.empty()) return 0;
+    if (self == nullptr || st == nullptr || st->cache_key.empty() || st->failed) return 0;
+    SSL_SESSION* copy = SSL_SESSION_dup(session);
+    if (copy == nullptr) return 0;
     CachedSession& slot = self->sessions_[st->cache_key];
     if (slot.session != nullptr) SSL_SESSION_free(slot.session);
-    slot = {session, time(nullptr) + self->cache_timeout_};
-    return 1;
+    slot = {copy, time(nullptr) + self->cache_timeout_};
+    return 0;
 }
 
-bool TlsClientContext::apply_protocols_ciphers(SSL* ssl, const ClientPolicy& policy) const {
+bool TlsClientContext::apply_protocols_ciphers(SSL* ssl, const ClientPolicy& policy, std::string_view relay) const {
     const Grade& g = level_is_mandatory(policy.level) ? mandatory_ : opportunistic_;
     auto range = parse_protocols(policy.has_protocols ? policy.protocols : g.protocols);
     if (!range) {
@@ -185,7 +190,7 @@ bool TlsClientContext::apply_protocols_ciphers(SSL* ssl, const ClientPolicy& pol
         log_library_errors();
         return false;
     }
-    if (log_level_ >= 2) log::info("TLS cipher list \"%s\"", list->c_str());
+    if (log_level_ >= 2) log::info("%s: TLS cipher list \"%s\"", std::string(relay).c_str(), list->c_str());
     return true;
 }
 
@@ -232,7 +237,7 @@ SSL* TlsClientContext::new_ssl(const ClientPolicy& policy, std::string_view host
     if (log_level_ >= 2) log::info("setting up TLS connection to %s", std::string(relay).c_str());
     auto* st = new SslState();
     SSL_set_ex_data(ssl, state_index(), st);
-    if (!apply_protocols_ciphers(ssl, policy) || !set_match(ssl, policy, host)) {
+    if (!apply_protocols_ciphers(ssl, policy, relay) || !set_match(ssl, policy, host)) {
         SSL_free(ssl);
         return nullptr;
     }
@@ -285,6 +290,7 @@ PeerVerdict TlsClientContext::check_peer(SSL* ssl, const ClientPolicy& policy, s
     if (level_must_match(policy.level) && !matched) {
         v.ok = false;
         if (policy.level != ClientLevel::Fingerprint && st != nullptr && st->error != 0) log_verify_error(*st, relay);
+        if (st != nullptr) st->failed = true;
         if (st != nullptr && !st->cache_key.empty()) {
             auto it = sessions_.find(st->cache_key);
             if (it != sessions_.end()) {

@@ -84,7 +84,7 @@ private:
     struct CachedSession;
     TlsClientContext() = default;
     static int on_new_session(SSL* ssl, SSL_SESSION* session);
-    bool apply_protocols_ciphers(SSL* ssl, const ClientPolicy& policy) const;
+    bool apply_protocols_ciphers(SSL* ssl, const ClientPolicy& policy, std::string_view relay) const;
     bool set_match(SSL* ssl, const ClientPolicy& policy, std::string_view host) const;
     std::vector<std::string> match_list(const ClientPolicy& policy) const;
 

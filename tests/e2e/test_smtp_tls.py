@@ -1,0 +1,272 @@
+"""smtp(8) TLS security levels, smtp_tls_policy_maps, protocols, client certificates and
+the session cache, against a second Postern whose smtpd offers STARTTLS with a
+certificate for "localhost" (and smtp-sink, which offers no STARTTLS). The failures are
+sent through Debian's Postfix smtp client too, and both must defer with the same reason
+and log the same verification line."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+import postfixpeer
+import smtpsink
+import tlsfixture
+from mailsystem import MailInstance, free_port, smtpd_service, wait_for
+
+pytestmark = pytest.mark.skipif(not smtpsink.available(), reason="smtp-sink (Debian postfix) not installed")
+
+CA_DN = "/O=Postern Test/CN=Postern Test CA"
+# the route domains whose mail the receiver takes (the others fail before it)
+DELIVERED = ("verify.test", "polok.test", "may.test", "tls12.test", "ccert.test", "fp.test", "cache.test")
+
+
+def transport(name, **options):
+    return f"{name} unix - - n - - smtp\n" + "".join(f"  -o {k}={v}\n" for k, v in options.items())
+
+
+def fingerprint(cert):
+    out = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", cert],
+                         check=True, capture_output=True, text=True).stdout
+    return out.strip().split("=", 1)[1]
+
+
+class World:
+    """The receiver, a STARTTLS-less sink, certificates (under /var/tmp: Postfix's smtp
+    runs as postfix and must read the CA files) and the routes both senders use."""
+
+    def __init__(self, root):
+        self.dir = tempfile.mkdtemp(prefix="postern-smtptls-", dir="/var/tmp")
+        os.chmod(self.dir, 0o755)
+        self.certs = tlsfixture.make_certs(os.path.join(self.dir, "right"), server_name="localhost")
+        self.wrong = tlsfixture.make_certs(os.path.join(self.dir, "wrong"), server_name="localhost")
+        for d in (self.dir, self.certs.dir, self.wrong.dir):
+            os.chmod(d, 0o755)
+        self.port = free_port()
+        # a second listener that asks for no client certificate: Postern's smtpd resumes
+        # no session when it asks for one
+        self.plain_port = free_port()
+        self.receiver = MailInstance(
+            root / "b", main_cf=f"mydestination = $myhostname, localhost, {', '.join(DELIVERED)}\n"
+                                "myhostname = b.example.test\n"
+                                "smtpd_tls_security_level = may\n"
+                                f"smtpd_tls_cert_file = {self.certs.server_cert}\n"
+                                f"smtpd_tls_key_file = {self.certs.server_key}\n"
+                                f"smtpd_tls_CAfile = {self.certs.ca_cert}\n"
+                                "smtpd_tls_ask_ccert = yes\nsmtpd_tls_received_header = yes\n",
+            master_cf=smtpd_service(self.port) + smtpd_service(self.plain_port, {"smtpd_tls_ask_ccert": "no"}))
+        self.sink = smtpsink.SmtpSink()
+        self.localhost = f"[localhost]:{self.port}"
+        self.loopback = f"[127.0.0.1]:{self.port}"
+
+    def stop(self):
+        self.receiver.stop()
+        self.sink.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    w = World(tmp_path_factory.mktemp("smtptls"))
+    w.receiver.start()
+    yield w
+    w.stop()
+
+
+@pytest.fixture(scope="module")
+def sender(world, tmp_path_factory):
+    root = tmp_path_factory.mktemp("smtptls-a")
+    policy = root / "tls_policy"
+    policy.write_text(f"{world.loopback} secure match=nomatch.test\n"
+                      f"{world.localhost} secure match=localhost protocols=<=TLSv1.2\n")
+    routes = {
+        "verify.test": f"verify:{world.localhost}",
+        "verifyip.test": f"verify:{world.loopback}",
+        "wrongca.test": f"wrongca:{world.localhost}",
+        "secure.test": f"secure:{world.loopback}",
+        "polok.test": f"pol:{world.localhost}",
+        "polbad.test": f"pol:{world.loopback}",
+        "may.test": f"smtp:{world.loopback}",
+        "encrypt.test": f"encrypt:[127.0.0.1]:{world.sink.port}",
+        "tls12.test": f"tls12:{world.localhost}",
+        "ccert.test": f"ccert:{world.loopback}",
+        "fp.test": f"fp:{world.loopback}",
+        "fpbad.test": f"fpbad:{world.loopback}",
+        "cache.test": f"cached:[localhost]:{world.plain_port}",
+    }
+    agents = ("smtp unix - - n - - smtp\n"
+              + transport("verify", smtp_tls_security_level="verify")
+              + transport("wrongca", smtp_tls_security_level="verify", smtp_tls_CAfile=world.wrong.ca_cert)
+              + transport("secure", smtp_tls_security_level="secure")
+              + transport("pol", smtp_tls_policy_maps=f"texthash:{policy}")
+              + transport("encrypt", smtp_tls_security_level="encrypt")
+              + transport("tls12", smtp_tls_security_level="encrypt", smtp_tls_mandatory_protocols="<=TLSv1.2")
+              + transport("ccert", smtp_tls_cert_file=world.certs.client_cert,
+                          smtp_tls_key_file=world.certs.client_key)
+              + transport("fp", smtp_tls_security_level="fingerprint",
+                          smtp_tls_fingerprint_cert_match=fingerprint(world.certs.server_cert))
+              + transport("fpbad", smtp_tls_security_level="fingerprint",
+                          smtp_tls_fingerprint_cert_match=fingerprint(world.wrong.server_cert))
+              + transport("cached", smtp_tls_security_level="verify", smtp_tls_loglevel="2",
+                          smtp_tls_session_cache_database=f"btree:{root}/smtp_scache",
+                          smtp_connection_cache_on_demand="no"))
+    m = MailInstance(root, main_cf="transport_maps = inline:{"
+                                   + ", ".join("{%s=%s}" % kv for kv in routes.items()) + "}\n"
+                                   "inet_protocols = ipv4\n"
+                                   "smtp_tls_security_level = may\nsmtp_tls_loglevel = 1\n"
+                                   f"smtp_tls_CAfile = {world.certs.ca_cert}\n",
+                     master_cf=agents)
+    m.start()
+    yield m
+    m.stop()
+
+
+def send(inst, domain, subject, local="user"):
+    rcpt = f"{local}@{domain}"
+    p = inst.sendmail(["-f", "someone@example.test", rcpt], f"Subject: {subject}\n\nx\n")
+    assert p.returncode == 0, p.stderr
+    return rcpt
+
+
+def delivery_line(inst, rcpt, status):
+    return inst.wait_log_re(r"^.*: (\w+): to=<%s>, relay=(\S+), delay=[\d.]+, delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, "
+                            r"dsn=(\d\.\d+\.\d+), status=%s \((.*)\)$" % (re.escape(rcpt), status), timeout=90)
+
+
+def deliver_to_receiver(sender, world, domain, subject):
+    """Sends to the receiver's user through the route of `domain` (one of DELIVERED);
+    returns the sender's delivery record."""
+    m = delivery_line(sender, send(sender, domain, subject, world.receiver.user), "sent")
+    assert wait_for(lambda: f"Subject: {subject}" in world.receiver.mbox(), 60), world.receiver.log()
+    return m
+
+
+def received(world, subject):
+    assert wait_for(lambda: f"Subject: {subject}" in world.receiver.mbox(), 60), world.receiver.log()
+    for msg in re.split(r"\n(?=From )", world.receiver.mbox()):
+        if f"Subject: {subject}" in msg:
+            return msg
+    raise AssertionError(subject)
+
+
+def deferred(sender, domain, subject, local="user"):
+    return delivery_line(sender, send(sender, domain, subject, local), "deferred")
+
+
+def established(inst, relay, trust, since=0):
+    """The first "... TLS connection established" line for `relay` after log offset `since`."""
+    pattern = re.compile(r"smtp\[\d+\]: %s TLS connection established to %s: (TLSv1\.[23]) with cipher \S+ "
+                         r"\(\d+/\d+ bits\)" % (trust, re.escape(relay)))
+    assert wait_for(lambda: pattern.search(inst.log()[since:]), 60), inst.log()
+    return pattern.search(inst.log()[since:])
+
+
+def test_verify_with_the_right_ca_logs_verified(sender, world):
+    m = deliver_to_receiver(sender, world, "verify.test", "verify-ok")
+    assert m.group(2) == f"localhost[127.0.0.1]:{world.port}"
+    established(sender, f"localhost[127.0.0.1]:{world.port}", "Verified")
+
+
+def test_verify_with_the_wrong_ca_defers(sender, world):
+    m = deferred(sender, "wrongca.test", "verify-wrong-ca")
+    assert (m.group(3), m.group(4)) == ("4.7.5", "Server certificate not verified")
+    sender.wait_log_re(
+        r"smtp\[\d+\]: certificate verification failed for localhost\[127\.0\.0\.1\]:%d: untrusted issuer %s$"
+        % (world.port, re.escape(CA_DN)))
+    mailq = sender.command("postqueue", "-p").stdout
+    assert "(Server certificate not verified)" in mailq, mailq
+
+
+def test_verify_by_address_checks_the_address(sender, world):
+    m = deferred(sender, "verifyip.test", "verify-ip")
+    assert (m.group(3), m.group(4)) == ("4.7.5", "Server certificate not verified")
+    sender.wait_log_re(r"smtp\[\d+\]: server certificate verification failed for 127\.0\.0\.1\[127\.0\.0\.1\]:%d: "
+                       r"num=64:IP address mismatch$" % world.port)
+
+
+def test_secure_with_a_nexthop_mismatch_defers(sender, world):
+    m = deferred(sender, "secure.test", "secure-mismatch")
+    assert (m.group(3), m.group(4)) == ("4.7.5", "Server certificate not verified")
+    sender.wait_log_re(r"smtp\[\d+\]: server certificate verification failed for 127\.0\.0\.1\[127\.0\.0\.1\]:%d: "
+                       r"num=62:hostname mismatch$" % world.port)
+
+
+def test_policy_map_beats_the_default_level(sender, world):
+    # default level may: the same server is used without checks by the smtp transport
+    deliver_to_receiver(sender, world, "may.test", "may-default")
+    m = deferred(sender, "polbad.test", "policy-secure-nomatch")
+    assert (m.group(3), m.group(4)) == ("4.7.5", "Server certificate not verified")
+    # secure match=localhost protocols=<=TLSv1.2
+    since = len(sender.log())
+    deliver_to_receiver(sender, world, "polok.test", "policy-secure-match")
+    assert established(sender, f"localhost[127.0.0.1]:{world.port}", "Verified", since).group(1) == "TLSv1.2"
+
+
+def test_encrypt_without_starttls_defers(sender, world):
+    m = deferred(sender, "encrypt.test", "must-encrypt")
+    assert (m.group(3), m.group(4)) == ("4.7.4", "TLS is required, but was not offered by host "
+                                                 "127.0.0.1[127.0.0.1]")
+
+
+def test_mandatory_protocols_restrict_the_version(sender, world):
+    since = len(sender.log())
+    deliver_to_receiver(sender, world, "tls12.test", "tls12-only")
+    assert established(sender, f"localhost[127.0.0.1]:{world.port}", "Trusted", since).group(1) == "TLSv1.2"
+
+
+def test_client_certificate_is_presented(sender, world):
+    deliver_to_receiver(sender, world, "ccert.test", "client-cert")
+    msg = received(world, "client-cert")
+    assert 'Client CN "client.example.test", Issuer "Postern Test CA" (verified OK)' in msg, msg
+
+
+def test_fingerprint_level(sender, world):
+    since = len(sender.log())
+    deliver_to_receiver(sender, world, "fp.test", "fingerprint-ok")
+    established(sender, f"127.0.0.1[127.0.0.1]:{world.port}", "Verified", since)
+    m = deferred(sender, "fpbad.test", "fingerprint-bad")
+    assert (m.group(3), m.group(4)) == ("4.7.5", "Server certificate not verified")
+
+
+def test_session_cache_resumes_the_second_session(sender, world):
+    relay = f"localhost[127.0.0.1]:{world.plain_port}"
+    for n in (1, 2):
+        before = sender.log().count(f"setting up TLS connection to {relay}")
+        deliver_to_receiver(sender, world, "cache.test", f"cached-{n}")
+        assert sender.log().count(f"setting up TLS connection to {relay}") == before + 1
+    assert sender.log().count(f"{relay}: Reusing old session") == 1, sender.log()
+
+
+# ---- the same failures through Debian's Postfix -----------------------------------------
+
+@pytest.mark.skipif(postfixpeer.available() != "", reason=postfixpeer.available() or "x")
+def test_postfix_defers_with_the_same_reasons_and_log_lines(sender, world):
+    routes = {"wrongca.test": f"wrongca:{world.localhost}", "verifyip.test": f"verify:{world.loopback}",
+              "secure.test": f"secure:{world.loopback}"}
+    extra = (transport("verify", smtp_tls_security_level="verify")
+             + transport("wrongca", smtp_tls_security_level="verify", smtp_tls_CAfile=world.wrong.ca_cert)
+             + transport("secure", smtp_tls_security_level="secure"))
+    peer = postfixpeer.PostfixPeer(
+        main_cf="transport_maps = inline:{" + ", ".join("{%s=%s}" % kv for kv in routes.items()) + "}\n"
+                f"smtp_tls_CAfile = {world.certs.ca_cert}\nsmtp_host_lookup = native\n",
+        master_cf_text=postfixpeer.master_cf(extra=extra), name="tlsdiff")
+    peer.start()
+    try:
+        for domain in routes:
+            peer.sendmail(["-f", "someone@example.test", f"pf@{domain}"], "Subject: diff\n\nx\n")
+        for domain in routes:
+            peer.wait_log(f"to=<pf@{domain}>")
+        for domain in routes:
+            ours = deferred(sender, domain, "diff", local="diff")
+            theirs = re.search(r"to=<pf@%s>, .*dsn=(\S+), status=deferred \((.*)\)$" % re.escape(domain),
+                               peer.log(), re.M)
+            assert (theirs.group(1), theirs.group(2)) == (ours.group(3), ours.group(4))
+
+        def verification_lines(log):
+            return {re.sub(r"^.*smtp\[\d+\]: ", "", line) for line in log.splitlines()
+                    if "certificate verification failed" in line}
+        assert verification_lines(peer.log()) == verification_lines(sender.log())
+    finally:
+        peer.cleanup()
