@@ -4,7 +4,7 @@
 #include <sys/stat.h>
 
 #include "local/local.h"
-#include "local/message.h"
+#include "util/mailbox/queued_message.h"
 #include "util/base/strings.h"
 #include "util/log/log.h"
 #include "util/mailbox/maildir.h"

@@ -1,6 +1,6 @@
 #include "local/forward.h"
 
-#include "local/message.h"
+#include "util/mailbox/queued_message.h"
 #include "util/base/strings.h"
 #include "util/ipc/cleanup_client.h"
 #include "util/log/log.h"

@@ -10,7 +10,7 @@
 
 #include "local/forward.h"
 #include "local/local.h"
-#include "local/message.h"
+#include "util/mailbox/queued_message.h"
 #include "util/base/strings.h"
 #include "util/daemon/server.h"
 #include "util/ipc/rewrite_client.h"

@@ -24,6 +24,7 @@
 #include "util/ipc/mail_proto.h"
 #include "util/mailbox/mail_copy.h"
 #include "util/mailbox/mbox.h"
+#include "util/mailbox/queued_message.h"
 #include "util/queue/queue_layout.h"
 #include "util/table/table.h"
 
@@ -94,7 +95,7 @@ struct MessageAttr {
     std::string local, user, extension, domain, delim;
 };
 
-class QueuedMessage;
+using mailbox::QueuedMessage;
 class Forwarder;
 
 // One delivery request: what all recipients share.

@@ -11,7 +11,7 @@
 #include <map>
 
 #include "local/local.h"
-#include "local/message.h"
+#include "util/mailbox/queued_message.h"
 #include "util/base/strings.h"
 #include "util/base/unique_fd.h"
 #include "util/daemon/ipc_client.h"

@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "local/local.h"
-#include "local/message.h"
+#include "util/mailbox/queued_message.h"
 #include "util/base/strings.h"
 #include "util/ipc/rewrite_client.h"
 #include "util/log/log.h"

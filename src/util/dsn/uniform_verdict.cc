@@ -27,7 +27,8 @@ Verdict verdict_from_nexthop(std::string_view nexthop, std::string_view fallback
 }
 
 ipc::mail::DeliveryReply apply_verdict(const ipc::mail::DeliveryRequest& request,
-                                       const Verdict& verdict, timeval handoff, int delay_digits) {
+                                       const Verdict& verdict, timeval handoff, int delay_digits,
+                                       const std::string& relay) {
     ipc::mail::DeliveryReply reply;
     timeval now{};
     gettimeofday(&now, nullptr);
@@ -37,7 +38,7 @@ ipc::mail::DeliveryReply apply_verdict(const ipc::mail::DeliveryRequest& request
         e.queue_id = request.queue_id;
         e.recipient = rcpt.address;
         e.orig_recipient = rcpt.orig;
-        e.relay = "none";
+        e.relay = relay;
         e.times.incoming_arrival = {request.arrival_sec, static_cast<suseconds_t>(request.arrival_usec)};
         e.times.active_arrival = handoff;
         e.times.agent_handoff = handoff;
@@ -47,7 +48,7 @@ ipc::mail::DeliveryReply apply_verdict(const ipc::mail::DeliveryRequest& request
         e.reason = verdict.reason;
         e.delay_max_digits = delay_digits;
         log::info("%s", log::delivery_line(e, now).c_str());
-        reply.results.push_back({static_cast<long>(i), verdict.status, verdict.action, verdict.reason, "none", false});
+        reply.results.push_back({static_cast<long>(i), verdict.status, verdict.action, verdict.reason, relay, false});
     }
     return reply;
 }

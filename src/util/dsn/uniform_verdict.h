@@ -26,9 +26,11 @@ struct Verdict {
 Verdict verdict_from_nexthop(std::string_view nexthop, std::string_view fallback);
 
 // Logs the delivery record of each recipient and returns the reply. `handoff` is when
-// the agent received the request; `delay_digits` is delay_logging_resolution_limit.
+// the agent received the request; `delay_digits` is delay_logging_resolution_limit;
+// `relay` is the relay= of the log line (pipe(8): its service name).
 ipc::mail::DeliveryReply apply_verdict(const ipc::mail::DeliveryRequest& request,
-                                       const Verdict& verdict, timeval handoff, int delay_digits);
+                                       const Verdict& verdict, timeval handoff, int delay_digits,
+                                       const std::string& relay = "none");
 
 // The whole main() of such an agent: a single-client daemon (util/daemon/server.h) that
 // answers each DeliveryRequest with decide(request, master.cf service name) for every

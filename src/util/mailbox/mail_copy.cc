@@ -103,13 +103,13 @@ std::string copy_prefix(const CopyAttr& attr) {
     time_t now = attr.now ? attr.now : time(nullptr);
     if (attr.flags & kCopyFrom) {
         std::string who = attr.sender.empty() ? "MAILER-DAEMON" : quote_address(attr.sender);
-        out += "From " + who + "  " + asctime_text(now) + "\n";
+        out += "From " + who + "  " + asctime_text(now) + attr.eol;
     }
-    if (attr.flags & kCopyReturnPath) out += "Return-Path: <" + quote_address(attr.sender) + ">\n";
+    if (attr.flags & kCopyReturnPath) out += "Return-Path: <" + quote_address(attr.sender) + ">" + attr.eol;
     if ((attr.flags & kCopyOrigRcpt) && !attr.orig_rcpt.empty())
-        out += "X-Original-To: " + quote_address(attr.orig_rcpt) + "\n";
+        out += "X-Original-To: " + quote_address(attr.orig_rcpt) + attr.eol;
     if ((attr.flags & kCopyDelivered) && !attr.delivered.empty())
-        out += "Delivered-To: " + quote_address(lowercase(attr.delivered)) + "\n";
+        out += "Delivered-To: " + quote_address(lowercase(attr.delivered)) + attr.eol;
     return out;
 }
 
@@ -128,9 +128,11 @@ Outcome copy_message(const CopyAttr& attr, const LineReader& next, Sink& out,
         const std::string& text = **line;
         if ((attr.flags & kCopyQuote) && text.compare(0, 5, "From ") == 0 && !out.write(">"))
             return write_failed();
-        if (!out.write(text) || !out.write("\n")) return write_failed();
+        if ((attr.flags & kCopyDot) && !text.empty() && text[0] == '.' && !out.write("."))
+            return write_failed();
+        if (!out.write(text) || !out.write(attr.eol)) return write_failed();
     }
-    if ((attr.flags & kCopyBlank) && !out.write("\n")) return write_failed();
+    if ((attr.flags & kCopyBlank) && !out.write(attr.eol)) return write_failed();
     if (!out.flush()) return write_failed();
     return std::nullopt;
 }

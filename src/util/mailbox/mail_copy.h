@@ -66,6 +66,7 @@ enum CopyFlag : unsigned {
     kCopyReturnPath = 1u << 4,  // Return-Path: header
     kCopyBlank = 1u << 5,       // empty line after the message
     kCopyOrigRcpt = 1u << 6,    // X-Original-To: header
+    kCopyDot = 1u << 7,         // "." before lines that start with "." (pipe(8) flag .)
     kCopyMbox = kCopyFrom | kCopyQuote | kCopyToFile | kCopyDelivered | kCopyReturnPath |
                 kCopyBlank | kCopyOrigRcpt,
 };
@@ -76,12 +77,13 @@ struct CopyAttr {
     std::string orig_rcpt;  // X-Original-To: value ("" = none written)
     std::string delivered;  // Delivered-To: value (lower-cased when written)
     time_t now = 0;         // the From_ line's time stamp (0 = time(2))
+    std::string eol = "\n";  // record delimiter (pipe(8) eol=)
 };
 
 // The next message line without its newline; nullopt after the last one.
 using LineReader = std::function<Result<std::optional<std::string>>()>;
 
-// The text written before the message (From_ line and headers), each line LF-ended.
+// The text written before the message (From_ line and headers), each line ended by eol.
 std::string copy_prefix(const CopyAttr& attr);
 
 // Copies the message. With kCopyToFile the caller still owns fsync (it knows the fd);

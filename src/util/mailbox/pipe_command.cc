@@ -54,6 +54,8 @@ void exec_words(std::vector<std::string>& words) {
 
 [[noreturn]] void run_child(const PipeCommand& cmd, int in_fd, int out_fd) {
     ::setsid();
+    if (!cmd.chroot.empty() && (::chroot(cmd.chroot.c_str()) < 0 || ::chdir("/") < 0))
+        child_fail(kExTempfail, strprintf("chroot %s: %s", cmd.chroot.c_str(), std::strerror(errno)));
     if (cmd.set_ids) {
         if (::setgroups(1, &cmd.gid) < 0 || ::setgid(cmd.gid) < 0 || ::setuid(cmd.uid) < 0)
             child_fail(kExOserr, strprintf("set_ugid %ld/%ld: %s", static_cast<long>(cmd.uid),
@@ -77,6 +79,11 @@ void exec_words(std::vector<std::string>& words) {
     if (!cmd.cwd.empty() && ::chdir(cmd.cwd.c_str()) < 0)
         child_fail(kExTempfail, strprintf("chdir %s: %s", cmd.cwd.c_str(), std::strerror(errno)));
     std::vector<std::string> words;
+    if (!cmd.argv.empty()) {
+        words = cmd.argv;
+        exec_words(words);
+        child_fail(1, strprintf("pipe_command: execvp %s: %s", words[0].c_str(), std::strerror(errno)));
+    }
     if (!cmd.shell.empty()) {
         for (auto w : split_tokens(cmd.shell, " \t\r\n")) words.emplace_back(w);
         words.push_back(cmd.command);
@@ -214,7 +221,7 @@ PipeResult classify(const PipeCommand& cmd, int status, bool timed_out, const st
     PipeResult r;
     r.output = out;
     std::string tail = out.empty() ? "" : ". Command output: " + out;
-    const char* c = cmd.command.c_str();
+    const char* c = cmd.argv.empty() ? cmd.command.c_str() : cmd.argv[0].c_str();
     if (timed_out) {
         r.status = PipeStatus::Bounce, r.dsn = "5.3.0";
         r.reason = strprintf("Command time limit exceeded: \"%s\"%s", c, tail.c_str());
@@ -273,7 +280,8 @@ PipeResult run_pipe_command(const PipeCommand& cmd, const CopyAttr& attr, const 
         if (copied->corrupt) return {PipeStatus::Corrupt, "4.3.0", copied->reason, output};
         if (write_errno != EPIPE)
             return {PipeStatus::Defer, "4.3.0",
-                    strprintf("Command failed: %s: \"%s\"", std::strerror(write_errno), cmd.command.c_str()),
+                    strprintf("Command failed: %s: \"%s\"", std::strerror(write_errno),
+                              cmd.argv.empty() ? cmd.command.c_str() : cmd.argv[0].c_str()),
                     output};
     }
     return r;

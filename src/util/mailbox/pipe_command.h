@@ -1,7 +1,8 @@
 // Delivery to an external command (Postfix's pipe_command(), for local(8) |command
-// destinations and mailbox_command; pipe(8) later): fork, become the delivery user,
-// start a new session, exec the command (directly when it has no shell
-// metacharacters, else through /bin/sh -c or local_command_shell), feed it the message
+// destinations and mailbox_command, and for pipe(8)): fork, become the delivery user,
+// start a new session, exec the command (pipe(8): an argument vector, never a shell;
+// local(8): directly when it has no shell metacharacters, else through /bin/sh -c or
+// local_command_shell), feed it the message
 // on stdin while capturing a little of its stdout+stderr, enforce command_time_limit
 // on the whole process group, and map the exit status through <sysexits.h> as Postfix.
 #pragma once
@@ -18,6 +19,9 @@ namespace postern::mailbox {
 
 struct PipeCommand {
     std::string command;
+    // pipe(8): executed as is, no shell; its first word names it in reasons. When set,
+    // `command` and `shell` are not used.
+    std::vector<std::string> argv;
     // Variables set in the child after the environment was cleared down to `exported`
     // (export_environment) and PATH reset.
     std::vector<std::pair<std::string, std::string>> env;
@@ -26,6 +30,7 @@ struct PipeCommand {
     uid_t uid = 0;
     gid_t gid = 0;
     std::string cwd;       // "" = stay where we are
+    std::string chroot;    // pipe(8) chroot=: before the ids change ("" = none)
     std::string shell;     // local_command_shell ("" = direct exec or /bin/sh -c)
     long time_limit = 1000;
     // RLIMIT_FSIZE for the command (mailbox_size_limit, as the local(8) process Postfix

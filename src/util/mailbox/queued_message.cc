@@ -1,10 +1,10 @@
-#include "local/message.h"
+#include "util/mailbox/queued_message.h"
 
 #include <memory>
 
 #include "util/base/strings.h"
 
-namespace postern::local {
+namespace postern::mailbox {
 
 Result<QueuedMessage> QueuedMessage::open(const queue::Layout& layout, const std::string& queue_name,
                                           const std::string& queue_id) {
@@ -67,4 +67,4 @@ bool QueuedMessage::delivered_to(const std::string& address) const {
     return false;
 }
 
-}  // namespace postern::local
+}  // namespace postern::mailbox

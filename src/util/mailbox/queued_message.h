@@ -1,6 +1,7 @@
 // The message of a delivery request, read from its queue file: the content can be read
 // from the start any number of times (one pass per mailbox, command or forward), and
-// the Delivered-To: headers are collected once for loop detection.
+// the Delivered-To: headers are collected once for loop detection. Used by local(8)
+// and pipe(8).
 #pragma once
 
 #include <string>
@@ -11,7 +12,7 @@
 #include "util/mailbox/mail_copy.h"
 #include "util/queue/queue_file.h"
 
-namespace postern::local {
+namespace postern::mailbox {
 
 class QueuedMessage {
 public:
@@ -36,4 +37,4 @@ private:
     std::vector<std::string> delivered_;  // lower-cased Delivered-To: values
 };
 
-}  // namespace postern::local
+}  // namespace postern::mailbox
