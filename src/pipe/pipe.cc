@@ -68,7 +68,6 @@ public:
         delimiters_ = c.get("recipient_delimiter");
         export_env_ = c.get_list("export_environment");
         delay_digits_ = static_cast<int>(c.get_int("delay_logging_resolution_limit"));
-        queue_directory_ = c.get("queue_directory");
         auto layout = queue::Layout::from_config(c);
         if (!layout) log::fatal("%s", layout.error().c_str());
         layout_ = *layout;
@@ -152,7 +151,7 @@ private:
         cmd.exported = export_env_;
         cmd.set_ids = mailbox::can_switch_ids();
         cmd.uid = uid_, cmd.gid = gid_;
-        cmd.cwd = attr_.exec_dir.empty() ? queue_directory_ : attr_.exec_dir;
+        cmd.cwd = attr_.exec_dir;  // "": queue_directory, where the daemon runs
         cmd.chroot = attr_.chroot_dir;
         cmd.time_limit = time_limit_;
         mailbox::CopyAttr copy;
@@ -160,6 +159,7 @@ private:
         copy.sender = sender;
         copy.orig_rcpt = req.recipients[0].orig.empty() ? req.recipients[0].address : req.recipients[0].orig;
         copy.delivered = req.recipients[0].address;
+        copy.fold_delivered = false;
         copy.eol = attr_.eol;
         mailbox::PipeResult r = mailbox::run_pipe_command(cmd, copy, message.lines());
         switch (r.status) {
@@ -202,7 +202,7 @@ private:
     uid_t uid_ = 0, owner_uid_ = 0;
     gid_t gid_ = 0, owner_gid_ = 0;
     long time_limit_ = 1000;
-    std::string delimiters_, queue_directory_;
+    std::string delimiters_;
     std::vector<std::string> export_env_;
     int delay_digits_ = 2;
     queue::Layout layout_;

@@ -251,7 +251,7 @@ def test_aliases_to_file_command_and_user(tmp_path, world_dir):
         assert reply["result_status"] == ["5.3.0"]
         assert reply["result_reason"] == [
             'Command died with status 1: "echo broken pipe dream; exit 1". '
-            "Command output: broken pipe dream"]
+            "Command output: broken pipe dream "]
         assert "status=bounced (Command died with status 1" in inst.wait_log(f"{qid}: to=<failing@")
     finally:
         inst.stop()

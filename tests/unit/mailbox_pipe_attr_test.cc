@@ -103,7 +103,7 @@ TEST_CASE("an argv command runs without a shell and is named by its first word",
     cmd.time_limit = 20;
     PipeResult r = run_pipe_command(cmd, a, mailbox_test::from_lines({"Subject: x", "", ".dot"}));
     CHECK(r.status == PipeStatus::Bounce);
-    CHECK(r.reason == "Command died with status 3: \"/bin/sh\". Command output: out put");
+    CHECK(r.reason == "Command died with status 3: \"/bin/sh\". Command output: out put ");
     cmd.argv = {"/nonexistent/deliver"};
     r = run_pipe_command(cmd, a, mailbox_test::from_lines({"x"}));
     CHECK(r.reason.find("Command died with status 1: \"/nonexistent/deliver\"") == 0);

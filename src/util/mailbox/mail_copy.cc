@@ -109,7 +109,8 @@ std::string copy_prefix(const CopyAttr& attr) {
     if ((attr.flags & kCopyOrigRcpt) && !attr.orig_rcpt.empty())
         out += "X-Original-To: " + quote_address(attr.orig_rcpt) + attr.eol;
     if ((attr.flags & kCopyDelivered) && !attr.delivered.empty())
-        out += "Delivered-To: " + quote_address(lowercase(attr.delivered)) + attr.eol;
+        out += "Delivered-To: " +
+               quote_address(attr.fold_delivered ? lowercase(attr.delivered) : attr.delivered) + attr.eol;
     return out;
 }
 

@@ -75,7 +75,8 @@ struct CopyAttr {
     unsigned flags = kCopyMbox;
     std::string sender;     // envelope sender, internal form ("" = null sender)
     std::string orig_rcpt;  // X-Original-To: value ("" = none written)
-    std::string delivered;  // Delivered-To: value (lower-cased when written)
+    std::string delivered;  // Delivered-To: value
+    bool fold_delivered = true;  // lower-case it (local(8); pipe(8) writes it as is)
     time_t now = 0;         // the From_ line's time stamp (0 = time(2))
     std::string eol = "\n";  // record delimiter (pipe(8) eol=)
 };

@@ -195,8 +195,7 @@ std::string printable_output(std::string text) {
         if (c == '\t' || c == '\n') c = ' ';
         else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '_';
     }
-    while (!text.empty() && text.back() == ' ') text.pop_back();
-    return text;
+    return text;  // a trailing newline stays as a space, as in Postfix's reasons
 }
 
 // "4.x.y text" at the start of the output takes precedence over the exit status.
@@ -212,7 +211,7 @@ bool output_dsn(const std::string& out, std::string& dsn, std::string& text) {
     }
     if (i < out.size() && out[i] != ' ') return false;
     dsn = out.substr(0, i);
-    text = std::string(trim(std::string_view(out).substr(i)));
+    text = std::string(trim_left(std::string_view(out).substr(i)));
     if (dsn[0] == '2') dsn[0] = '5';  // a failing command cannot report success
     return true;
 }
