@@ -256,8 +256,10 @@ bool Delivery::choose_tls_policy() {
     in.maps = &settings_.tls_policy_maps;
     in.default_level = settings_.tls->level();
     in.dnssec_lookups = settings_.tls->dnssec_lookups();
+    in.mx_lookup = hop_.mx_lookup && !is_numeric_address(hop_.host);
     auto policy = smtpclient::tls_policy_for(site_, hop_.host, in);
     if (policy.level == tls::ClientLevel::Invalid) {
+        log::warn("TLS policy lookup for %s/%s: %s", site_.c_str(), hop_.host.c_str(), policy.reason.c_str());
         last_dsn_ = policy.dsn;
         last_reason_ = policy.reason;
         return false;

@@ -33,6 +33,19 @@ def fingerprint(cert):
     return out.strip().split("=", 1)[1]
 
 
+# Routes and transports that both Postern and Debian's Postfix send through (their
+# failures are compared in the last test); polbogus.test hits a broken policy entry.
+def DIFF_ROUTES(world):
+    return {"wrongca.test": f"wrongca:{world.localhost}", "verifyip.test": f"verify:{world.loopback}",
+            "secure.test": f"secure:{world.loopback}", "polbogus.test": f"pol:[127.0.0.1]:{world.plain_port}",
+            "daneonly.test": f"daneonly:{world.loopback}", "daneonlysec.test": f"daneonlysec:{world.loopback}"}
+
+
+DIFF_TRANSPORTS = (transport("daneonly", smtp_tls_security_level="dane-only")
+                   + transport("daneonlysec", smtp_tls_security_level="dane-only",
+                               smtp_dns_support_level="dnssec", smtp_host_lookup="dns"))
+
+
 class World:
     """The receiver, a STARTTLS-less sink, certificates (under /var/tmp: Postfix's smtp
     runs as postfix and must read the CA files) and the routes both senders use."""
@@ -80,12 +93,10 @@ def sender(world, tmp_path_factory):
     root = tmp_path_factory.mktemp("smtptls-a")
     policy = root / "tls_policy"
     policy.write_text(f"{world.loopback} secure match=nomatch.test\n"
-                      f"{world.localhost} secure match=localhost protocols=<=TLSv1.2\n")
+                      f"{world.localhost} secure match=localhost protocols=<=TLSv1.2\n"
+                      f"[127.0.0.1]:{world.plain_port} bogus\n")
     routes = {
         "verify.test": f"verify:{world.localhost}",
-        "verifyip.test": f"verify:{world.loopback}",
-        "wrongca.test": f"wrongca:{world.localhost}",
-        "secure.test": f"secure:{world.loopback}",
         "polok.test": f"pol:{world.localhost}",
         "polbad.test": f"pol:{world.loopback}",
         "may.test": f"smtp:{world.loopback}",
@@ -96,6 +107,7 @@ def sender(world, tmp_path_factory):
         "fpbad.test": f"fpbad:{world.loopback}",
         "cache.test": f"cached:[localhost]:{world.plain_port}",
     }
+    routes.update(DIFF_ROUTES(world))
     agents = ("smtp unix - - n - - smtp\n"
               + transport("verify", smtp_tls_security_level="verify")
               + transport("wrongca", smtp_tls_security_level="verify", smtp_tls_CAfile=world.wrong.ca_cert)
@@ -109,6 +121,7 @@ def sender(world, tmp_path_factory):
                           smtp_tls_fingerprint_cert_match=fingerprint(world.certs.server_cert))
               + transport("fpbad", smtp_tls_security_level="fingerprint",
                           smtp_tls_fingerprint_cert_match=fingerprint(world.wrong.server_cert))
+              + DIFF_TRANSPORTS
               + transport("cached", smtp_tls_security_level="verify", smtp_tls_loglevel="2",
                           smtp_tls_session_cache_database=f"btree:{root}/smtp_scache",
                           smtp_connection_cache_on_demand="no"))
@@ -239,17 +252,34 @@ def test_session_cache_resumes_the_second_session(sender, world):
     assert sender.log().count(f"{relay}: Reusing old session") == 1, sender.log()
 
 
+def test_broken_policy_and_dane_only_defer(sender, world):
+    m = deferred(sender, "polbogus.test", "policy-bogus")
+    assert (m.group(2), m.group(3), m.group(4)) == ("none", "4.7.5", "client TLS configuration problem")
+    sender.wait_log_re(r'warning: smtp_tls_policy_maps, next-hop destination "\[127\.0\.0\.1\]:%d": '
+                       r'invalid security level "bogus"$' % world.plain_port)
+    sender.wait_log_re(r"warning: TLS policy lookup for \[127\.0\.0\.1\]:%d/127\.0\.0\.1: "
+                       r"client TLS configuration problem$" % world.plain_port)
+    # no DNSSEC: dane-only never sends
+    m = deferred(sender, "daneonly.test", "dane-only")
+    assert (m.group(3), m.group(4)) == ("4.7.5", "client TLS configuration problem")
+    sender.wait_log_re(r"warning: \[127\.0\.0\.1\]:%d: dane-only configured with dnssec lookups disabled$"
+                       % world.port)
+    m = deferred(sender, "daneonlysec.test", "dane-only-dnssec")
+    assert (m.group(3), m.group(4)) == ("4.7.5", "no TLSA records found")
+
+
 # ---- the same failures through Debian's Postfix -----------------------------------------
 
 @pytest.mark.skipif(postfixpeer.available() != "", reason=postfixpeer.available() or "x")
 def test_postfix_defers_with_the_same_reasons_and_log_lines(sender, world):
-    routes = {"wrongca.test": f"wrongca:{world.localhost}", "verifyip.test": f"verify:{world.loopback}",
-              "secure.test": f"secure:{world.loopback}"}
+    routes = DIFF_ROUTES(world)
     extra = (transport("verify", smtp_tls_security_level="verify")
              + transport("wrongca", smtp_tls_security_level="verify", smtp_tls_CAfile=world.wrong.ca_cert)
-             + transport("secure", smtp_tls_security_level="secure"))
+             + transport("secure", smtp_tls_security_level="secure")
+             + transport("pol") + DIFF_TRANSPORTS)
     peer = postfixpeer.PostfixPeer(
         main_cf="transport_maps = inline:{" + ", ".join("{%s=%s}" % kv for kv in routes.items()) + "}\n"
+                f"smtp_tls_policy_maps = inline:{{ {{[127.0.0.1]:{world.plain_port}=bogus}} }}\n"
                 f"smtp_tls_CAfile = {world.certs.ca_cert}\nsmtp_host_lookup = native\n",
         master_cf_text=postfixpeer.master_cf(extra=extra), name="tlsdiff")
     peer.start()
@@ -260,13 +290,14 @@ def test_postfix_defers_with_the_same_reasons_and_log_lines(sender, world):
             peer.wait_log(f"to=<pf@{domain}>")
         for domain in routes:
             ours = deferred(sender, domain, "diff", local="diff")
-            theirs = re.search(r"to=<pf@%s>, .*dsn=(\S+), status=deferred \((.*)\)$" % re.escape(domain),
+            theirs = re.search(r"to=<pf@%s>, relay=(\S+), .*dsn=(\S+), status=deferred \((.*)\)$" % re.escape(domain),
                                peer.log(), re.M)
-            assert (theirs.group(1), theirs.group(2)) == (ours.group(3), ours.group(4))
+            assert theirs.groups() == ours.group(2, 3, 4), domain
 
-        def verification_lines(log):
+        def tls_lines(log):
             return {re.sub(r"^.*smtp\[\d+\]: ", "", line) for line in log.splitlines()
-                    if "certificate verification failed" in line}
-        assert verification_lines(peer.log()) == verification_lines(sender.log())
+                    if re.search(r"certificate verification failed|TLS policy lookup|dnssec lookups disabled|"
+                                 r"invalid security level", line)}
+        assert tls_lines(peer.log()) == tls_lines(sender.log())
     finally:
         peer.cleanup()

@@ -78,7 +78,7 @@ TEST_CASE("tls policy with a broken entry defers as a configuration problem", "[
     in.maps = &m;
     auto p = tls_policy_for("example.com", "example.com", in);
     CHECK(p.level == ClientLevel::Invalid);
-    CHECK(p.dsn == "4.7.0");
+    CHECK(p.dsn == "4.7.5");
     CHECK(p.reason == "client TLS configuration problem");
 }
 
@@ -93,6 +93,8 @@ TEST_CASE("dane without DNSSEC answers falls back as Postfix does", "[tls_policy
     CHECK(only.level == ClientLevel::Invalid);
     CHECK(only.dsn == "4.7.5");
     CHECK(only.reason == "non DNSSEC destination");
+    in.mx_lookup = false;
+    CHECK(tls_policy_for("[mx.example.com]", "mx.example.com", in).reason == "no TLSA records found");
     in.dnssec_lookups = false;
     CHECK(tls_policy_for("example.com", "example.com", in).reason == "client TLS configuration problem");
 }

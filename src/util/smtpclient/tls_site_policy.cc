@@ -11,7 +11,7 @@ using tls::ClientLevel;
 
 void mark_invalid(tls::ClientPolicy& p) {
     p.level = ClientLevel::Invalid;
-    p.dsn = "4.7.0";
+    p.dsn = "4.7.5";
     p.reason = "client TLS configuration problem";
 }
 
@@ -29,7 +29,7 @@ Status add_match(tls::ClientPolicy& p, std::string_view value) {
 }
 
 // "dane"/"dane-only" without the DNSSEC answers DANE needs (see the header).
-void dane_fallback(tls::ClientPolicy& p, std::string_view nexthop, bool dnssec_lookups) {
+void dane_fallback(tls::ClientPolicy& p, std::string_view nexthop, bool dnssec_lookups, bool mx_lookup) {
     if (p.level != ClientLevel::Dane && p.level != ClientLevel::DaneOnly) return;
     if (!dnssec_lookups) {
         log::warn("%s: %s configured with dnssec lookups disabled", std::string(nexthop).c_str(),
@@ -46,7 +46,9 @@ void dane_fallback(tls::ClientPolicy& p, std::string_view nexthop, bool dnssec_l
     }
     p.level = ClientLevel::Invalid;
     p.dsn = "4.7.5";
-    p.reason = "non DNSSEC destination";
+    // Postfix's words for an unsigned MX answer, and for a host whose TLSA lookup
+    // found nothing usable.
+    p.reason = mx_lookup ? "non DNSSEC destination" : "no TLSA records found";
 }
 
 }  // namespace
@@ -116,7 +118,7 @@ tls::ClientPolicy tls_policy_for(std::string_view nexthop, std::string_view doma
         if (found) break;
     }
     p.nexthop = std::string(domain);
-    dane_fallback(p, nexthop, in.dnssec_lookups);
+    dane_fallback(p, nexthop, in.dnssec_lookups, in.mx_lookup);
     return p;
 }
 

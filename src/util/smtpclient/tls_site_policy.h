@@ -28,14 +28,16 @@ struct TlsPolicyInputs {
     const std::vector<std::shared_ptr<table::Table>>* maps = nullptr;
     tls::ClientLevel default_level = tls::ClientLevel::None;
     bool dnssec_lookups = false;  // smtp_dns_support_level = dnssec
+    bool mx_lookup = true;        // the destination's servers come from MX records
 };
 
 // The policy for a delivery to `nexthop` whose destination domain is `domain`.
 // DANE (RFC 7672) needs DNSSEC-validated answers, which Postern's resolver never has:
 // as Postfix does for a destination that is not DNSSEC-signed, "dane" becomes "may" and
-// "dane-only" defers (4.7.5 "non DNSSEC destination"); with dnssec lookups not
-// configured, Postfix's warning and "encrypt" / an invalid policy. A broken entry is an
-// Invalid policy ("4.7.0", "client TLS configuration problem"), logged.
+// "dane-only" defers (4.7.5 "non DNSSEC destination", or "no TLSA records found" for a
+// host without MX lookup); with dnssec lookups not configured, Postfix's warning and
+// "encrypt" / an invalid policy. A broken entry is an Invalid policy ("4.7.5", "client
+// TLS configuration problem"), logged.
 tls::ClientPolicy tls_policy_for(std::string_view nexthop, std::string_view domain, const TlsPolicyInputs& in);
 
 }  // namespace postern::smtpclient
