@@ -54,6 +54,8 @@ TEST_CASE("tls policy keys: next hop, then parent domains of a plain domain", "[
           std::vector<std::string>{"mail.example.com", ".example.com", ".com"});
     CHECK(tls_policy_keys("[mail.example.com]:587") == std::vector<std::string>{"[mail.example.com]:587"});
     CHECK(tls_policy_keys("example.com:587") == std::vector<std::string>{"example.com:587"});
+    CHECK(tls_policy_keys("mail..example.com") == std::vector<std::string>{"mail..example.com"});
+    CHECK(tls_policy_keys("example.com.") == std::vector<std::string>{"example.com."});
 }
 
 TEST_CASE("tls policy map entry beats the default level, parent domain matches subdomains", "[tls_policy]") {

@@ -1,5 +1,7 @@
 #include "util/smtpclient/tls_site_policy.h"
 
+#include <cctype>
+
 #include "util/base/strings.h"
 #include "util/log/log.h"
 
@@ -15,8 +17,13 @@ void mark_invalid(tls::ClientPolicy& p) {
     p.reason = "client TLS configuration problem";
 }
 
+// A host name (letters, digits, '-', '_', UTF-8; no empty label), as Postfix's
+// valid_utf8_hostname() lets parent-domain lookups happen only for those.
 bool plain_domain(std::string_view s) {
-    return !s.empty() && s.find_first_of("[]:/ ") == std::string_view::npos;
+    if (s.empty() || s.front() == '.' || s.back() == '.' || s.find("..") != std::string_view::npos) return false;
+    for (unsigned char c : s)
+        if (!(std::isalnum(c) || c == '-' || c == '_' || c == '.' || c >= 0x80)) return false;
+    return true;
 }
 
 Status add_match(tls::ClientPolicy& p, std::string_view value) {
