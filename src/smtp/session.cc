@@ -335,13 +335,14 @@ void Session::tls_established() {
     tls_active_ = true;
     SSL* ssl = bufferevent_openssl_get_ssl(bev_);
     tls::PeerVerdict verdict = settings_.tls->check_peer(ssl, *target_.tls_policy, target_.relay());
+    // Postfix logs the handshake before it gives up on the certificate.
+    if (settings_.tls->log_level() >= 1)
+        log::info("%s", tls::established_to_log_line(ssl, target_.relay(), verdict.trust).c_str());
     if (!verdict.ok) {
         send_quit();
         fail_session(true, "4.7.5", "Server certificate not verified");
         return;
     }
-    if (settings_.tls->log_level() >= 1)
-        log::info("%s", tls::established_to_log_line(ssl, target_.relay(), verdict.trust).c_str());
     // RFC 3207: forget what the server said before TLS and ask again.
     phase_ = Phase::Ehlo;
     send(std::string(settings_.ehlo_verb()) + " " + settings_.helo_name);

@@ -188,6 +188,7 @@ def test_verify_with_the_wrong_ca_defers(sender, world):
     sender.wait_log_re(
         r"smtp\[\d+\]: certificate verification failed for localhost\[127\.0\.0\.1\]:%d: untrusted issuer %s$"
         % (world.port, re.escape(CA_DN)))
+    established(sender, f"localhost[127.0.0.1]:{world.port}", "Untrusted")
     mailq = sender.command("postqueue", "-p").stdout
     assert "(Server certificate not verified)" in mailq, mailq
 
@@ -280,7 +281,7 @@ def test_postfix_defers_with_the_same_reasons_and_log_lines(sender, world):
     peer = postfixpeer.PostfixPeer(
         main_cf="transport_maps = inline:{" + ", ".join("{%s=%s}" % kv for kv in routes.items()) + "}\n"
                 f"smtp_tls_policy_maps = inline:{{ {{[127.0.0.1]:{world.plain_port}=bogus}} }}\n"
-                f"smtp_tls_CAfile = {world.certs.ca_cert}\nsmtp_host_lookup = native\n",
+                f"smtp_tls_CAfile = {world.certs.ca_cert}\nsmtp_host_lookup = native\nsmtp_tls_loglevel = 1\n",
         master_cf_text=postfixpeer.master_cf(extra=extra), name="tlsdiff")
     peer.start()
     try:
@@ -299,5 +300,11 @@ def test_postfix_defers_with_the_same_reasons_and_log_lines(sender, world):
                     if re.search(r"certificate verification failed|TLS policy lookup|dnssec lookups disabled|"
                                  r"invalid security level", line)}
         assert tls_lines(peer.log()) == tls_lines(sender.log())
+
+        def established_lines(log):
+            return {re.sub(r"^.*smtp\[\d+\]: ", "", line) for line in log.splitlines()
+                    if " TLS connection established to " in line}
+        # the sender made more connections (the other tests), Postfix's are among them
+        assert established_lines(peer.log()) <= established_lines(sender.log())
     finally:
         peer.cleanup()
