@@ -1,4 +1,4 @@
-"""pipe(8): master.cf `pipe` transports, run side by side on Postern and on Debian's
+"""pipe(8): master.cf `pipe` transports (and error:, retry:, discard: in transport_maps), run side by side on Postern and on Debian's
 Postfix with the same master.cf lines and main.cf routing: the expanded argument vector
 each command receives, the headers the flags add, the delivery records and reasons for
 exit statuses 0, 75 (deferred, shown by mailq), 67 (bounced 5.1.1) and an unknown one, the
@@ -57,7 +57,8 @@ def master_lines(d, lda_conf):
 MAIN_CF = """\
 transport_maps = inline:{ {args.test=argtest}, {multi.test=multi}, {defer.test=tempfail},
   {nouser.test=nouser}, {status3.test=status3}, {dsn.test=dsntext}, {slow.test=slow},
-  {big.test=bigonly}, {sender.test=discard} }
+  {big.test=bigonly}, {sender.test=discard}, {busy.test=retry:4.7.1 busy},
+  {err.test=error:5.7.1 go away}, {drop.test=discard:dropped here}, {noreason.test=error:} }
 argtest_destination_recipient_limit = 1
 dovecot_destination_recipient_limit = 1
 virtual_mailbox_domains = dove.test
@@ -67,7 +68,8 @@ recipient_delimiter = +
 """
 
 RCPTS = ["Joe+Ext@Args.Test", "a@multi.test b@multi.test", "x@defer.test", "x@nouser.test",
-         "x@status3.test", "x@dsn.test", "x@slow.test", "x@big.test", "alice@dove.test"]
+         "x@status3.test", "x@dsn.test", "x@slow.test", "x@big.test", "alice@dove.test",
+         "x@busy.test", "x@err.test", "x@drop.test", "x@noreason.test"]
 
 
 def script_dir(root):
@@ -154,6 +156,11 @@ def test_expected_outcomes(systems):
     assert record(inst, "x@dsn.test", pd)[1:] == ("4.2.2", "deferred", "mailbox full ")
     assert record(inst, "x@slow.test", pd)[2:] == ("bounced", 'Command time limit exceeded: "/bin/sleep"')
     assert record(inst, "x@big.test", pd)[1:] == ("5.2.3", "bounced", "message too large")
+    # error, retry and discard through transport_maps
+    assert record(inst, "x@busy.test", pd) == ("none", "4.7.1", "deferred", "busy")
+    assert record(inst, "x@err.test", pd) == ("none", "5.7.1", "bounced", "go away")
+    assert record(inst, "x@drop.test", pd) == ("none", "2.0.0", "sent", "dropped here")
+    assert record(inst, "x@noreason.test", pd) == ("none", "5.0.0", "bounced", "Address is undeliverable")
 
 
 def args_of(dirs, rcpt):
@@ -199,7 +206,8 @@ def test_deferred_reason_in_mailq(systems):
     inst, _ = systems["postern"]
     def listing():
         return inst.command("postqueue", "-p").stdout
-    assert wait_for(lambda: "(temporary failure)" in listing() and "(mailbox full )" in listing(), 30), listing()
+    assert wait_for(lambda: "(temporary failure)" in listing() and "(mailbox full )" in listing()
+                    and "(busy)" in listing(), 30), listing()
     assert re.search(r"\(temporary failure\)\n +x@defer\.test\n", listing())
 
 

@@ -26,7 +26,10 @@ COMMON = (
     "recipient_delimiter = +\n"
     "transport_maps = inline:{ remote.example=smtp:[mx.remote.example]:2525, "
     "slow.example=slow:, gw.example=:[gw.example], .sub.example=uucp:sub, "
-    "user@list.example=lmtp:unix:private/lmtp }\n"
+    "user@list.example=lmtp:unix:private/lmtp, {err.example=error:5.7.1 go away}, "
+    "drop.example=discard:, {busy.example=retry:4.7.1 busy}, "
+    "port.example=smtp:[port-mx.example]:2526, mx.example=smtp:mx-host.example:25, "
+    "noreason.example=error:, bare.example=discard, later.example=retry }\n"
     "relocated_maps = inline:{ old@host.example.test=new@else.example }\n"
     "sender_dependent_relayhost_maps = inline:{ @sender.example=[sd.example] }\n"
 )
@@ -58,8 +61,31 @@ RESOLVE = [
     "@r1,@r2:joe@remote.example", "a b%c@host.example.test", "a%b%c@host.example.test",
     "MAILER-DAEMON", "joe@host", "joe@-bad.example", "joe@[300.1.1.1]", "a%b@-bad.example",
     "x@[1.2.3.4", "a,b@remote.example", "@a,@b:c@host.example.test",
+    "a@err.example", "a@drop.example", "a@busy.example", "a@port.example", "a@mx.example",
+    "a@elsewhere.example", "joe@[192.0.2.7]", "a!b@host.example.test", '"a@b"@host.example.test',
+    '"a@b"@remote.example', "a@a.example", "a@b.example", "joe@x.a.example",
+    "a@noreason.example", "a@bare.example", "a@later.example",
 ]
-SENDERS = [("a@sender.example", "joe@remote.example"), ("b@other.example", "joe@remote.example")]
+# The routing parameters of issue 6 that the variants above leave at their defaults.
+TRANSPORTS = (
+    "relay_transport = relayx:[relay-nh.example]\n"
+    "default_transport = defx:[default-nh.example]:2527\n"
+    "local_transport = localx:$myhostname\n"
+    "virtual_transport = virtx:vnh\n"
+    "sender_dependent_default_transport_maps = inline:{ @sdt.example=sdt:[sdt-nh.example] }\n"
+    "empty_address_recipient = postmaster\n"
+    "swap_bangpath = no\n"
+    "resolve_dequoted_address = no\n"
+    "proxy_interfaces = 192.0.2.7\n"
+    "relayhost = [relayhost.example]:587\n"
+)
+# transport_maps "*": every address not listed before it, local ones too.
+STAR = ("transport_maps = inline:{ a.example=smtp:[a-mx.example], *=star:[star-nh.example], "
+        "{b.example=error:5.1.2 b is gone} }\n")
+VARIANTS = {"defaults": "", "variant": VARIANT, "transports": TRANSPORTS, "star": STAR}
+SENDERS = [("a@sender.example", "joe@remote.example"), ("b@other.example", "joe@remote.example"),
+           ("x@sdt.example", "joe@elsewhere.example"), ("x@sdt.example", "joe@host.example.test"),
+           ("x@sdt.example", "x@relay.example"), ("", "joe@elsewhere.example")]
 REWRITE = ["joe", "a!b", "a%b", "joe@host", "@r:joe@x", "joe@x.", "", "a b!c", "!", "a!",
            "a%", "%b", "a@", "a@.", "a@b.", "a@b@c", "joe@[1.2.3.4]", "first.last"]
 
@@ -189,9 +215,9 @@ def start(tmp_path):
         m.stop()
 
 
-@pytest.mark.parametrize("variant", ["defaults", "variant"])
+@pytest.mark.parametrize("variant", list(VARIANTS))
 def test_same_answers_as_postfix(tmp_path, start, variant):
-    extra = VARIANT if variant == "variant" else ""
+    extra = VARIANTS[variant]
     inst = start(extra)
     pf = PostfixRewrite(tmp_path, COMMON + extra)
     reqs = requests()

@@ -31,6 +31,7 @@ Result<std::unique_ptr<Resolver>> Resolver::create(const config::Config& c) {
     r->delimiters_ = c.get("recipient_delimiter");
     r->resolve_null_domain_ = c.get_bool("resolve_null_domain");
     r->resolve_numeric_domain_ = c.get_bool("resolve_numeric_domain");
+    r->resolve_dequoted_ = c.get_bool("resolve_dequoted_address");
     r->show_table_name_ = c.get_bool("show_user_unknown_table_name");
     r->helpful_warnings_ = c.get_bool("helpful_warnings");
     bool relay_parent = false;

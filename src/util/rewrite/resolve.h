@@ -69,6 +69,7 @@ private:
     std::string empty_recipient_;
     std::string delimiters_;
     bool resolve_null_domain_ = false;
+    bool resolve_dequoted_ = true;  // resolve_dequoted_address: crack quoted local parts
     bool resolve_numeric_domain_ = false;
     bool show_table_name_ = true;
     bool helpful_warnings_ = true;

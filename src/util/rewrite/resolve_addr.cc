@@ -89,7 +89,7 @@ Resolver::Outcome Resolver::strip_local(std::string_view address) const {
             rewrite_tokens(canon_, tree);
             continue;
         }
-        if (crack_quoted(tree, canon_.percent_hack, canon_.swap_bangpath)) {
+        if (resolve_dequoted_ && crack_quoted(tree, canon_.percent_hack, canon_.swap_bangpath)) {
             rewrite_tokens(canon_, tree);
             continue;
         }
@@ -206,7 +206,8 @@ bool Resolver::classify(const ClassParams& p, std::string_view sender, const std
 }
 
 // transport_maps: "transport:nexthop"; an empty transport keeps the class's, an empty
-// nexthop with a transport resets it to the recipient domain.
+// nexthop with a transport resets it to the recipient domain ("Address is
+// undeliverable" for error and retry).
 bool Resolver::apply_transport_maps(const ClassParams& p, const std::string& domain,
                                     ResolveReply& r) const {
     auto hit = find_in(p.transport, transport_probes(r.recipient, domain, delimiters_,
@@ -225,6 +226,8 @@ bool Resolver::apply_transport_maps(const ClassParams& p, const std::string& dom
     if (!channel.empty()) r.transport = channel;
     if (!host.empty())
         r.nexthop = host;
+    else if (channel == "error" || channel == "retry")  // Postfix's update_entry()
+        r.nexthop = "Address is undeliverable";
     else if (!channel.empty())
         r.nexthop = domain;
     return true;
