@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(not smtpsink.available(), reason="smtp-sink (Deb
 
 CA_DN = "/O=Postern Test/CN=Postern Test CA"
 # the route domains whose mail the receiver takes (the others fail before it)
-DELIVERED = ("verify.test", "polok.test", "may.test", "tls12.test", "ccert.test", "fp.test", "cache.test")
+DELIVERED = ("verify.test", "polok.test", "may.test", "tls12.test", "tls12x.test", "ccert.test", "fp.test", "cache.test")
 
 
 def transport(name, **options):
@@ -102,6 +102,7 @@ def sender(world, tmp_path_factory):
         "may.test": f"smtp:{world.loopback}",
         "encrypt.test": f"encrypt:[127.0.0.1]:{world.sink.port}",
         "tls12.test": f"tls12:{world.localhost}",
+        "tls12x.test": f"tls12x:{world.localhost}",
         "ccert.test": f"ccert:{world.loopback}",
         "fp.test": f"fp:{world.loopback}",
         "fpbad.test": f"fpbad:{world.loopback}",
@@ -115,6 +116,8 @@ def sender(world, tmp_path_factory):
               + transport("pol", smtp_tls_policy_maps=f"texthash:{policy}")
               + transport("encrypt", smtp_tls_security_level="encrypt")
               + transport("tls12", smtp_tls_security_level="encrypt", smtp_tls_mandatory_protocols="<=TLSv1.2")
+              + transport("tls12x", smtp_tls_security_level="encrypt", smtp_tls_mandatory_protocols="TLSv1.2",
+                          smtp_tls_mandatory_ciphers="high", smtp_tls_mandatory_exclude_ciphers="AESGCM:CHACHA20")
               + transport("ccert", smtp_tls_cert_file=world.certs.client_cert,
                           smtp_tls_key_file=world.certs.client_key)
               + transport("fp", smtp_tls_security_level="fingerprint",
@@ -224,10 +227,17 @@ def test_encrypt_without_starttls_defers(sender, world):
                                                  "127.0.0.1[127.0.0.1]")
 
 
-def test_mandatory_protocols_restrict_the_version(sender, world):
+def test_mandatory_protocols_and_ciphers_restrict_the_session(sender, world):
+    relay = f"localhost[127.0.0.1]:{world.port}"
     since = len(sender.log())
     deliver_to_receiver(sender, world, "tls12.test", "tls12-only")
-    assert established(sender, f"localhost[127.0.0.1]:{world.port}", "Trusted", since).group(1) == "TLSv1.2"
+    assert established(sender, relay, "Trusted", since).group(1) == "TLSv1.2"
+    # TLS 1.2 with the AEAD ciphers excluded: the server's preferred GCM cipher is out
+    since = len(sender.log())
+    deliver_to_receiver(sender, world, "tls12x.test", "tls12-no-gcm")
+    line = established(sender, relay, "Trusted", since).group(0)
+    cipher = re.search(r"with cipher (\S+)", line).group(1)
+    assert "TLSv1.2" in line and "GCM" not in cipher and "CHACHA20" not in cipher, line
 
 
 def test_client_certificate_is_presented(sender, world):
