@@ -221,3 +221,43 @@ def test_dovecot_deliver_writes_the_maildir(systems, dovecot):
     inst, pd = systems["postern"]
     assert record(inst, "alice@dove.test", pd) == ("dovecot", "2.0.0", "sent",
                                                     "delivered via dovecot service")
+
+
+BAD_MASTER = (
+    "rootcmd unix - n n - - pipe user=root argv=/bin/true\n"
+    "nousercmd unix - n n - - pipe flags=R argv=/bin/true\n"
+    "macrocmd unix - n n - - pipe user=nobody argv=/bin/echo ${colour}\n"
+    "dflag unix - n n - - pipe flags=D user=nobody argv=/bin/true\n"
+)
+BAD_MAIN = ("transport_maps = inline:{ root.test=rootcmd, nouser.test=nousercmd, "
+            "macro.test=macrocmd, dflag.test=dflag }\n")
+# What each transport's pipe logs, and the recipients' fate when it answers at all.
+BAD_LOGS = [
+    r"pipe\[\d+\]: fatal: user= command-line attribute specifies root privileges",
+    r"pipe\[\d+\]: fatal: missing user= command-line attribute",
+    r'pipe\[\d+\]: warning: file \S+/master.cf: service macrocmd: unknown macro name: "colour"',
+    r"pipe\[\d+\]: warning: pipe flag `D' requires dflag_destination_recipient_limit = 1",
+]
+
+
+def test_refusals_and_configuration_errors_match_postfix(tmp_path):
+    inst = MailInstance(tmp_path / "postern", main_cf=BAD_MAIN, master_cf=BAD_MASTER)
+    peer = PostfixPeer(main_cf=BAD_MAIN, master_cf_text=postfixpeer.master_cf(extra=BAD_MASTER),
+                       name="pipebad")
+    inst.start()
+    peer.start()
+    try:
+        for system in (inst, peer):
+            for rcpts in (["a@root.test"], ["a@nouser.test"], ["a@macro.test"],
+                          ["a@dflag.test", "b@dflag.test"]):
+                assert system.sendmail(["-f", "", *rcpts], "Subject: bad\n\nx\n").returncode == 0
+        for system in (inst, peer):
+            for pattern in BAD_LOGS:
+                assert wait_for(lambda: re.search(pattern, system.log()), 60), (pattern, system.log())
+            for rcpt in ("a@macro.test", "a@dflag.test", "b@dflag.test"):
+                assert wait_for(lambda: re.search(
+                    r"to=<%s>, relay=\w+, .*dsn=4\.3\.5, status=deferred "
+                    r"\(mail system configuration error\)" % re.escape(rcpt), system.log()), 60), system.log()
+    finally:
+        inst.stop()
+        peer.cleanup()

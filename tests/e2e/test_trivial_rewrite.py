@@ -72,7 +72,9 @@ TRANSPORTS = (
     "default_transport = defx:[default-nh.example]:2527\n"
     "local_transport = localx:$myhostname\n"
     "virtual_transport = virtx:vnh\n"
-    "sender_dependent_default_transport_maps = inline:{ @sdt.example=sdt:[sdt-nh.example] }\n"
+    "sender_dependent_default_transport_maps = inline:{ @sdt.example=sdt:[sdt-nh.example], "
+    "<>=nulls:[null-nh.example] }\n"
+    "sender_dependent_relayhost_maps = inline:{ <>=[null-relay.example], @sdr.example=DUNNO }\n"
     "empty_address_recipient = postmaster\n"
     "swap_bangpath = no\n"
     "resolve_dequoted_address = no\n"
@@ -85,7 +87,8 @@ STAR = ("transport_maps = inline:{ a.example=smtp:[a-mx.example], *=star:[star-n
 VARIANTS = {"defaults": "", "variant": VARIANT, "transports": TRANSPORTS, "star": STAR}
 SENDERS = [("a@sender.example", "joe@remote.example"), ("b@other.example", "joe@remote.example"),
            ("x@sdt.example", "joe@elsewhere.example"), ("x@sdt.example", "joe@host.example.test"),
-           ("x@sdt.example", "x@relay.example"), ("", "joe@elsewhere.example")]
+           ("x@sdt.example", "x@relay.example"), ("", "joe@elsewhere.example"),
+           ("x@sdr.example", "joe@elsewhere.example")]
 REWRITE = ["joe", "a!b", "a%b", "joe@host", "@r:joe@x", "joe@x.", "", "a b!c", "!", "a!",
            "a%", "%b", "a@", "a@.", "a@b.", "a@b@c", "joe@[1.2.3.4]", "first.last"]
 
