@@ -165,7 +165,8 @@ private:
         switch (r.status) {
             case mailbox::PipeStatus::Ok: {
                 std::string why = "delivered via " + service_ + " service";
-                if (!r.output.empty()) why += " (" + r.output + ")";
+                // Success output is trimmed (failure reasons keep the newline's space).
+                if (auto out = trim_right(r.output); !out.empty()) why += " (" + std::string(out) + ")";
                 return verdict("2.0.0", why, (attr_.flags & mailbox::kPipeFinal) ? "delivered" : "relayed");
             }
             case mailbox::PipeStatus::Bounce:

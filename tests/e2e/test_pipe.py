@@ -50,6 +50,7 @@ def master_lines(d, lda_conf):
         f"dsntext unix - n n - - pipe user=nobody argv={d}/exit.sh 1 {{4.2.2 mailbox full}}\n"
         "slow unix - n n - - pipe user=nobody argv=/bin/sleep 60\n"
         f"bigonly unix - n n - - pipe size=10 user=nobody argv={d}/exit.sh 0\n"
+        f"okout unix - n n - - pipe user=nobody argv={d}/exit.sh 0 {{all (well) done}}\n"
         "dovecot unix - n n - - pipe flags=DRhu user=nobody:nogroup "
         f"argv=/usr/lib/dovecot/deliver -c {lda_conf} -f ${{sender}} -d ${{recipient}}\n")
 
@@ -58,7 +59,8 @@ MAIN_CF = """\
 transport_maps = inline:{ {args.test=argtest}, {multi.test=multi}, {defer.test=tempfail},
   {nouser.test=nouser}, {status3.test=status3}, {dsn.test=dsntext}, {slow.test=slow},
   {big.test=bigonly}, {sender.test=discard}, {busy.test=retry:4.7.1 busy},
-  {err.test=error:5.7.1 go away}, {drop.test=discard:dropped here}, {noreason.test=error:} }
+  {err.test=error:5.7.1 go away}, {drop.test=discard:dropped here}, {noreason.test=error:},
+  {okout.test=okout} }
 argtest_destination_recipient_limit = 1
 dovecot_destination_recipient_limit = 1
 virtual_mailbox_domains = dove.test
@@ -69,7 +71,7 @@ recipient_delimiter = +
 
 RCPTS = ["Joe+Ext@Args.Test", "a@multi.test b@multi.test", "x@defer.test", "x@nouser.test",
          "x@status3.test", "x@dsn.test", "x@slow.test", "x@big.test", "alice@dove.test",
-         "x@busy.test", "x@err.test", "x@drop.test", "x@noreason.test"]
+         "x@busy.test", "x@err.test", "x@drop.test", "x@noreason.test", "x@okout.test"]
 
 
 def script_dir(root):
