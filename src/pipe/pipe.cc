@@ -55,6 +55,8 @@ public:
         const config::Config& c = ctx.config();
         service_ = ctx.args().service_name.empty() ? "pipe" : ctx.args().service_name;
         config_dir_ = c.config_dir();
+        // Commands run as user=: the process must keep root (master.cf unprivileged "n").
+        if (ctx.args().unprivileged) log::fatal("service %s requires privileged operation", service_.c_str());
         auto attr = mailbox::parse_pipe_attr(ctx.args().args);
         if (!attr) log::fatal("%s", attr.error().c_str());
         attr_ = std::move(*attr);

@@ -230,15 +230,17 @@ BAD_MASTER = (
     "nousercmd unix - n n - - pipe flags=R argv=/bin/true\n"
     "macrocmd unix - n n - - pipe user=nobody argv=/bin/echo ${colour}\n"
     "dflag unix - n n - - pipe flags=D user=nobody argv=/bin/true\n"
+    "unprivcmd unix - - n - - pipe user=nobody argv=/bin/true\n"
 )
 BAD_MAIN = ("transport_maps = inline:{ root.test=rootcmd, nouser.test=nousercmd, "
-            "macro.test=macrocmd, dflag.test=dflag }\n")
+            "macro.test=macrocmd, dflag.test=dflag, unpriv.test=unprivcmd }\n")
 # What each transport's pipe logs, and the recipients' fate when it answers at all.
 BAD_LOGS = [
     r"pipe\[\d+\]: fatal: user= command-line attribute specifies root privileges",
     r"pipe\[\d+\]: fatal: missing user= command-line attribute",
     r'pipe\[\d+\]: warning: file \S+/master.cf: service macrocmd: unknown macro name: "colour"',
     r"pipe\[\d+\]: warning: pipe flag `D' requires dflag_destination_recipient_limit = 1",
+    r"pipe\[\d+\]: fatal: service unprivcmd requires privileged operation",
 ]
 
 
@@ -251,7 +253,7 @@ def test_refusals_and_configuration_errors_match_postfix(tmp_path):
     try:
         for system in (inst, peer):
             for rcpts in (["a@root.test"], ["a@nouser.test"], ["a@macro.test"],
-                          ["a@dflag.test", "b@dflag.test"]):
+                          ["a@dflag.test", "b@dflag.test"], ["a@unpriv.test"]):
                 assert system.sendmail(["-f", "", *rcpts], "Subject: bad\n\nx\n").returncode == 0
         for system in (inst, peer):
             for pattern in BAD_LOGS:
