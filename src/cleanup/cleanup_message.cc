@@ -69,6 +69,9 @@ void CleanupMessage::add_recipient(const std::string& address, const std::string
     std::vector<std::string> expanded = map_ok ? rewriter_.expand(clean, address_error_)
                                                : std::vector<std::string>{clean};
     std::string original = settings_.enable_original_recipient ? (orig.empty() ? address : orig) : "";
+    // As Postfix's cleanup: a recipient without ORCPT gets "rfc822;" and its rewritten
+    // address (before alias expansion); blind copies get none.
+    std::string dsn_orcpt = orcpt.empty() && !bcc ? "rfc822;" + clean : orcpt;
     for (std::string& a : expanded) {
         // Postfix's duplicate filter: the same (original, final) pair is delivered once.
         std::string key = original + '\n' + a;
@@ -79,7 +82,7 @@ void CleanupMessage::add_recipient(const std::string& address, const std::string
         queue::Recipient r;
         r.address = std::move(a);
         r.original = original;
-        r.dsn_orcpt = orcpt;
+        r.dsn_orcpt = dsn_orcpt;
         r.dsn_notify = static_cast<int>(notify);
         recipients_.push_back(std::move(r));
     }

@@ -34,6 +34,7 @@ Delivery::Delivery(event_base* base, dns::Resolver& resolver, const Settings& se
       done_(std::move(done)) {
     gettimeofday(&handoff_, nullptr);
     outcomes_.resize(request_.recipients.size());
+    relays_.resize(request_.recipients.size());
 }
 
 bool Delivery::load_message(std::string& error) {
@@ -172,6 +173,7 @@ void Delivery::next_target() {
             return;
         }
         t.tls_policy = tls_policy_;
+        t.final_server = targets_.empty() && hosts_.empty() && sites_.empty();
         std::weak_ptr<Delivery> weak = weak_from_this();
         session_ = std::make_unique<Session>(base_, settings_, t, env_, [weak, t](SessionReport report) {
             if (auto self = weak.lock()) self->on_report(t, std::move(report));
@@ -312,8 +314,27 @@ void Delivery::on_report(const Target& target, SessionReport report) {
         give_up();
         return;
     }
-    for (size_t i = 0; i < outcomes_.size() && i < report.rcpts.size(); ++i) outcomes_[i] = report.rcpts[i];
-    conclude(report.dsn.empty() ? "4.4.2" : report.dsn, report.reason);
+    bool kept = false;  // recipients a server that is not the last deferred at RCPT
+    for (size_t i = 0; i < outcomes_.size() && i < report.rcpts.size(); ++i) {
+        const Outcome& o = report.rcpts[i];
+        if (o.known()) {
+            outcomes_[i] = o;
+            relays_[i] = target.relay();
+            env_.rcpts[i].done = true;
+        } else if (o.try_next) {
+            // As Postfix: the server's reply as an info line; the next server may do.
+            log::info("%s: %s", request_.queue_id.c_str(), o.reason.c_str());
+            last_dsn_ = o.dsn;
+            last_reason_ = o.reason;
+            kept = true;
+        }
+    }
+    if (kept && (!targets_.empty() || !hosts_.empty() || !sites_.empty())) {
+        next_target();
+        return;
+    }
+    conclude(report.dsn.empty() ? (kept ? last_dsn_ : "4.4.2") : report.dsn,
+             report.dsn.empty() && kept ? last_reason_ : report.reason);
 }
 
 void Delivery::conclude(const std::string& dsn, const std::string& reason) {
@@ -331,7 +352,8 @@ void Delivery::conclude(const std::string& dsn, const std::string& reason) {
         e.queue_id = request_.queue_id;
         e.recipient = rcpt.address;
         e.orig_recipient = rcpt.orig;
-        e.relay = relay_;
+        const std::string& relay = relays_[i].empty() ? relay_ : relays_[i];
+        e.relay = relay;
         e.times.incoming_arrival = {request_.arrival_sec, static_cast<suseconds_t>(request_.arrival_usec)};
         e.times.active_arrival = handoff_;
         e.times.agent_handoff = handoff_;
@@ -345,7 +367,7 @@ void Delivery::conclude(const std::string& dsn, const std::string& reason) {
         std::string action = cls == '2' ? (settings_.lmtp ? "delivered" : "relayed") : cls == '5' ? "failed" : "delayed";
         // A DSN-capable SMTP server got NOTIFY=SUCCESS and reports the delivery itself.
         bool passed_on = cls == '2' && o.dsn_server && (rcpt.notify & ipc::mail::kNotifySuccess);
-        reply.results.push_back({static_cast<long>(i), o.dsn, action, o.reason, relay_, passed_on});
+        reply.results.push_back({static_cast<long>(i), o.dsn, action, o.reason, relay, passed_on});
     }
     Done done = std::move(done_);
     done_ = nullptr;

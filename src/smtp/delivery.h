@@ -70,6 +70,7 @@ private:
     std::unique_ptr<Session> session_;
     std::shared_ptr<const tls::ClientPolicy> tls_policy_;  // for site_
     std::vector<Outcome> outcomes_;
+    std::vector<std::string> relays_;  // the server that gave each final outcome
     std::string relay_ = "none";
     std::string last_dsn_ = "4.4.3", last_reason_;
     timeval conn_setup_done_{};

@@ -468,7 +468,8 @@ void Session::begin_transaction() {
     phase_ = Phase::Transaction;
     std::deque<Pending> cmds;
     cmds.push_back({Cmd::Mail, 0});
-    for (size_t i = 0; i < env_.rcpts.size(); ++i) cmds.push_back({Cmd::Rcpt, i});
+    for (size_t i = 0; i < env_.rcpts.size(); ++i)
+        if (!env_.rcpts[i].done) cmds.push_back({Cmd::Rcpt, i});
     cmds.push_back({Cmd::Data, 0});
     if (features_.pipelining) {
         for (const auto& c : cmds) {
@@ -513,6 +514,7 @@ void Session::on_command_reply(const smtpclient::Reply& reply) {
             accepted_.push_back(c.index);
         } else {
             report_.rcpts[c.index] = {reply.dsn(), said(reply, "RCPT TO")};
+            report_.rcpts[c.index].try_next = reply.cls() == '4' && !target_.final_server;
         }
         arm(pending_.size() > 1 || !unsent_.empty() ? settings_.rcpt_timeout : settings_.data_init_timeout,
             pending_.size() > 1 || !unsent_.empty() ? "sending RCPT TO" : "sending DATA command");

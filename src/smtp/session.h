@@ -34,6 +34,9 @@ struct Target {
     std::string sasl_credentials;  // "user:password" for AUTH, "" for none
     // The destination's TLS policy (smtp_tls_policy_maps or smtp_tls_security_level).
     std::shared_ptr<const tls::ClientPolicy> tls_policy;
+    // The last server to try: a 4xx to RCPT is final here; elsewhere the recipient is
+    // kept for the next server (Postfix's SMTP_MISC_FLAG_FINAL_SERVER).
+    bool final_server = true;
     std::string namaddr() const { return host + "[" + addr + "]"; }
     // The relay= field of the log line: "host[addr]:port", "host[path]".
     std::string relay() const { return unix_socket ? namaddr() : namaddr() + ":" + std::to_string(port); }
@@ -45,6 +48,7 @@ struct Envelope {
     struct Rcpt {
         std::string address, orcpt, orig;  // orig: the original recipient (ORCPT fallback)
         long notify = 0;
+        bool done = false;  // has its outcome from an earlier server: not sent again
     };
     std::string sender, envid;
     long ret = 0;
@@ -59,7 +63,8 @@ struct Outcome {
     std::string dsn;     // "" while unknown
     std::string reason;  // "250 2.0.0 Ok: queued as X" or "host h[a] said: ..."
     bool dsn_server = false;  // accepted by an SMTP (not LMTP) server that announced DSN
-    bool known() const { return !dsn.empty(); }
+    bool try_next = false;    // a 4xx from a server that is not the last: not final
+    bool known() const { return !dsn.empty() && !try_next; }
 };
 
 struct SessionReport {

@@ -50,11 +50,13 @@ import ctypes
 import itertools
 import os
 import re
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -427,14 +429,41 @@ def clean_stale():
 
 @pytest.fixture(scope="module")
 def network(request):
-    """A started Network with hosts a, b, c; a test module adds DNS records with a
-    module-level NETNS_RECORDS list (mx(), a(), or dnsmasq lines)."""
+    """A started Network with hosts a, b, c (or the module-level NETNS_HOSTS names); a
+    test module adds DNS records with a module-level NETNS_RECORDS list (mx(), a(), or
+    dnsmasq lines)."""
     why = available()
     if why:
         pytest.skip(f"multi-host tests need network namespaces: {why}")
-    net = Network(records=getattr(request.module, "NETNS_RECORDS", ()))
+    net = Network(hosts=getattr(request.module, "NETNS_HOSTS", ("a", "b", "c")),
+                  records=getattr(request.module, "NETNS_RECORDS", ()))
     request.addfinalizer(net.stop)
     return net.start()
+
+
+@pytest.fixture
+def hosts(network):
+    """Starts Postern (hosts.postern(network.a, main_cf=...)) or Debian's Postfix
+    (hosts.postfix(network.c)) in a host, stopped at the end of the test: the network
+    is the module's, the daemons are the test's. Hosts a test took down are up again
+    after it."""
+    started = []
+
+    class Starter:
+        @staticmethod
+        def postern(host, **kw):
+            started.append(PosternHost(host, **kw))
+            return started[-1].start()
+
+        @staticmethod
+        def postfix(host, **kw):
+            started.append(PostfixHost(host, **kw))
+            return started[-1].start()
+    yield Starter
+    for instance in reversed(started):
+        instance.stop()
+    for host in network.hosts.values():
+        host.up()
 
 
 class PostfixHost:
@@ -584,14 +613,20 @@ class ScriptedSmtp:
     make on demand. `replies` maps "greeting", a command verb ("EHLO", "MAIL", "RCPT",
     "DATA", ...) or "." (end of the message) to the reply to send instead of a plain
     250 (354 for DATA); `drop_in_data` closes the connection after the first line of
-    the message body; `delay` waits that long before every reply. What clients sent is
-    kept in self.commands and self.messages. Stopped with the host, by stop() or at the
-    end of a `with` block."""
+    the message body; `delay` waits that long before every reply. `hang` names keys
+    (as in `replies`) whose reply is held back until release() or until the client
+    hangs up (self.hangs counts the holds, for a test to wait on). With `lmtp` the end
+    of the message gets one reply per accepted recipient (RFC 2033), from `rcpt_replies`
+    (address: reply) or "250 2.0.0 Ok". What clients sent is kept in self.commands and
+    self.messages. Stopped with the host, by stop() or at the end of a `with` block."""
 
-    def __init__(self, host, port=25, replies=None, drop_in_data=False, delay=0.0):
+    def __init__(self, host, port=25, replies=None, drop_in_data=False, delay=0.0, hang=(),
+                 lmtp=False, rcpt_replies=None):
         self.host, self.port = host, port
         self.replies = {"greeting": f"220 {host.fqdn} ESMTP scripted", **(replies or {})}
         self.drop_in_data, self.delay = drop_in_data, delay
+        self.hang, self.hangs, self.released = set(hang), 0, threading.Event()
+        self.lmtp, self.rcpt_replies = lmtp, dict(rcpt_replies or {})
         self.commands, self.messages = [], []
         with host.entered():
             self.sock = socket.create_server((host.address, port))
@@ -600,9 +635,30 @@ class ScriptedSmtp:
 
     def _reply(self, conn, key, default):
         time.sleep(self.delay)
-        conn.sendall((self.replies.get(key, default) + "\r\n").encode())
+        if key in self.hang and not self._held(conn):
+            raise OSError("the client hung up")
+        reply = self.replies.get(key, default)
+        conn.sendall((reply + "\r\n").encode())
+        return reply
+
+    def _held(self, conn):
+        """Holds the reply until release() (True) or the client's hang-up (False)."""
+        self.hangs += 1
+        while not self.released.wait(0.2):
+            if select.select([conn], [], [], 0)[0]:
+                try:
+                    if not conn.recv(1, socket.MSG_PEEK):
+                        return False
+                except OSError:
+                    return False
+        return True
+
+    def release(self):
+        """Sends the held replies, and every later one at once."""
+        self.released.set()
 
     def _session(self, conn):
+        accepted = []       # LMTP: this transaction's recipients that got a 2xx
         with conn, conn.makefile("rb") as f:
             try:
                 self._reply(conn, "greeting", "")
@@ -617,9 +673,18 @@ class ScriptedSmtp:
                         self._reply(conn, "DATA", "354 End data with <CR><LF>.<CR><LF>")
                         if not self._read_message(f):
                             return
-                        self._reply(conn, ".", "250 2.0.0 Ok: queued")
+                        if not self.lmtp:
+                            self._reply(conn, ".", "250 2.0.0 Ok: queued")
+                        for rcpt in accepted:
+                            self._reply(conn, ".", self.rcpt_replies.get(rcpt, "250 2.0.0 Ok"))
+                        accepted = []
                     else:
-                        self._reply(conn, verb, "250 Ok")
+                        reply = self._reply(conn, verb, "250 Ok")
+                        if verb == "MAIL":
+                            accepted = []
+                        m = re.match(r"RCPT TO:<([^>]*)>", cmd, re.I)
+                        if m and reply.startswith("2"):
+                            accepted.append(m.group(1))
             except OSError:
                 pass
 

@@ -283,6 +283,10 @@ def test_virtual_alias_and_canonical_maps(make, tmp_path):
     assert re.findall(r"^recipient: (.*)$", text, re.M) == [
         "a@example.com", "real-b@example.net", "list@example.com", "mailbox+tag@example.net"]
     assert "original_recipient: list@example.com" in text
+    # As Debian's Postfix: without ORCPT, the DSN original recipient is "rfc822;" and
+    # the address as rewritten, before the alias expansion.
+    assert re.findall(r"^named_attribute: dsn_orig_rcpt=(.*)$", text, re.M) == [
+        "rfc822;list@example.com"] * 3 + ["rfc822;user+tag@example.com"]
     assert "From: Joe.User@example.com\n" in content(inst, r["queue_id"])
     r = c.submit("a@example.com", ["loop1@example.com"], "Subject: loop\n\nx\n")
     assert r["status"] == str(STAT_DEFER) and r["reason"] == "4.6.0 Alias expansion error"
@@ -368,8 +372,12 @@ def test_blind_copies_from_always_bcc_and_sender_bcc_maps(make, tmp_path):
     inst = make(f"always_bcc = audit@example.com\nsender_bcc_maps = hash:{sbcc}\n")
     c = Client(inst)
     r = c.submit("boss@example.com", ["a@example.com"], "Subject: x\n\nx\n")
-    assert re.findall(r"^recipient: (.*)$", postcat(inst, r["queue_id"]), re.M) == [
+    text = postcat(inst, r["queue_id"])
+    assert re.findall(r"^recipient: (.*)$", text, re.M) == [
         "a@example.com", "archive@example.com", "audit@example.com"]
+    # Blind copies get no DSN original recipient (Postfix's NO_DSN_ORCPT).
+    assert re.findall(r"^named_attribute: dsn_orig_rcpt=(.*)$", text, re.M) == [
+        "rfc822;a@example.com"]
     # without the BCC flag (e.g. a forwarded copy) nothing is added; blind copies alone
     # are no recipients
     r = c.submit("boss@example.com", ["a@example.com"], "Subject: x\n\nx\n", flags=FILTER | MAP_OK)

@@ -160,9 +160,12 @@ void CleanupStream::read_cb(bufferevent* bev, void* arg) {
     }
 }
 
-void CleanupStream::write_cb(bufferevent*, void* arg) {
+// The socket took everything written: the caller may read more. (The partial chunk in
+// pending_ waits for more content, so it does not count here, or a caller that stopped
+// reading with a partial chunk left would never be called again.)
+void CleanupStream::write_cb(bufferevent* bev, void* arg) {
     auto* self = static_cast<CleanupStream*>(arg);
-    if (self->drain_ && self->backlog() == 0) {
+    if (self->drain_ && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
         auto fn = std::move(self->drain_);
         self->drain_ = nullptr;
         fn();

@@ -50,7 +50,8 @@ public:
 
     // Bytes queued for cleanup and not yet written to the socket.
     size_t backlog() const;
-    // Called (once per set) when the backlog has fallen to nothing.
+    // Called (once per set) when the socket has taken everything written so far (a
+    // partial chunk may still wait in pending_ for more content).
     void on_drain(std::function<void()> fn) { drain_ = std::move(fn); }
     // The connection broke; every later request is ignored and finish() reports it.
     bool failed() const { return !error_.empty(); }
