@@ -293,6 +293,19 @@ def test_message_at_the_size_limit_and_one_byte_over(smtpd):
     d.close()
 
 
+def test_a_message_larger_than_the_cleanup_backlog_arrives_whole(smtpd):
+    """3 MB: more than smtpd lets queue up for cleanup (1 MB), so the session stops
+    reading its client until cleanup has caught up, then goes on (it used to wait
+    forever when a partial chunk was left over at the pause)."""
+    import smtplib
+    line = "y" * 76 + "\r\n"
+    with smtplib.SMTP("127.0.0.1", smtpd.ports["plain"], timeout=60) as s:
+        s.sendmail("big@example.org", [smtpd.rcpt],
+                   "Subject: three megabytes\r\n\r\n" + line * 40000)
+    entry = smtpd.message_with("Subject: three megabytes")
+    assert entry.count(b"y" * 76 + b"\n") == 40000
+
+
 # --- message content --------------------------------------------------------------
 
 def data_dialog(port, content, marker=None):
