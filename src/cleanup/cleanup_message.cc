@@ -165,7 +165,8 @@ void CleanupMessage::add_blind_copies() {
     if (!settings_.always_bcc.empty()) bcc_.push_back(settings_.always_bcc);
     std::vector<std::string> copies;
     copies.swap(bcc_);
-    for (const std::string& a : copies) add_recipient(a, "", "", 0, true);
+    // NOTIFY=NEVER, as Postfix's cleanup: the sender hears nothing of a blind copy.
+    for (const std::string& a : copies) add_recipient(a, "", "", proto::kNotifyNever, true);
 }
 
 void CleanupMessage::write_file() {

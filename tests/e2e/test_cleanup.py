@@ -375,9 +375,11 @@ def test_blind_copies_from_always_bcc_and_sender_bcc_maps(make, tmp_path):
     text = postcat(inst, r["queue_id"])
     assert re.findall(r"^recipient: (.*)$", text, re.M) == [
         "a@example.com", "archive@example.com", "audit@example.com"]
-    # Blind copies get no DSN original recipient (Postfix's NO_DSN_ORCPT).
+    # Blind copies get no DSN original recipient (Postfix's NO_DSN_ORCPT) and, as in
+    # Debian's Postfix, NOTIFY=NEVER (notify_flags=1) each.
     assert re.findall(r"^named_attribute: dsn_orig_rcpt=(.*)$", text, re.M) == [
         "rfc822;a@example.com"]
+    assert re.findall(r"^named_attribute: notify_flags=(.*)$", text, re.M) == ["1", "1"]
     # without the BCC flag (e.g. a forwarded copy) nothing is added; blind copies alone
     # are no recipients
     r = c.submit("boss@example.com", ["a@example.com"], "Subject: x\n\nx\n", flags=FILTER | MAP_OK)
