@@ -220,16 +220,21 @@ def test_relay_through_the_smarthost_with_tls_and_auth(network, hosts, shared):
     assert re.search(rf"{qid_b}: client=mx\.c\.test\[{C_ADDR}\]", pb.log()), pb.log()
 
 
-def test_mechanism_filter_and_tls_security_options_choose_plain(network, hosts, shared):
+@pytest.mark.parametrize("mech_filter, method", [("!cram-md5, static:rest", "PLAIN"), ("login", "LOGIN")])
+def test_mechanism_filter_and_tls_security_options(network, hosts, shared, mech_filter, method):
+    """Dovecot offers PLAIN LOGIN CRAM-MD5; without CRAM-MD5 the first plaintext one of the
+    server's list is taken, which smtp_sasl_tls_security_options (no noplaintext) allows."""
     pc = smarthost_on_c(hosts, network, shared)
     pb = maildir_b(hosts, network)
-    pa = hosts.postern(network.a, main_cf=CLIENT_CF + "smtp_sasl_mechanism_filter = !cram-md5, static:rest\n"
+    pa = hosts.postern(network.a, main_cf=CLIENT_CF + f"smtp_sasl_mechanism_filter = {mech_filter}\n"
                        "smtp_sasl_tls_security_options = noanonymous\n")
     maps = password_map(pa, {"[smarthost.c.test]:587": "bob:bob-secret"})
     reconfigure(pa, "postern", f"smtp_sasl_password_maps = {maps}\n")
-    send(pa, f"{pa.user}@a.test", f"{pb.user}@b.test", "plain over tls")
+    send(pa, f"{pa.user}@a.test", f"{pb.user}@b.test", f"{method} over tls")
     sent = pa.wait_log_re(rf"relay={RELAY}, .*status=sent \(250 2\.0\.0 Ok: queued as (\w+)\)", timeout=90)
-    pc.wait_log_re(rf"{sent.group(1)}: client=mx\.a\.test\[{A_ADDR}\], sasl_method=PLAIN, sasl_username=bob$")
+    pc.wait_log_re(rf"{sent.group(1)}: client=mx\.a\.test\[{A_ADDR}\], sasl_method={method}, "
+                   r"sasl_username=bob$")
+    assert maildir_has(pb, f"{method} over tls"), pb.log()
 
 
 def test_sender_dependent_credentials_choose_the_account(network, hosts, shared):
