@@ -350,15 +350,18 @@ void Session::tls_established() {
 }
 
 bool Session::start_auth() {
-    if (target_.sasl_credentials.empty() || features_.auth.empty()) return false;
+    if (features_.auth.empty()) return false;
     std::vector<std::string> kept;
     std::string offered;
     for (const auto& mech : features_.auth) {
         offered += (offered.empty() ? "" : " ") + mech;
         if (settings_.sasl_mech_filter.keeps(mech)) kept.push_back(mech);
     }
-    if (kept.empty()) {
+    // As Postfix, the warning comes with the EHLO reply, credentials or not.
+    if (kept.empty())
         log::warn("%s offered no supported AUTH mechanisms: '%s'", target_.relay().c_str(), offered.c_str());
+    if (target_.sasl_credentials.empty()) return false;
+    if (kept.empty()) {
         send_quit();
         fail_session(true, "4.7.0", strprintf("SASL authentication failed: server %s offered no compatible "
                                               "authentication mechanisms for this type of connection security",

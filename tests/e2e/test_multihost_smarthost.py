@@ -131,14 +131,16 @@ def outcome(client, rcpt):
 
 def postern_and_postfix_outcomes(network, hosts, extra_cf, passwords, subject):
     """Postern on A, then Debian's Postfix on A, each sending one message through C with
-    the same settings; both outcomes as (dsn, status, reason)."""
+    the same settings; both outcomes as (dsn, status, reason, AUTH-list warning)."""
     results = []
     for kind in ("postern", "postfix"):
         client = getattr(hosts, kind)(network.a, main_cf=CLIENT_CF + extra_cf)
         maps = password_map_for(client, passwords)
         reconfigure(client, kind, f"smtp_sasl_password_maps = {maps}\n")
         send(client, "alice@a.test", "bob@b.test", f"{subject} via {kind}")
-        results.append(outcome(client, "bob@b.test"))
+        result = outcome(client, "bob@b.test")
+        warning = re.search(r"warning: (.* offered no supported AUTH mechanisms: .*)$", client.log(), re.M)
+        results.append((*result, warning and warning.group(1)))
         client.stop()
     return results
 
@@ -161,7 +163,7 @@ def reconfigure(client, kind, text):
 
 
 @pytest.mark.parametrize("case", ["no credentials", "wrong password", "no mechanism left",
-                                  "wrong password, no soft bounce"])
+                                  "wrong password, no soft bounce", "filter leaves nothing"])
 def test_smarthost_failures_match_debian_postfix(network, hosts, shared, case):
     smarthost_on_c(hosts, network, shared)
     passwords, extra = {
@@ -173,10 +175,13 @@ def test_smarthost_failures_match_debian_postfix(network, hosts, shared, case):
         # finds no mechanism, and so does Postern.
         "no mechanism left": ({"[smarthost.c.test]:587": "alice:alice-secret"},
                               "smtp_sasl_mechanism_filter = plain, login\n"),
+        "filter leaves nothing": ({"[smarthost.c.test]:587": "alice:alice-secret"},
+                                  "smtp_sasl_mechanism_filter = gssapi\n"),
     }[case]
     postern_outcome, postfix_outcome = postern_and_postfix_outcomes(network, hosts, extra, passwords, case)
     assert postern_outcome == postfix_outcome
-    dsn, status, postern_reason = postern_outcome
+    dsn, status, postern_reason, warning = postern_outcome
+    assert bool(warning) == (case == "filter leaves nothing"), warning
     assert (dsn[0], status) == (("5", "bounced") if "no soft bounce" in case else ("4", "deferred"))
     expected = {
         "no credentials": rf"host smarthost\.c\.test\[{C_ADDR}\] said: 454 4\.7\.1 <bob@b\.test>: "
@@ -184,6 +189,8 @@ def test_smarthost_failures_match_debian_postfix(network, hosts, shared, case):
         "wrong password": rf"SASL authentication failed; server smarthost\.c\.test\[{C_ADDR}\] "
                           r"said: 535 5\.7\.8 Error: authentication failed",
         "wrong password, no soft bounce": r"SASL authentication failed; server smarthost\.c\.test",
+        "filter leaves nothing": rf"SASL authentication failed: server smarthost\.c\.test\[{C_ADDR}\] "
+                                 r"offered no compatible authentication mechanisms",
         "no mechanism left": r"SASL authentication failed; cannot authenticate to server "
                              rf"smarthost\.c\.test\[{C_ADDR}\]: no mechanism available",
     }[case]
