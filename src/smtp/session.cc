@@ -343,6 +343,7 @@ void Session::tls_established() {
         fail_session(true, "4.7.5", "Server certificate not verified");
         return;
     }
+    tls_verified_ = std::string_view(verdict.trust) == "Verified";  // smtp_sasl_tls_verified_security_options
     // RFC 3207: forget what the server said before TLS and ask again.
     phase_ = Phase::Ehlo;
     send(std::string(settings_.ehlo_verb()) + " " + settings_.helo_name);
@@ -368,8 +369,9 @@ bool Session::start_auth() {
                                               target_.namaddr().c_str()));
         return true;
     }
-    auth_mech_ = smtpclient::choose_sasl_mechanism(kept, tls_active_ ? settings_.sasl_tls_options
-                                                                     : settings_.sasl_options);
+    unsigned options = !tls_active_ ? settings_.sasl_options
+                       : tls_verified_ ? settings_.sasl_tls_verified_options : settings_.sasl_tls_options;
+    auth_mech_ = smtpclient::choose_sasl_mechanism(kept, options);
     if (auth_mech_.empty()) {
         send_quit();
         fail_session(true, "4.7.0", strprintf("SASL authentication failed; cannot authenticate to server %s: "

@@ -149,6 +149,7 @@ private:
     std::vector<size_t> accepted_;  // recipients the server took with 2xx
     bool mail_ok_ = false;
     bool tls_active_ = false;
+    bool tls_verified_ = false;  // the server certificate matched (fingerprint, verify, ...)
     std::string auth_mech_;
     int auth_step_ = 0;
     size_t lmtp_replies_ = 0;

@@ -29,7 +29,8 @@ void load_sasl(const config::Config& config, const std::string& p, Settings& s) 
         log::fatal("specify a password table via the `%ssasl_password_maps' configuration parameter", p.c_str());
     s.sasl_passwords = open_maps(config, p + "sasl_password_maps");
     for (auto [name, flags] : {std::pair{p + "sasl_security_options", &s.sasl_options},
-                               std::pair{p + "sasl_tls_security_options", &s.sasl_tls_options}}) {
+                               std::pair{p + "sasl_tls_security_options", &s.sasl_tls_options},
+                               std::pair{p + "sasl_tls_verified_security_options", &s.sasl_tls_verified_options}}) {
         auto parsed = sasl::parse_security_options(config.get_list(name), config.get(name));
         if (!parsed) log::fatal("%s", parsed.error().c_str());
         *flags = *parsed;

@@ -28,10 +28,12 @@ struct Settings {
     // smtp_sasl_auth_enable with smtp_sasl_password_maps ("user:password" per sender,
     // server name or next hop; see util/smtpclient/sasl_client.h); CRAM-MD5, PLAIN and
     // LOGIN as smtp_sasl_security_options (smtp_sasl_tls_security_options after
-    // STARTTLS) and smtp_sasl_mechanism_filter allow.
+    // STARTTLS, smtp_sasl_tls_verified_security_options when the certificate matched)
+    // and smtp_sasl_mechanism_filter allow.
     bool sasl_enable = false;
     std::vector<std::shared_ptr<table::Table>> sasl_passwords;
-    unsigned sasl_options = 0, sasl_tls_options = 0;  // sasl::SecurityFlag bits
+    // sasl::SecurityFlag bits: before TLS, over TLS, over TLS with a matched certificate.
+    unsigned sasl_options = 0, sasl_tls_options = 0, sasl_tls_verified_options = 0;
     sasl::MechanismFilter sasl_mech_filter;
     bool sasl_soft_bounce = true;  // smtp_sasl_auth_soft_bounce
     // smtp_sender_dependent_authentication (SMTP only): the sender's keys come first;

@@ -11,6 +11,7 @@ the server's TLS lines name the same protocol and cipher, and the queue IDs agre
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -242,6 +243,31 @@ def test_mechanism_filter_and_tls_security_options(network, hosts, shared, mech_
     pc.wait_log_re(rf"{sent.group(1)}: client=mx\.a\.test\[{A_ADDR}\], sasl_method={method}, "
                    r"sasl_username=bob$")
     assert maildir_has(pb, f"{method} over tls"), pb.log()
+
+
+def server_fingerprint(certs):
+    out = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", certs.server_cert],
+                         check=True, capture_output=True, text=True).stdout
+    return out.strip().split("=", 1)[1]
+
+
+def test_a_matched_certificate_applies_the_verified_security_options(network, hosts, shared):
+    """smtp_tls_security_level = fingerprint matches C's certificate, so
+    smtp_sasl_tls_verified_security_options (noanonymous) applies and PLAIN may go, where
+    smtp_sasl_tls_security_options (the default noplaintext) would leave no mechanism."""
+    pc = smarthost_on_c(hosts, network, shared)
+    pb = maildir_b(hosts, network)
+    pa = hosts.postern(network.a, main_cf=CLIENT_CF.replace("encrypt", "fingerprint") +
+                       f"smtp_tls_fingerprint_cert_match = {server_fingerprint(shared.certs)}\n"
+                       "smtp_sasl_mechanism_filter = plain\n"
+                       "smtp_sasl_tls_verified_security_options = noanonymous\n")
+    maps = password_map(pa, {"[smarthost.c.test]:587": "bob:bob-secret"})
+    reconfigure(pa, "postern", f"smtp_sasl_password_maps = {maps}\n")
+    send(pa, f"{pa.user}@a.test", f"{pb.user}@b.test", "verified plain")
+    sent = pa.wait_log_re(rf"relay={RELAY}, .*status=sent \(250 2\.0\.0 Ok: queued as (\w+)\)", timeout=90)
+    assert re.search(rf"Verified TLS connection established to {RELAY}", pa.log()), pa.log()
+    pc.wait_log_re(rf"{sent.group(1)}: client=mx\.a\.test\[{A_ADDR}\], sasl_method=PLAIN, sasl_username=bob$")
+    assert maildir_has(pb, "verified plain"), pb.log()
 
 
 def test_sender_dependent_credentials_choose_the_account(network, hosts, shared):
