@@ -22,7 +22,7 @@ TLS13_SUMMARY = ("TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-
                  "server-signature RSA-PSS (2048 bits) server-digest SHA256")
 # The client's name is smtpd's reverse lookup of 127.0.0.1 (not what these tests check).
 CLIENT = r"\S+\[127\.0\.0\.1\]"
-SERVICES = ("plain", "wrapper", "encrypt", "ccert", "badcert", "tls13only", "resume", "relaycert")
+SERVICES = ("plain", "wrapper", "encrypt", "ccert", "badcert", "tls13only", "resume", "resumeccert", "relaycert")
 
 
 class Tls:
@@ -66,6 +66,8 @@ def tls(tmp_path_factory):
         smtpd_service(ports["tls13only"], {"smtpd_tls_protocols": ">=TLSv1.3"}),
         # Ticket keys live in each smtpd process (there is no tlsmgr): one process.
         smtpd_service(ports["resume"], maxproc="1"),
+        smtpd_service(ports["resumeccert"], {"smtpd_tls_ask_ccert": "yes", "smtpd_tls_CAfile": certs.ca_cert},
+                      maxproc="1"),
         smtpd_service(ports["relaycert"], {
             "smtpd_tls_ask_ccert": "yes", "smtpd_tls_CAfile": certs.ca_cert,
             "relay_clientcerts": f"texthash:{root / 'clientcerts'}",
@@ -166,6 +168,16 @@ def test_openssl_s_client_session_resumption(tls, tmp_path):
     tls.wait_log_re("Anonymous TLS connection established from " + CLIENT + ": " + re.escape(
         "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 "
         "server-signature RSA-PSS (2048 bits)") + "$")
+
+
+def test_session_resumption_when_asking_for_a_client_certificate(tls, tmp_path):
+    sess = str(tmp_path / "sess.pem")
+    first = s_client(tls.ports["resumeccert"], "-sess_out", sess)
+    assert b"New, TLSv1.3, Cipher is TLS_AES_256_GCM_SHA384" in first.stdout, first.stdout
+    assert b"221 2.0.0 Bye" in first.stdout
+    second = s_client(tls.ports["resumeccert"], "-sess_in", sess)
+    assert b"Reused, TLSv1.3, Cipher is TLS_AES_256_GCM_SHA384" in second.stdout, second.stdout
+    assert b"221 2.0.0 Bye" in second.stdout
 
 
 def test_security_level_encrypt_requires_starttls(tls):
