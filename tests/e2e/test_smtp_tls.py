@@ -6,8 +6,11 @@ and log the same verification line."""
 import os
 import re
 import shutil
+import socket
+import ssl
 import subprocess
 import tempfile
+import threading
 
 import pytest
 
@@ -46,6 +49,66 @@ DIFF_TRANSPORTS = (transport("daneonly", smtp_tls_security_level="dane-only")
                                smtp_dns_support_level="dnssec", smtp_host_lookup="dns"))
 
 
+class SniServer:
+    """A STARTTLS SMTP server (Python's ssl) that takes every message and records the
+    SNI name of each TLS handshake (None when the client sent none)."""
+
+    def __init__(self, certs):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(certs.server_cert, certs.server_key)
+        self.ctx.sni_callback = lambda sock, name, ctx: self.names.append(name)
+        self.names = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.session, args=(conn,), daemon=True).start()
+
+    def session(self, conn):
+        try:
+            conn.settimeout(60)
+            f = conn.makefile("rwb")
+            f.write(b"220 sni.test ESMTP\r\n"), f.flush()
+            data = False
+            while line := f.readline():
+                if data:
+                    data = line != b".\r\n"
+                    if not data:
+                        f.write(b"250 2.0.0 Ok: queued\r\n"), f.flush()
+                    continue
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    f.write(b"250-sni.test\r\n250 STARTTLS\r\n" if not isinstance(conn, ssl.SSLSocket)
+                            else b"250 sni.test\r\n")
+                elif verb == b"STAR":
+                    f.write(b"220 2.0.0 Ready to start TLS\r\n"), f.flush()
+                    conn = self.ctx.wrap_socket(conn, server_side=True)
+                    f = conn.makefile("rwb")
+                    continue
+                elif verb == b"DATA":
+                    f.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                    data = True
+                elif verb == b"QUIT":
+                    f.write(b"221 2.0.0 Bye\r\n"), f.flush()
+                    break
+                else:
+                    f.write(b"250 2.0.0 Ok\r\n")
+                f.flush()
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.listener.close()
+
+
 class World:
     """The receiver, a STARTTLS-less sink, certificates (under /var/tmp: Postfix's smtp
     runs as postfix and must read the CA files) and the routes both senders use."""
@@ -58,8 +121,8 @@ class World:
         for d in (self.dir, self.certs.dir, self.wrong.dir):
             os.chmod(d, 0o755)
         self.port = free_port()
-        # a second listener that asks for no client certificate: Postern's smtpd resumes
-        # no session when it asks for one
+        # a second listener with one smtpd process (its ticket keys are per process) for
+        # the session-cache test; it asks for client certificates like the first
         self.plain_port = free_port()
         self.receiver = MailInstance(
             root / "b", main_cf=f"mydestination = $myhostname, localhost, {', '.join(DELIVERED)}\n"
@@ -69,14 +132,16 @@ class World:
                                 f"smtpd_tls_key_file = {self.certs.server_key}\n"
                                 f"smtpd_tls_CAfile = {self.certs.ca_cert}\n"
                                 "smtpd_tls_ask_ccert = yes\nsmtpd_tls_received_header = yes\n",
-            master_cf=smtpd_service(self.port) + smtpd_service(self.plain_port, {"smtpd_tls_ask_ccert": "no"}))
+            master_cf=smtpd_service(self.port) + smtpd_service(self.plain_port, maxproc="1"))
         self.sink = smtpsink.SmtpSink()
+        self.sni = SniServer(self.certs)
         self.localhost = f"[localhost]:{self.port}"
         self.loopback = f"[127.0.0.1]:{self.port}"
 
     def stop(self):
         self.receiver.stop()
         self.sink.stop()
+        self.sni.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -108,6 +173,11 @@ def sender(world, tmp_path_factory):
         "fpbad.test": f"fpbad:{world.loopback}",
         "cache.test": f"cached:[localhost]:{world.plain_port}",
     }
+    sni_hop = f"[localhost]:{world.sni.port}"
+    routes.update({"sni-none.test": f"smtp:{sni_hop}", "sni-host.test": f"snihost:{sni_hop}",
+                   "sni-literal.test": f"sniliteral:{sni_hop}", "sni-policy.test": f"snipolicy:{sni_hop}",
+                   "sni-ip.test": f"snihost:[127.0.0.1]:{world.sni.port}"})
+    (root / "sni_policy").write_text(f"{sni_hop} may servername=policy.sni.example\n")
     routes.update(DIFF_ROUTES(world))
     agents = ("smtp unix - - n - - smtp\n"
               + transport("verify", smtp_tls_security_level="verify")
@@ -125,6 +195,10 @@ def sender(world, tmp_path_factory):
               + transport("fpbad", smtp_tls_security_level="fingerprint",
                           smtp_tls_fingerprint_cert_match=fingerprint(world.wrong.server_cert))
               + DIFF_TRANSPORTS
+              + transport("snihost", smtp_tls_servername="hostname")
+              + transport("sniliteral", smtp_tls_servername="mx.sni.example")
+              + transport("snipolicy", smtp_tls_servername="hostname",
+                          smtp_tls_policy_maps=f"texthash:{root / 'sni_policy'}")
               + transport("cached", smtp_tls_security_level="verify", smtp_tls_loglevel="2",
                           smtp_tls_session_cache_database=f"btree:{root}/smtp_scache",
                           smtp_connection_cache_on_demand="no"))
@@ -261,6 +335,18 @@ def test_session_cache_resumes_the_second_session(sender, world):
         deliver_to_receiver(sender, world, "cache.test", f"cached-{n}")
         assert sender.log().count(f"setting up TLS connection to {relay}") == before + 1
     assert sender.log().count(f"{relay}: Reusing old session") == 1, sender.log()
+
+
+def test_servername_sets_the_sni_name(sender, world):
+    """smtp_tls_servername: empty sends no SNI, "hostname" the server's name, else the
+    name itself; a policy entry's servername= wins; an IP address is never sent."""
+    for domain, name in (("sni-none.test", None), ("sni-host.test", "localhost"),
+                         ("sni-literal.test", "mx.sni.example"), ("sni-policy.test", "policy.sni.example"),
+                         ("sni-ip.test", None)):
+        before = len(world.sni.names)
+        rcpt = send(sender, domain, f"sni {domain}")
+        delivery_line(sender, rcpt, "sent")
+        assert world.sni.names[before:] == [name], (domain, world.sni.names)
 
 
 def test_broken_policy_and_dane_only_defer(sender, world):

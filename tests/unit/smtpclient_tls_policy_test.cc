@@ -41,6 +41,17 @@ TEST_CASE("tls policy fingerprints are separated by bars", "[tls_policy]") {
     CHECK(p->match == std::vector<std::string>{"AB:CD", "EF:01", "23:45"});
 }
 
+TEST_CASE("tls policy servername is a host name, hostname or nexthop", "[tls_policy]") {
+    auto p = parse_tls_policy("may servername=mx.example.com");
+    REQUIRE(p.ok());
+    CHECK(p->has_servername);
+    CHECK(p->servername == "mx.example.com");
+    CHECK(parse_tls_policy("may servername=hostname")->servername == "hostname");
+    CHECK_FALSE(parse_tls_policy("may")->has_servername);
+    CHECK(parse_tls_policy("may servername=bad..name").error() ==
+          "\"servername=bad..name\" specifies an invalid hostname");
+}
+
 TEST_CASE("tls policy rejects unknown levels, attributes and misplaced match", "[tls_policy]") {
     CHECK(parse_tls_policy("sometimes").error() == "invalid security level \"sometimes\"");
     CHECK(parse_tls_policy("may colour=blue").error() == "invalid attribute name: \"colour\"");

@@ -4,6 +4,7 @@
 
 #include "util/base/strings.h"
 #include "util/log/log.h"
+#include "util/rewrite/resolve.h"
 
 namespace postern::smtpclient {
 
@@ -82,7 +83,11 @@ Result<tls::ClientPolicy> parse_tls_policy(std::string_view value) {
             p.ciphers = std::string(val), p.has_ciphers = true;
         } else if (name == "exclude") {
             p.exclude = std::string(val), p.has_exclude = true;
-        } else if (name != "servername" && name != "connection_reuse" && name != "tafile") {
+        } else if (name == "servername") {
+            if (!iequals(val, "hostname") && !iequals(val, "nexthop") && !rewrite::valid_hostname(val))
+                return make_error("\"servername=" + std::string(val) + "\" specifies an invalid hostname");
+            p.servername = std::string(val), p.has_servername = true;
+        } else if (name != "connection_reuse" && name != "tafile") {
             return make_error("invalid attribute name: \"" + name + "\"");
         }
     }

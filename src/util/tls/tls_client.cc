@@ -8,6 +8,7 @@
 
 #include "util/base/strings.h"
 #include "util/log/log.h"
+#include "util/rewrite/resolve.h"
 #include "util/tls/tls_policy.h"
 #include "util/tls/tls_server.h"
 
@@ -115,6 +116,7 @@ Result<std::unique_ptr<TlsClientContext>> TlsClientContext::from_config(const co
     c->secure_match_ = config.get_list(p + "_tls_secure_cert_match");
     c->fingerprint_match_ = config.get_list(p + "_tls_fingerprint_cert_match");
     if (std::string d = config.get(p + "_tls_fingerprint_digest"); !d.empty()) c->digest_ = lowercase(d);
+    c->servername_ = config.get(p + "_tls_servername");
     c->cache_sessions_ = !config.get(p + "_tls_session_cache_database").empty();
     c->cache_timeout_ = config.get_time(p + "_tls_session_cache_timeout");
     c->ctx_ = SSL_CTX_new(TLS_client_method());
@@ -207,6 +209,31 @@ std::vector<std::string> TlsClientContext::match_list(const ClientPolicy& policy
 // verify/secure: the names the certificate must carry, checked by OpenSSL during the
 // handshake ("hostname" is the server's name, "nexthop" the destination, "dot-nexthop"
 // any name below it; a name starting with "." matches any name below it).
+// The SNI name (RFC 6066 section 3): the policy's servername= or <prefix>_tls_servername;
+// "hostname" is the server's name, "nexthop" the next-hop domain. None for an empty value
+// or an address (RFC 6066 allows no literal addresses); a name that is no valid host
+// name is a configuration problem (Postfix defers).
+bool TlsClientContext::set_servername(SSL* ssl, const ClientPolicy& policy, std::string_view host,
+                                      std::string_view relay, std::string* sni) const {
+    std::string name = policy.has_servername ? policy.servername : servername_;
+    if (iequals(name, "hostname"))
+        name = std::string(host);
+    else if (iequals(name, "nexthop"))
+        name = policy.nexthop;
+    if (name.empty() || rewrite::valid_hostaddr(name)) return true;
+    if (!rewrite::valid_hostname(name)) {
+        log::warn("%s: TLS SNI name is not a valid hostname: %s", std::string(relay).c_str(), name.c_str());
+        return false;
+    }
+    if (!SSL_set_tlsext_host_name(ssl, name.c_str())) {
+        log::warn("%s: error setting SNI hostname to: %s", std::string(relay).c_str(), name.c_str());
+        log_library_errors();
+        return false;
+    }
+    *sni = name;
+    return true;
+}
+
 bool TlsClientContext::set_match(SSL* ssl, const ClientPolicy& policy, std::string_view host) const {
     if (policy.level != ClientLevel::Verify && policy.level != ClientLevel::Secure) return true;
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
@@ -237,12 +264,14 @@ SSL* TlsClientContext::new_ssl(const ClientPolicy& policy, std::string_view host
     if (log_level_ >= 2) log::info("setting up TLS connection to %s", std::string(relay).c_str());
     auto* st = new SslState();
     SSL_set_ex_data(ssl, state_index(), st);
-    if (!apply_protocols_ciphers(ssl, policy, relay) || !set_match(ssl, policy, host)) {
+    std::string sni;
+    if (!apply_protocols_ciphers(ssl, policy, relay) || !set_match(ssl, policy, host) ||
+        !set_servername(ssl, policy, host, relay, &sni)) {
         SSL_free(ssl);
         return nullptr;
     }
     if (cache_sessions_) {
-        st->cache_key = std::string(relay) + "&" + client_level_name(policy.level) + "&" + policy.nexthop;
+        st->cache_key = std::string(relay) + "&" + client_level_name(policy.level) + "&" + policy.nexthop + "&" + sni;
         for (const std::string& m : match_list(policy)) st->cache_key += "&" + m;
         auto it = sessions_.find(st->cache_key);
         if (it != sessions_.end() && it->second.expires <= time(nullptr)) {

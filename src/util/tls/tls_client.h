@@ -41,6 +41,10 @@ struct ClientPolicy {
     std::vector<std::string> match;
     std::string protocols, ciphers, exclude;  // "" = the parameters
     bool has_protocols = false, has_ciphers = false, has_exclude = false;
+    // servername= (or <prefix>_tls_servername when unset): the SNI name, "hostname"
+    // (the server's name), "nexthop" (the next-hop domain), or "" for none.
+    std::string servername;
+    bool has_servername = false;
     std::string nexthop;      // the next-hop domain, for "nexthop"/"dot-nexthop"
     std::string dsn, reason;  // Invalid: why delivery defers
 };
@@ -86,6 +90,8 @@ private:
     static int on_new_session(SSL* ssl, SSL_SESSION* session);
     bool apply_protocols_ciphers(SSL* ssl, const ClientPolicy& policy, std::string_view relay) const;
     bool set_match(SSL* ssl, const ClientPolicy& policy, std::string_view host) const;
+    bool set_servername(SSL* ssl, const ClientPolicy& policy, std::string_view host, std::string_view relay,
+                        std::string* sni) const;
     std::vector<std::string> match_list(const ClientPolicy& policy) const;
 
     const config::Config* config_ = nullptr;
@@ -96,6 +102,7 @@ private:
     Grade opportunistic_, mandatory_;
     std::vector<std::string> verify_match_, secure_match_, fingerprint_match_;
     std::string digest_ = "sha256";
+    std::string servername_;  // <prefix>_tls_servername
     // <prefix>_tls_session_cache_database set: sessions kept in this process for
     // <prefix>_tls_session_cache_timeout, by server and policy.
     bool cache_sessions_ = false;
