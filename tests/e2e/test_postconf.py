@@ -363,3 +363,51 @@ def test_file_without_final_newline(tmp_path):
     r = run([postern("postconf"), "-c", str(d), "-e", "relayhost=b"])
     assert r.returncode == 0
     assert (d / "main.cf").read_text() == "myhostname = a.example\nrelayhost = b\n"
+
+
+
+DUP_MAIN_CF = "myhostname = a.example\nmyhostname = b.example\nmydomain = x.example\nmyhostname = c.example\n"
+DUP_WARNINGS = ["postconf: warning: DIR/main.cf, line 2: overriding earlier entry: myhostname=a.example",
+                "postconf: warning: DIR/main.cf, line 4: overriding earlier entry: myhostname=b.example"]
+
+
+def dup_dirs(tmp_path):
+    pair = []
+    for side in ("postfix", "postern"):
+        d = tmp_path / side
+        d.mkdir()
+        (d / "main.cf").write_text(DUP_MAIN_CF)
+        (d / "master.cf").write_text(MASTER_DIST.read_text())
+        pair.append(d)
+    return tuple(pair)
+
+
+def first_read(lines):
+    """Postfix 3.7's warnings of its first read of DUP_MAIN_CF: it re-reads main.cf for
+    derived defaults into the filled dictionary, repeating the warnings and adding one for
+    line 1 (tests/DIFFERENCES.md); Postern reads once."""
+    return sorted(set(line for line in lines if ", line 1: overriding" not in line))
+
+
+@pytest.mark.parametrize("args", [
+    ["-n"],
+    ["myhostname"],
+    ["mail_owner", "mydomain"],
+    ["-e", "myhostname=d.example"],
+    ["-e", "relayhost=r.example"],
+    ["-X", "myhostname"],
+    ["-#", "myhostname"],
+])
+def test_duplicate_entries_match_postfix(tmp_path, args):
+    # One "overriding earlier entry" warning per later duplicate, naming its line and the
+    # value it replaces; postconf -e/-X/-# edit every copy and warn "multiple entries".
+    pair = dup_dirs(tmp_path)
+    pf, pt = both(pair, *args)
+    assert pt.returncode == pf.returncode == 0
+    assert pt.stdout.replace(str(pair[1]), "DIR") == pf.stdout.replace(str(pair[0]), "DIR")
+    ours = stderr_lines(pt.stderr, pair[1])
+    assert ours == first_read(stderr_lines(pf.stderr, pair[0]))
+    assert len(ours) == len(set(ours))
+    if args[0] not in ("-e", "-X", "-#"):
+        assert ours == DUP_WARNINGS
+    assert_same_files(pair)

@@ -166,6 +166,19 @@ TEST_CASE("Config collects main.cf warnings: leading whitespace and overriding e
     CHECK_FALSE(c.is_set("bad"));
 }
 
+TEST_CASE("Config warns once per duplicate main.cf entry, naming the later line and the value it replaces") {
+    // Debian's postconf -c DIR myhostname: one warning for line 2, none for line 1.
+    Config c = from("myhostname = a\nmydomain = x\nmyhostname = b\nmyhostname = c\n");
+    REQUIRE(c.warnings().size() == 2);
+    CHECK(c.warnings()[0] == "/etc/postern/main.cf, line 3: overriding earlier entry: myhostname=a");
+    CHECK(c.warnings()[1] == "/etc/postern/main.cf, line 4: overriding earlier entry: myhostname=b");
+    CHECK(c.get("myhostname") == "c");
+    // Expanding a derived default (mydomain from myhostname) does not warn again.
+    CHECK(c.get("mydomain") == "x");
+    CHECK(c.get("myorigin") == "c");
+    CHECK(c.warnings().size() == 2);
+}
+
 TEST_CASE("unused_names flags names neither known nor referenced, as postconf does") {
     Config c = from(
         "myorigin = $my_domain_alias\nmy_domain_alias = example.com\ntypo_paramter = 1\n"

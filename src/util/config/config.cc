@@ -127,14 +127,20 @@ std::string config_directory(const char* dash_c_value) {
 
 Config::Config() : config_dir_(config_directory(nullptr)) {}
 
-Result<Config> Config::load(const std::string& config_dir, std::string_view process_name) {
+Result<Config> Config::read(const std::string& config_dir, std::string_view process_name) {
     std::string path = config_dir + "/main.cf";
     auto text = read_file(path);
     if (!text) return make_error(text.error());
     auto cfg = from_text(*text, path, process_name);
     if (!cfg) return cfg;
     cfg->config_dir_ = config_dir;
-    for (const std::string& w : cfg->warnings_) log::warn("%s", w.c_str());
+    return cfg;
+}
+
+Result<Config> Config::load(const std::string& config_dir, std::string_view process_name) {
+    auto cfg = read(config_dir, process_name);
+    if (cfg)
+        for (const std::string& w : cfg->warnings_) log::warn("%s", w.c_str());
     return cfg;
 }
 

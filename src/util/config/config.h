@@ -29,6 +29,8 @@ public:
 
     // Reads DIR/main.cf. A missing main.cf is an error, as with Postfix.
     static Result<Config> load(const std::string& config_dir, std::string_view process_name = "");
+    // load() without logging the warnings: a daemon logs them once its maillog is set up.
+    static Result<Config> read(const std::string& config_dir, std::string_view process_name = "");
     // Builds from text (tests, postconf -c with an in-memory file).
     static Result<Config> from_text(std::string_view text, std::string_view path,
                                     std::string_view process_name = "");
@@ -38,8 +40,8 @@ public:
     // Entries as they stand in main.cf, in file order (postconf -n).
     const std::vector<ConfigEntry>& entries() const { return entries_; }
     // Warnings from reading main.cf, worded as Postfix's ("logical line must not start
-    // with whitespace", "overriding earlier entry"). load() also logs them; from_text()
-    // only collects them.
+    // with whitespace", "overriding earlier entry"). load() also logs them; read() and
+    // from_text() only collect them.
     const std::vector<std::string>& warnings() const { return warnings_; }
 
     // Sets a value that wins over main.cf (master.cf -o, command line).

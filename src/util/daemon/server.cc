@@ -569,11 +569,13 @@ int run_server(ServerMode mode, int argc, char** argv, const DaemonHooks& hooks)
 
     auto args = parse_daemon_args(av);
     if (!args) log::fatal("%s", args.error().c_str());
-    auto loaded = config::Config::load(config::config_directory(nullptr), prog);
+    // main.cf's warnings go to the maillog, as each Postfix daemon logs them there.
+    auto loaded = config::Config::read(config::config_directory(nullptr), prog);
     if (!loaded) log::fatal("%s", loaded.error().c_str());
     config::Config config = std::move(*loaded);
     for (const auto& o : args->overrides) config.set_override(o.name, o.value);
     log::configure_from(config);
+    for (const std::string& w : config.warnings()) log::warn("%s", w.c_str());
     log::set_verbose(args->verbose);
     return run_daemon(mode, hooks, config, *args);
 }
