@@ -1,13 +1,25 @@
-"""Relaying: N messages submitted with `sendmail` and relayed by the SMTP client to
-Postfix's smtp-sink on loopback (relayhost = [127.0.0.1]:PORT), through Postern's
-smtp(8) and through Debian's Postfix, one after the other. Prints messages/second for
-each (first submission to the last "status=sent" in the maillog) and Postern's speed as
-a multiple of Postfix's.
+"""Relaying: N messages relayed by the SMTP client to Postfix's smtp-sink on loopback
+(relayhost = [127.0.0.1]:PORT), through Postern's smtp(8) and through Debian's Postfix,
+one after the other. Prints two figures for each and Postern's speed as a multiple of
+Postfix's:
+
+- submitted/s: N messages through `sendmail` (BENCH_SUBMITTERS parallel loops) until
+  all of them sit in the hold queue;
+- relayed/s, the figure the issue asks for: from `postsuper -H ALL` + `postqueue -f`
+  to the last "status=sent" in the maillog.
+
+The hold is the same on both systems: `header_checks` puts every message on hold
+(`/^Subject: relay bench/ HOLD`), so the submission path (sendmail, postdrop, pickup,
+cleanup and their fsyncs) is done before the clock of the relay figure starts, and that
+figure measures qmgr, the smtp client and the sink only. Both systems keep their
+default transport limits (smtp destination concurrency 20) and connection caching
+defaults; smtp-sink runs without writing the messages anywhere.
 
 Needs root (Postfix's master). Usage: python3 bench/relay.py ABS_BUILD_DIR
-  BENCH_MESSAGES (default 500), BENCH_SUBMITTERS (parallel sendmail loops, default 4)
+  BENCH_MESSAGES (default 1000), BENCH_SUBMITTERS (parallel sendmail loops, default 4)
 """
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -20,13 +32,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
 import postfixpeer  # noqa: E402
 import smtpsink  # noqa: E402
-from mailsystem import MailInstance, wait_for  # noqa: E402
+from mailsystem import MailInstance, free_port, wait_for  # noqa: E402
 
-MESSAGES = int(os.environ.get("BENCH_MESSAGES", "500"))
+MESSAGES = int(os.environ.get("BENCH_MESSAGES", "1000"))
 SUBMITTERS = int(os.environ.get("BENCH_SUBMITTERS", "4"))
 BODY = ("Subject: relay bench {n}\nFrom: bench@example.test\n\n"
         + "A line of text in the benchmark message body, about seventy bytes.\n" * 40)
 AGENTS = "smtp unix - - n - - smtp\nrelay unix - - n - - smtp\n"
+
+
+def start_sink():
+    """smtp-sink that keeps nothing (SmtpSink dumps every message to a file)."""
+    port = free_port()
+    argv = [smtpsink.SMTP_SINK, "-c", f"127.0.0.1:{port}", "256"]
+    if os.getuid() == 0:
+        argv[1:1] = ["-u", "nobody"]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    return proc, port
+
+
+def count_files(queue_dir):
+    return sum(len(files) for _d, _s, files in os.walk(queue_dir))
 
 
 def submit_all(sendmail):
@@ -41,16 +68,30 @@ def submit_all(sendmail):
         t.join()
 
 
-def run(name, sendmail, log):
+def run(name, sendmail, log, hold_dir, release):
     start = time.time()
     submit_all(sendmail)
-    ok = wait_for(lambda: log().count("status=sent") >= MESSAGES, timeout=1800, step=0.2)
+    if not wait_for(lambda: count_files(hold_dir) >= MESSAGES, timeout=1800, step=0.1):
+        raise SystemExit(f"{name}: only {count_files(hold_dir)} of {MESSAGES} on hold")
+    submitted = MESSAGES / (time.time() - start)
+    start = time.time()
+    release()
+    ok = wait_for(lambda: log().count("status=sent") >= MESSAGES, timeout=1800, step=0.1)
     elapsed = time.time() - start
     if not ok:
         raise SystemExit(f"{name}: only {log().count('status=sent')} of {MESSAGES} relayed")
     rate = MESSAGES / elapsed
-    print(f"{name:8s} {MESSAGES} messages relayed in {elapsed:.2f} s: {rate:.1f} messages/s")
-    return rate
+    reused = log().count("conn_use=")
+    print(f"{name:8s} {MESSAGES} messages: submitted {submitted:.1f}/s; relayed in {elapsed:.2f} s: "
+          f"{rate:.1f} messages/s ({reused} on a reused connection)")
+    return submitted, rate
+
+
+def checks_file(root):
+    path = Path(root) / "relay_bench_checks"
+    path.write_text("/^Subject: relay bench/ HOLD\n")
+    os.chmod(path, 0o644)
+    return path
 
 
 def main():
@@ -58,24 +99,38 @@ def main():
     if why or not smtpsink.available():
         print(f"relay bench skipped: {why or 'smtp-sink not installed'}")
         return
-    sink = smtpsink.SmtpSink()
-    root = Path(tempfile.mkdtemp(prefix="postern-relay-bench-"))
+    sink, port = start_sink()
+    root = Path(tempfile.mkdtemp(prefix="postern-relay-bench-", dir="/var/tmp"))
+    os.chmod(root, 0o755)
+    checks = checks_file(root)
+    main_cf = f"relayhost = [127.0.0.1]:{port}\nheader_checks = regexp:{checks}\n"
     try:
-        inst = MailInstance(root / "postern", main_cf=f"relayhost = [127.0.0.1]:{sink.port}\n", master_cf=AGENTS)
+        inst = MailInstance(root / "postern", main_cf=main_cf, master_cf=AGENTS)
         inst.start()
+
+        def release_ours():
+            inst.command("postsuper", "-H", "ALL")
+            inst.command("postqueue", "-f")
         try:
-            ours = run("Postern", inst.sendmail, inst.log)
+            ours = run("Postern", inst.sendmail, inst.log, inst.queue / "hold", release_ours)
         finally:
             inst.stop()
-        peer = postfixpeer.PostfixPeer(main_cf=f"relayhost = [127.0.0.1]:{sink.port}\n", name="relaybench")
+        peer = postfixpeer.PostfixPeer(main_cf=main_cf, name="relaybench")
+
+        def release_theirs():
+            subprocess.run(["/usr/sbin/postsuper", "-c", str(peer.etc), "-H", "ALL"], capture_output=True)
+            subprocess.run(["/usr/sbin/postqueue", "-c", str(peer.etc), "-f"], capture_output=True)
         try:
             peer.start()
-            theirs = run("Postfix", lambda args, msg: peer.sendmail(args, msg), peer.log)
+            theirs = run("Postfix", lambda args, msg: peer.sendmail(args, msg), peer.log,
+                         peer.queue / "hold", release_theirs)
         finally:
             peer.cleanup()
-        print(f"Postern/Postfix relay throughput ratio: {ours / theirs:.2f}")
+        print(f"Postern/Postfix submission ratio: {ours[0] / theirs[0]:.2f}")
+        print(f"Postern/Postfix relay throughput ratio: {ours[1] / theirs[1]:.2f}")
     finally:
-        sink.stop()
+        sink.terminate()
+        sink.wait()
 
 
 if __name__ == "__main__":

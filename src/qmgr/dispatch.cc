@@ -168,6 +168,9 @@ void Qmgr::send_ahead(TransportState& ts, AgentConnection* conn) {
 
 void Qmgr::send_job(TransportState& ts, AgentConnection* conn, std::shared_ptr<Job> job) {
     auto request = job->message->make_request(job->nexthop, job->recipients);
+    // More mail waits for this destination: the agent keeps its connection for it.
+    if (job->destination != nullptr && !job->destination->jobs.empty())
+        request.flags |= mail::kDeliveryFlagConnStore;
     TransportState* tsp = &ts;
     conn->send(request, [this, tsp, conn, job](Result<mail::DeliveryReply> reply) {
         job_done(*tsp, std::move(*job), conn, std::move(reply));

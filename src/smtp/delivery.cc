@@ -29,9 +29,10 @@ std::string strip_dot(std::string host) {
 }  // namespace
 
 Delivery::Delivery(event_base* base, dns::Resolver& resolver, const Settings& settings,
-                   const queue::Layout& layout, std::mt19937& rng, ipc::mail::DeliveryRequest request, Done done)
-    : base_(base), resolver_(resolver), settings_(settings), layout_(layout), rng_(rng), request_(std::move(request)),
-      done_(std::move(done)) {
+                   const queue::Layout& layout, std::mt19937& rng, ConnectionCache& cache,
+                   ipc::mail::DeliveryRequest request, Done done)
+    : base_(base), resolver_(resolver), settings_(settings), layout_(layout), rng_(rng), cache_(cache),
+      request_(std::move(request)), done_(std::move(done)) {
     gettimeofday(&handoff_, nullptr);
     outcomes_.resize(request_.recipients.size());
     relays_.resize(request_.recipients.size());
@@ -78,6 +79,35 @@ void Delivery::start() {
         done(std::move(reply));
         return;
     }
+    bool by_sender = settings_.sasl_enable && settings_.sender_dependent_auth;
+    cache_key_ = cache_key(request_.nexthop, by_sender ? request_.sender : "");
+    if (auto conn = cache_.take(cache_key_)) {
+        if (may_reuse(0, conn->expire_at, time(nullptr), 0)) {
+            start_reused(std::move(*conn));
+            return;
+        }
+        quit_and_close(std::move(*conn));
+    }
+    start_fresh();
+}
+
+void Delivery::start_reused(CachedConnection conn) {
+    Target t = conn.target;
+    run_session(t, &conn);
+}
+
+void Delivery::run_session(const Target& t, CachedConnection* cached) {
+    std::weak_ptr<Delivery> weak = weak_from_this();
+    session_ = std::make_unique<Session>(base_, settings_, t, env_, [weak, t](SessionReport report) {
+        if (auto self = weak.lock()) self->on_report(t, std::move(report));
+    });
+    if (cached != nullptr)
+        session_->start_on(std::move(*cached));
+    else
+        session_->start();
+}
+
+void Delivery::start_fresh() {
     sites_.push_back(request_.nexthop);
     for (const auto& relay : settings_.fallback_relays) sites_.push_back(relay);
     if (!next_site()) conclude(last_dsn_, last_reason_);
@@ -174,11 +204,7 @@ void Delivery::next_target() {
         }
         t.tls_policy = tls_policy_;
         t.final_server = targets_.empty() && hosts_.empty() && sites_.empty();
-        std::weak_ptr<Delivery> weak = weak_from_this();
-        session_ = std::make_unique<Session>(base_, settings_, t, env_, [weak, t](SessionReport report) {
-            if (auto self = weak.lock()) self->on_report(t, std::move(report));
-        });
-        session_->start();
+        run_session(t, nullptr);
         return;
     }
     if (!hosts_.empty()) {
@@ -295,9 +321,16 @@ bool Delivery::sasl_credentials(Target& t) const {
 }
 
 void Delivery::on_report(const Target& target, SessionReport report) {
+    if (report.reused && report.try_next) {
+        // The cached connection failed before MAIL was accepted (the server closed it
+        // while idle, or RSET failed): nothing was delivered, start over on a new one.
+        start_fresh();
+        return;
+    }
     if (report.connected) {
         relay_ = target.relay();
         conn_setup_done_ = report.conn_setup_done;
+        reuse_count_ = report.reuse_count;
     }
     if (report.try_next && (!targets_.empty() || !hosts_.empty() || !sites_.empty())) {
         // As Postfix: a server that is not the last one gets an info line of its own
@@ -329,12 +362,26 @@ void Delivery::on_report(const Target& target, SessionReport report) {
             kept = true;
         }
     }
+    if (report.kept) keep_connection();  // the transaction ended cleanly
     if (kept && (!targets_.empty() || !hosts_.empty() || !sites_.empty())) {
         next_target();
         return;
     }
     conclude(report.dsn.empty() ? (kept ? last_dsn_ : "4.4.2") : report.dsn,
              report.dsn.empty() && kept ? last_reason_ : report.reason);
+}
+
+void Delivery::keep_connection() {
+    CachedConnection conn;
+    if (!session_ || !session_->take_connection(conn)) return;
+    // A fallback relay's connection does not serve the next hop's cache key.
+    bool wanted = !on_fallback_ && ((settings_.cache_on_demand && (request_.flags & ipc::mail::kDeliveryFlagConnStore)) ||
+        settings_.cache_destinations.match(cache_destination_name(request_.nexthop, settings_.lmtp)) ==
+            rewrite::Match::Yes);
+    if (wanted && may_reuse(conn.reuse_count, conn.expire_at, time(nullptr), settings_.reuse_count_limit))
+        cache_.store(cache_key_, std::move(conn), settings_.cache_time_limit);
+    else
+        quit_and_close(std::move(conn));
 }
 
 void Delivery::conclude(const std::string& dsn, const std::string& reason) {
@@ -358,6 +405,7 @@ void Delivery::conclude(const std::string& dsn, const std::string& reason) {
         e.times.active_arrival = handoff_;
         e.times.agent_handoff = handoff_;
         e.times.conn_setup_done = conn_setup_done_;
+        e.times.reuse_count = reuse_count_;
         e.times.deliver_done = now;
         e.dsn = o.dsn;
         e.status = final.log_status;

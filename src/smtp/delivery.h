@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "smtp/connection_cache.h"
 #include "smtp/session.h"
 #include "smtp/settings.h"
 #include "util/base/unique_fd.h"
@@ -27,7 +28,7 @@ class Delivery : public std::enable_shared_from_this<Delivery> {
 public:
     using Done = std::function<void(ipc::mail::DeliveryReply)>;
     Delivery(event_base* base, dns::Resolver& resolver, const Settings& settings, const queue::Layout& layout,
-             std::mt19937& rng, ipc::mail::DeliveryRequest request, Done done);
+             std::mt19937& rng, ConnectionCache& cache, ipc::mail::DeliveryRequest request, Done done);
     void start();
 
 private:
@@ -36,6 +37,12 @@ private:
     bool next_site();
     void site_failed(std::string dsn, std::string reason);
     void give_up();
+    // The next hop's servers, each on a new connection.
+    void start_fresh();
+    void start_reused(CachedConnection conn);
+    void run_session(const Target& t, CachedConnection* cached);
+    // After a clean transaction: into the cache when wanted, else QUIT.
+    void keep_connection();
     void lookup_mx(const std::string& domain);
     void on_mx(const std::string& domain, const dns::Answer& answer);
     // Resolves the next host name in hosts_ into targets_, then tries them.
@@ -55,7 +62,9 @@ private:
     const Settings& settings_;
     const queue::Layout& layout_;
     std::mt19937& rng_;
+    ConnectionCache& cache_;
     ipc::mail::DeliveryRequest request_;
+    std::string cache_key_;
     Done done_;
     timeval handoff_{};
     Envelope env_;
@@ -74,6 +83,7 @@ private:
     std::string relay_ = "none";
     std::string last_dsn_ = "4.4.3", last_reason_;
     timeval conn_setup_done_{};
+    int reuse_count_ = 0;  // of the connection that gave the final answer
     bool dns_temp_ = false;  // a lookup failed temporarily
 };
 

@@ -38,6 +38,7 @@ public:
         if (!resolver) log::fatal("cannot set up the DNS resolver: %s", resolver.error().c_str());
         resolver_ = std::move(*resolver);
         base_ = ctx.base();
+        cache_ = std::make_unique<ConnectionCache>(base_);
     }
 
     void on_connection(daemon::Connection& conn) { clients_.try_emplace(conn.id()); }
@@ -77,7 +78,7 @@ private:
         conn.pause_input();
         uint64_t id = conn.id();
         client.delivery = std::make_shared<Delivery>(
-            base_, *resolver_, settings_, layout_, rng_, std::move(*req),
+            base_, *resolver_, settings_, layout_, rng_, *cache_, std::move(*req),
             [this, id, &conn](mail::DeliveryReply reply) { finished(id, conn, std::move(reply)); });
         client.delivery->start();
     }
@@ -102,6 +103,7 @@ private:
     Settings settings_;
     queue::Layout layout_;
     std::unique_ptr<dns::Resolver> resolver_;
+    std::unique_ptr<ConnectionCache> cache_;  // after the resolver: freed first
     event_base* base_ = nullptr;
     std::map<uint64_t, Client> clients_;
     std::vector<std::shared_ptr<Delivery>> retired_;

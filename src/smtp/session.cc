@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "smtp/connection_cache.h"
 #include "util/base/base64.h"
 #include "util/base/strings.h"
 #include "util/base/unique_fd.h"
@@ -45,6 +46,7 @@ Session::~Session() {
 
 void Session::start() {
     timer_ = evtimer_new(base_, &Session::timer_cb, this);
+    expire_at_ = time(nullptr) + settings_.reuse_time_limit;
     sockaddr_storage ss{};
     socklen_t len = 0;
     int family = AF_INET;
@@ -98,6 +100,36 @@ void Session::start() {
         connect_failed(EVUTIL_SOCKET_ERROR());
         return;
     }
+}
+
+void Session::start_on(CachedConnection&& conn) {
+    timer_ = evtimer_new(base_, &Session::timer_cb, this);
+    bev_ = conn.bev.release();
+    features_ = conn.features;
+    tls_active_ = conn.tls_active;
+    expire_at_ = conn.expire_at;
+    reuse_count_ = conn.reuse_count + 1;
+    reused_ = true;
+    auth_mech_ = "done";  // authenticated (or not) when the connection was made
+    phase_ = Phase::Transaction;
+    report_.connected = true;
+    report_.reused = true;
+    report_.reuse_count = reuse_count_;
+    bufferevent_setcb(bev_, &Session::read_cb, &Session::write_cb, &Session::event_cb, this);
+    bufferevent_enable(bev_, EV_READ | EV_WRITE);
+    after_handshake();
+}
+
+bool Session::take_connection(CachedConnection& out) {
+    if (!kept_ || bev_ == nullptr) return false;
+    out.bev.reset(bev_);
+    bev_ = nullptr;
+    out.target = target_;
+    out.features = features_;
+    out.tls_active = tls_active_;
+    out.reuse_count = reuse_count_;
+    out.expire_at = expire_at_;
+    return true;
 }
 
 // ---- events ------------------------------------------------------------------------
@@ -203,7 +235,11 @@ void Session::finish() {
     bool raw_socket = !tls_active_ && phase_ != Phase::TlsHandshake;
     phase_ = Phase::Finished;
     if (timer_ != nullptr) evtimer_del(timer_);
-    if (bev_ != nullptr) {
+    if (bev_ != nullptr && kept_) {
+        // The server waits for the next MAIL: the owner takes the connection.
+        bufferevent_setcb(bev_, nullptr, nullptr, nullptr, nullptr);
+        bufferevent_disable(bev_, EV_READ);
+    } else if (bev_ != nullptr) {
         bufferevent_disable(bev_, EV_READ | EV_WRITE);
         // QUIT (if queued) goes out best effort; Postfix skips the QUIT response too.
         if (!raw_socket) bufferevent_flush(bev_, EV_WRITE, BEV_NORMAL);  // encrypt what is queued
@@ -237,6 +273,16 @@ void Session::send(const std::string& line) {
 
 void Session::send_quit() {
     if (bev_ != nullptr) send("QUIT");
+}
+
+void Session::end_transaction(const smtpclient::Reply& reply) {
+    // 421: the server is closing the connection.
+    if (reply.code != 421 && bev_ != nullptr) {
+        kept_ = report_.kept = true;
+    } else {
+        send_quit();
+    }
+    finish();
 }
 
 // ---- the conversation ----------------------------------------------------------------
@@ -472,16 +518,21 @@ std::string Session::rcpt_command(size_t i) const {
 void Session::begin_transaction() {
     phase_ = Phase::Transaction;
     std::deque<Pending> cmds;
+    if (reused_) cmds.push_back({Cmd::Rset, 0});
     cmds.push_back({Cmd::Mail, 0});
     for (size_t i = 0; i < env_.rcpts.size(); ++i)
         if (!env_.rcpts[i].done) cmds.push_back({Cmd::Rcpt, i});
     cmds.push_back({Cmd::Data, 0});
     if (features_.pipelining) {
         for (const auto& c : cmds) {
-            send(c.cmd == Cmd::Mail ? mail_command() : c.cmd == Cmd::Rcpt ? rcpt_command(c.index) : "DATA");
+            send(c.cmd == Cmd::Rset ? "RSET" : c.cmd == Cmd::Mail ? mail_command()
+                 : c.cmd == Cmd::Rcpt ? rcpt_command(c.index) : "DATA");
             pending_.push_back(c);
         }
-        arm(settings_.mail_timeout, "sending MAIL FROM");
+        if (reused_)
+            arm(settings_.rset_timeout, "sending RSET");
+        else
+            arm(settings_.mail_timeout, "sending MAIL FROM");
         return;
     }
     unsent_ = std::move(cmds);
@@ -493,6 +544,10 @@ void Session::send_next_command() {
     unsent_.pop_front();
     pending_.push_back(c);
     switch (c.cmd) {
+    case Cmd::Rset:
+        send("RSET");
+        arm(settings_.rset_timeout, "sending RSET");
+        break;
     case Cmd::Mail:
         send(mail_command());
         arm(settings_.mail_timeout, "sending MAIL FROM");
@@ -512,7 +567,15 @@ void Session::on_command_reply(const smtpclient::Reply& reply) {
     if (pending_.empty()) return;
     Pending c = pending_.front();
     pending_.pop_front();
-    if (c.cmd == Cmd::Mail) {
+    if (c.cmd == Cmd::Rset) {
+        if (reply.code / 100 != 2) {
+            // The cached connection is no good: the owner tries a fresh one.
+            send_quit();
+            fail_session(true, reply.dsn(), said(reply, "RSET"));
+            return;
+        }
+        arm(settings_.mail_timeout, "sending MAIL FROM");
+    } else if (c.cmd == Cmd::Mail) {
         on_mail_reply(reply);
     } else if (c.cmd == Cmd::Rcpt) {
         if (reply.code / 100 == 2) {
@@ -604,8 +667,7 @@ void Session::on_end_of_data(const smtpclient::Reply& reply) {
                                                : said(reply, "end of DATA");
     if (!settings_.lmtp) {
         for (size_t i : accepted_) report_.rcpts[i] = {dsn, reason, features_.dsn};
-        send_quit();
-        finish();
+        end_transaction(reply);
         return;
     }
     // LMTP: one reply per accepted recipient, in RCPT order.
@@ -614,8 +676,7 @@ void Session::on_end_of_data(const smtpclient::Reply& reply) {
         arm(settings_.data_done_timeout, "");
         return;
     }
-    send_quit();
-    finish();
+    end_transaction(reply);
 }
 
 }  // namespace postern::smtp

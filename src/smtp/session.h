@@ -8,6 +8,7 @@
 
 #include <sys/time.h>
 
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -73,7 +74,12 @@ struct SessionReport {
     std::vector<Outcome> rcpts;  // per recipient (unknown ones take dsn/reason)
     bool connected = false;   // reached the server (relay= names it)
     timeval conn_setup_done{};
+    bool reused = false;      // ran on a cached connection (see Session::start_on)
+    int reuse_count = 0;      // that connection's earlier deliveries
+    bool kept = false;        // the transaction ended cleanly: take_connection() may cache it
 };
+
+struct CachedConnection;
 
 class Session {
 public:
@@ -85,10 +91,16 @@ public:
     // Starts connecting; `done` runs later from the loop, exactly once (not after the
     // session is destroyed).
     void start();
+    // Starts on a cached connection instead: RSET (pipelined with MAIL when the server
+    // offers PIPELINING) checks that it still works. A failure before MAIL is accepted
+    // reports try_next with `reused` set: the owner then tries a fresh connection.
+    void start_on(CachedConnection&& conn);
+    // After a report with `kept`: moves the open connection into `out` (once).
+    bool take_connection(CachedConnection& out);
 
 private:
     enum class Phase { Connect, Greeting, Ehlo, Helo, StartTls, TlsHandshake, Auth, Transaction, Body, EndOfData, Quit, Finished };
-    enum class Cmd { Mail, Rcpt, Data };
+    enum class Cmd { Rset, Mail, Rcpt, Data };
     struct Pending {
         Cmd cmd;
         size_t index = 0;  // RCPT: the recipient
@@ -119,6 +131,8 @@ private:
     void on_end_of_data(const smtpclient::Reply& reply);
     void send_content_chunk();
     void send_quit();
+    // The server answered the end of data: keep the connection for the cache, or QUIT.
+    void end_transaction(const smtpclient::Reply& reply);
 
     std::string mail_command() const;
     std::string rcpt_command(size_t i) const;
@@ -150,6 +164,10 @@ private:
     bool mail_ok_ = false;
     bool tls_active_ = false;
     bool tls_verified_ = false;  // the server certificate matched (fingerprint, verify, ...)
+    bool reused_ = false;   // started on a cached connection: RSET first
+    time_t expire_at_ = 0;  // smtp_connection_reuse_time_limit from the connect
+    int reuse_count_ = 0;   // earlier deliveries on this connection
+    bool kept_ = false;     // finished with the connection open for the cache
     std::string auth_mech_;
     int auth_step_ = 0;
     size_t lmtp_replies_ = 0;

@@ -68,6 +68,18 @@ Settings load_settings(const config::Config& config, bool lmtp) {
     s.data_done_timeout = config.get_time(p + "data_done_timeout");
     s.quit_timeout = config.get_time(p + "quit_timeout");
     s.starttls_timeout = config.get_time(p + "starttls_timeout");
+    s.rset_timeout = config.get_time(p + "rset_timeout");
+    s.cache_on_demand = config.get_bool(p + "connection_cache_on_demand");
+    auto dests = rewrite::MatchList::create(p + "connection_cache_destinations",
+                                            config.get_list(p + "connection_cache_destinations"),
+                                            rewrite::MatchStyle::String);
+    if (dests)
+        s.cache_destinations = std::move(*dests);
+    else
+        log::warn("%s", dests.error().c_str());
+    s.cache_time_limit = config.get_time(p + "connection_cache_time_limit");
+    s.reuse_time_limit = config.get_time(p + "connection_reuse_time_limit");
+    s.reuse_count_limit = config.get_int(p + "connection_reuse_count_limit");
     auto tls = tls::TlsClientContext::from_config(config, lmtp ? "lmtp" : "smtp");
     if (tls)
         s.tls = std::move(*tls);

@@ -20,7 +20,12 @@ struct Settings {
     std::string helo_name;          // smtp_helo_name / lmtp_lhlo_name
     long connect_timeout = 30, helo_timeout = 300, mail_timeout = 300, rcpt_timeout = 300;
     long data_init_timeout = 120, data_xfer_timeout = 180, data_done_timeout = 600;
-    long quit_timeout = 300, starttls_timeout = 300;
+    long quit_timeout = 300, starttls_timeout = 300, rset_timeout = 20;
+    // Connection cache (connection_cache.h): on demand (qmgr's backlog hint) and for the
+    // listed destinations; the idle time, and how long and how often a connection serves.
+    bool cache_on_demand = true;
+    rewrite::MatchList cache_destinations;
+    long cache_time_limit = 2, reuse_time_limit = 300, reuse_count_limit = 0;
     // The TLS client context (nullptr: TLS unusable); the level of a destination comes
     // from smtp_tls_policy_maps, else smtp_tls_security_level (smtpclient::tls_policy_for).
     std::shared_ptr<tls::TlsClientContext> tls;

@@ -226,6 +226,10 @@ struct DeliveryRecipient {
 
 inline constexpr long kDeliveryFlagVerify = 1 << 0;   // address verification: probe only
 inline constexpr long kDeliveryFlagRecord = 1 << 1;   // sendmail -v: record a trace
+// qmgr has more mail for this destination: an smtp/lmtp agent should keep its connection
+// open for the next request (Postfix's DEL_REQ_FLAG_CONN_STORE, for
+// smtp_connection_cache_on_demand).
+inline constexpr long kDeliveryFlagConnStore = 1 << 2;
 
 // The queue file's trace_flags attribute (written by sendmail -bv / -v), with Postfix's
 // values (DEL_REQ_FLAG_USR_VRFY, DEL_REQ_FLAG_RECORD) so queue files stay compatible.
