@@ -106,6 +106,7 @@ CleanupMessage::Verdict CleanupMessage::check(const MapList& maps, std::string_v
 
 void CleanupMessage::header(std::string& h) {
     if (!out_ok()) return;
+    if (!utf8_headers_ && !all_ascii(h)) utf8_headers_ = true;
     const message::HeaderInfo* info = settings_.headers.find_line(h);
     const MapList& maps = info && (info->flags & message::kHeaderMime) ? settings_.mime_header_checks
                                                                        : settings_.header_checks;
@@ -156,6 +157,7 @@ void CleanupMessage::rewrite_header(std::string& h, const message::HeaderInfo& i
 // attached message to nested_header_checks.
 void CleanupMessage::part_header(std::string& h, message::HeaderClass cls) {
     if (!out_ok()) return;
+    if (!utf8_headers_ && !all_ascii(h)) utf8_headers_ = true;
     body_offset_ += h.size() + 1;
     const message::HeaderInfo* info = settings_.headers.find_line(h);
     bool mime = (info && (info->flags & message::kHeaderMime)) || cls == message::HeaderClass::Multipart;

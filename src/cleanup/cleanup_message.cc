@@ -6,6 +6,7 @@
 
 #include <ctime>
 
+#include "util/base/strings.h"
 #include "util/log/log.h"
 #include "util/message/added_headers.h"
 
@@ -178,6 +179,7 @@ void CleanupMessage::write_file() {
         if (name != kSubmitUidAttr) env.attributes.emplace_back(name, value);
     if (!env_.envid.empty()) env.attributes.emplace_back(queue::attr::kEnvid, env_.envid);
     if (env_.ret) env.attributes.emplace_back(queue::attr::kRet, std::to_string(env_.ret));
+    env.size.smtputf8 = smtputf8_flags();
     env.recipients = std::move(recipients_);
     file_.write_envelope(env);
     std::string_view rest = out_;
@@ -188,6 +190,20 @@ void CleanupMessage::write_file() {
     }
     out_.clear();
     out_.shrink_to_fit();
+}
+
+// Postfix's SMTPUTF8 bookkeeping: where non-ASCII text is, once the client asked for
+// SMTPUTF8 or (local submissions, smtputf8_autodetect_classes) when any is found.
+long CleanupMessage::smtputf8_flags() const {
+    long found = 0;
+    if (!all_ascii(sender_)) found |= proto::kSmtputf8Sender;
+    for (const auto& r : recipients_)
+        if (!all_ascii(r.address)) found |= proto::kSmtputf8Recipient;
+    if (utf8_headers_) found |= proto::kSmtputf8Header;
+    long flags = env_.smtputf8 & proto::kSmtputf8Requested;
+    if (found && settings_.smtputf8_autodetect_local && (flags_ & proto::kCleanupLocalSubmit))
+        flags = proto::kSmtputf8Requested;
+    return flags ? flags | found : 0;
 }
 
 std::string CleanupMessage::reason() const {

@@ -84,6 +84,7 @@ private:
     void fail(long status, std::string reason);
     void take_address_error();
     void write_file();
+    long smtputf8_flags() const;
     std::string attribute(std::string_view name) const;
 
     const Settings& settings_;
@@ -107,6 +108,7 @@ private:
     std::string out_;  // processed content, one "\n"-terminated line each
     uint64_t headers_seen_ = 0;  // bit per message::HeaderType
     bool resent_ = false;
+    bool utf8_headers_ = false;  // a header with non-ASCII text (SMTPUTF8 detection)
     long hops_ = 0;
     size_t size_ = 0;
     size_t body_offset_ = 0;

@@ -52,6 +52,9 @@ std::unique_ptr<Settings> Settings::load(const config::Config& c) {
     s->local_domains.push_back(lowercase(c.get("myorigin")));
     for (const std::string& d : c.get_list("mydestination")) s->local_domains.push_back(lowercase(d));
     s->message_size_limit = c.get_int("message_size_limit");
+    if (c.get_bool("smtputf8_enable"))
+        for (const auto& cls : c.get_list("smtputf8_autodetect_classes"))
+            if (lowercase(cls) == "sendmail") s->smtputf8_autodetect_local = true;
     s->header_size_limit = c.get_int("header_size_limit");
     s->hopcount_limit = c.get_int("hopcount_limit");
     s->body_checks_size_limit = c.get_int("body_checks_size_limit");

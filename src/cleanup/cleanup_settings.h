@@ -66,6 +66,9 @@ struct Settings {
     MapList canonical, sender_canonical, recipient_canonical, virtual_alias;
     MapList sender_bcc, recipient_bcc;
     MapList header_checks, mime_header_checks, nested_header_checks, body_checks;
+    // smtputf8_enable with "sendmail" in smtputf8_autodetect_classes: a local submission
+    // with non-ASCII addresses or headers is marked as needing SMTPUTF8.
+    bool smtputf8_autodetect_local = false;
     bool mime_processing = true;  // !disable_mime_input_processing
     bool strict_mime = false;     // any strict_7bit_headers, strict_8bitmime*, strict_mime_encoding_domain
     long mime_nesting_limit = 100, mime_boundary_length_limit = 2048;

@@ -482,6 +482,12 @@ void Session::after_handshake() {
                                                features_.size_limit, target_.namaddr().c_str()));
         return;
     }
+    if (env_.smtputf8_required && !features_.smtputf8) {
+        send_quit();
+        fail_session(false, "5.6.7", strprintf("SMTPUTF8 is required, but was not offered by host %s",
+                                               target_.namaddr().c_str()));
+        return;
+    }
     begin_transaction();
 }
 

@@ -54,6 +54,7 @@ struct Envelope {
     std::string sender, envid;
     long ret = 0;
     bool eightbit = false, smtputf8 = false;
+    bool smtputf8_required = false;  // non-ASCII envelope or headers: no server without SMTPUTF8
     unsigned long size = 0;
     std::vector<Rcpt> rcpts;
     int content_fd = -1;  // the queue file, kept open by the Delivery

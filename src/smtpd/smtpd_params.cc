@@ -126,10 +126,4 @@ bool valid_utf8(std::string_view text) {
     return true;
 }
 
-bool all_ascii(std::string_view text) {
-    for (char c : text)
-        if (static_cast<unsigned char>(c) >= 0x80) return false;
-    return true;
-}
-
 }  // namespace postern::smtpd

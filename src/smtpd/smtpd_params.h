@@ -39,6 +39,5 @@ std::string internal_address(std::string_view quoted);
 bool valid_mailbox(std::string_view quoted);
 // Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
 bool valid_utf8(std::string_view text);
-bool all_ascii(std::string_view text);
 
 }  // namespace postern::smtpd

@@ -79,6 +79,7 @@ proto::CleanupEnvelope Session::make_envelope() const {
     env.arrival_sec = arrival_;
     env.envid = t.envid;
     env.ret = t.ret;
+    if (t.smtputf8) env.smtputf8 = proto::kSmtputf8Requested;
     for (const RecipientFacts& r : t.recipients)
         env.recipients.push_back(proto::CleanupRecipient{r.address, r.orig, r.dsn_orcpt, r.notify});
     if (check_ != nullptr) {

@@ -48,6 +48,18 @@ TEST_CASE("cleanup envelope without a fullname keeps it absent", "[mail_proto]")
     REQUIRE(back);
     CHECK_FALSE(back->fullname);
     CHECK(back->sender.empty());
+    CHECK(back->smtputf8 == 0);
+}
+
+TEST_CASE("cleanup envelope carries the client's SMTPUTF8 request", "[mail_proto]") {
+    CleanupEnvelope env;
+    env.smtputf8 = kSmtputf8Requested;
+    auto back = CleanupEnvelope::from_record(over_the_wire(env.to_record()));
+    REQUIRE(back);
+    CHECK(back->smtputf8 == kSmtputf8Requested);
+    CHECK_FALSE(smtputf8_required(kSmtputf8Requested));
+    CHECK(smtputf8_required(kSmtputf8Requested | kSmtputf8Header));
+    CHECK_FALSE(smtputf8_required(kSmtputf8Recipient));  // never requested: no obligation
 }
 
 TEST_CASE("message content with newlines, NUL and 8-bit bytes survives a content record", "[mail_proto]") {

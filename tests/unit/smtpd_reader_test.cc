@@ -196,6 +196,6 @@ TEST_CASE("smtpd params: UTF-8 validity", "[smtpd_reader]") {
     CHECK_FALSE(valid_utf8("\xed\xa0\x80"));    // surrogate
     CHECK_FALSE(valid_utf8("\xf4\x90\x80\x80")); // past U+10FFFF
     CHECK_FALSE(valid_utf8("\xff"));
-    CHECK(postern::smtpd::all_ascii("abc"));
-    CHECK_FALSE(postern::smtpd::all_ascii("\xc3\xa9"));
+    CHECK(postern::all_ascii("abc"));
+    CHECK_FALSE(postern::all_ascii("\xc3\xa9"));
 }

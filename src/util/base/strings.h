@@ -18,6 +18,8 @@ std::vector<std::string_view> split_tokens(std::string_view s, std::string_view 
 
 std::string lowercase(std::string_view s);
 bool iequals(std::string_view a, std::string_view b);
+// No byte above 0x7f (an address or header that needs no SMTPUTF8).
+bool all_ascii(std::string_view text);
 bool istarts_with(std::string_view s, std::string_view prefix);
 
 // Parses a decimal integer with optional sign; false on overflow or garbage.

@@ -150,6 +150,7 @@ AttrRecord CleanupEnvelope::to_record() const {
     if (fullname) r.add("fullname", *fullname);
     r.add_long("arrival_sec", arrival_sec).add_long("arrival_usec", arrival_usec);
     r.add("envid", envid).add_long("ret", ret);
+    if (smtputf8 != 0) r.add_long("smtputf8", smtputf8);
     for (const auto& [name, value] : attributes) r.add("attr_name", name).add("attr_value", value);
     for (const auto& rc : recipients)
         r.add("rcpt", rc.address).add("rcpt_orig", rc.orig).add("rcpt_orcpt", rc.dsn_orcpt).add_long("rcpt_notify", rc.notify);
@@ -167,6 +168,9 @@ Result<CleanupEnvelope> CleanupEnvelope::from_record(const AttrRecord& rec) {
     out.arrival_usec = r.take_long("arrival_usec");
     out.envid = r.take("envid");
     out.ret = r.take_long("ret");
+    // Optional: clients that know no SMTPUTF8 (and older ones) leave it out.
+    if (auto v = r.take_optional("smtputf8"); v && !parse_long(*v, out.smtputf8) && error.empty())
+        error = "attribute smtputf8: bad number \"" + *v + "\"";
     auto names = r.take_all("attr_name");
     auto values = r.take_all("attr_value");
     auto rcpts = r.take_all("rcpt");

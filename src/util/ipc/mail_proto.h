@@ -122,8 +122,23 @@ struct CleanupRecipient {
     long notify = 0;        // kNotify* mask, 0 = not given
 };
 
+// SMTPUTF8 flags (Postfix's SMTPUTF8_FLAG_*): the client asked for SMTPUTF8 (or cleanup
+// detected UTF-8 in a local submission), and where cleanup found non-ASCII text. Kept
+// in the queue file's size record and passed in delivery requests; a message that was
+// requested and has any other bit needs a server that offers SMTPUTF8.
+enum Smtputf8Flags : long {
+    kSmtputf8Requested = 1 << 0,
+    kSmtputf8Header = 1 << 1,
+    kSmtputf8Sender = 1 << 2,
+    kSmtputf8Recipient = 1 << 3,
+};
+inline bool smtputf8_required(long flags) {
+    return (flags & kSmtputf8Requested) && (flags & ~kSmtputf8Requested);
+}
+
 struct CleanupEnvelope {
     std::string sender;  // "" = null sender
+    long smtputf8 = 0;   // kSmtputf8Requested when the client sent MAIL FROM ... SMTPUTF8
     std::optional<std::string> fullname;  // sendmail -F
     long arrival_sec = 0, arrival_usec = 0;  // 0 = now (cleanup's clock)
     std::string envid;                       // DSN ENVID

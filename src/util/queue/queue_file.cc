@@ -129,6 +129,7 @@ Status QueueFileWriter::flush() {
 }
 
 void QueueFileWriter::write_envelope(const Envelope& env) {
+    size_.smtputf8 = env.size.smtputf8;
     put(rec::kSize, format_size(size_));
     put(rec::kTime, strprintf("%ld %ld", sec_, usec_));
     put(rec::kAttr, strprintf("%s=%ld", attr::kCreateTime.data(), sec_));
