@@ -52,7 +52,7 @@ def test_fallback_relay_takes_what_cannot_be_found_or_reached(tmp_path, env):
     try:
         p = inst.sendmail(["-f", f"{inst.user}@localhost", *RCPTS], "Subject: fallback\n\nx\n")
         assert p.returncode == 0, p.stderr
-        assert wait_for(lambda: None not in results(inst.log()).values(), 90), inst.log()
+        assert wait_for(lambda: None not in results(inst.log()).values(), 240), inst.log()
         got = results(inst.log())
         fallback = f"127.0.0.1[127.0.0.1]:{server.port}"
         assert got["a@nosuch.test"][:3] == (fallback, "2.0.0", "sent")
@@ -79,8 +79,8 @@ def test_fallback_results_match_debian_postfix(tmp_path, env):
         peer.start(preexec_fn=dns.preexec)
         for mta, sender in ((inst, f"{inst.user}@localhost"), (peer, "diff@example.test")):
             assert mta.sendmail(["-f", sender, *RCPTS], "Subject: fallback-diff\n\nx\n").returncode == 0
-        assert wait_for(lambda: None not in results(peer.log()).values(), 90), peer.log()
-        assert wait_for(lambda: None not in results(inst.log()).values(), 90), inst.log()
+        assert wait_for(lambda: None not in results(peer.log()).values(), 240), peer.log()
+        assert wait_for(lambda: None not in results(inst.log()).values(), 240), inst.log()
         assert results(inst.log()) == results(peer.log())
         assert "warning: smtp_fallback_relay configuration problem" in peer.log()
     finally:

@@ -61,7 +61,7 @@ def results(log):
 def test_soft_bounce_and_status_filter(inst):
     p = inst.sendmail(["-f", f"{inst.user}@localhost", *RCPTS], "Subject: results\n\nx\n")
     assert p.returncode == 0, p.stderr
-    assert wait_for(lambda: None not in results(inst.log()).values(), 90), inst.log()
+    assert wait_for(lambda: None not in results(inst.log()).values(), 240), inst.log()
     got = results(inst.log())
     who = "host 127.0.0.1[127.0.0.1] said:"
     assert got["unknown@res.test"] == ("4.1.1", "SOFTBOUNCE", f"{who} 550 5.1.1 <unknown>: Recipient address "
@@ -85,7 +85,7 @@ def test_results_match_debian_postfix(inst, server):
     try:
         peer.start()
         assert peer.sendmail(["-f", "diff@example.test", *RCPTS], "Subject: results-2\n\nx\n").returncode == 0
-        assert wait_for(lambda: None not in results(peer.log()).values(), 90), peer.log()
+        assert wait_for(lambda: None not in results(peer.log()).values(), 240), peer.log()
         assert results(peer.log()) == results(inst.log())
     finally:
         peer.cleanup()

@@ -46,7 +46,7 @@ def results(log):
 def submit(port, sendmail, sender):
     for rcpt, utf8, how in CASES:
         if how == "smtp":
-            with smtplib.SMTP("127.0.0.1", port, timeout=60) as s:
+            with smtplib.SMTP("127.0.0.1", port, timeout=180) as s:
                 s.ehlo("client.example.test")
                 s.sendmail(sender, [rcpt], f"Subject: utf8 {rcpt}\r\n\r\nx\r\n".encode(),
                            mail_options=["SMTPUTF8"] if utf8 else [])
@@ -60,7 +60,7 @@ def test_smtputf8_flags_reach_the_smtp_client(tmp_path, servers):
     inst.start()
     try:
         submit(port, inst.sendmail, f"{inst.user}@localhost")
-        assert wait_for(lambda: None not in results(inst.log()).values(), 90), inst.log()
+        assert wait_for(lambda: None not in results(inst.log()).values(), 240), inst.log()
         got = results(inst.log())
         refusal = ("5.6.7", "bounced", "SMTPUTF8 is required, but was not offered by host 127.0.0.1[127.0.0.1]")
         assert got["jö@plain.test"][1:] == refusal
@@ -89,8 +89,8 @@ def test_smtputf8_results_match_debian_postfix(tmp_path, servers):
         peer.start()
         submit(port, inst.sendmail, f"{inst.user}@localhost")
         submit(peer_port, peer.sendmail, "diff@example.test")
-        assert wait_for(lambda: None not in results(peer.log()).values(), 90), peer.log()
-        assert wait_for(lambda: None not in results(inst.log()).values(), 90), inst.log()
+        assert wait_for(lambda: None not in results(peer.log()).values(), 240), peer.log()
+        assert wait_for(lambda: None not in results(inst.log()).values(), 240), inst.log()
         ours, theirs = results(inst.log()), results(peer.log())
         for rcpt, _, _ in CASES:  # the sent lines' queue IDs differ ("queued as" is the server's: same)
             assert ours[rcpt] == theirs[rcpt], rcpt
