@@ -19,8 +19,8 @@ import pytest
 
 from dovecotfixture import DovecotAuth, auth_available
 from mailsystem import wait_for
-from netns import NET, PostfixHost, PosternHost, a
-from netns import network  # noqa: F401 (the fixture)
+from netns import NET, PosternHost, a
+from netns import hosts, network  # noqa: F401 (the fixtures)
 from tlsfixture import make_certs
 
 NETNS_RECORDS = [a("smarthost.c.test", f"{NET}.30")]
@@ -47,25 +47,6 @@ def shared(network):
     yield Shared
     dovecot.cleanup()
     shutil.rmtree(certs_dir, ignore_errors=True)
-
-
-@pytest.fixture
-def hosts(network):
-    started = []
-
-    class Starter:
-        @staticmethod
-        def postern(host, **kw):
-            started.append(PosternHost(host, **kw))
-            return started[-1].start()
-
-        @staticmethod
-        def postfix(host, **kw):
-            started.append(PostfixHost(host, **kw))
-            return started[-1].start()
-    yield Starter
-    for instance in reversed(started):
-        instance.stop()
 
 
 def smarthost_on_c(hosts, network, shared):
