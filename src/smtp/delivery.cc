@@ -129,6 +129,11 @@ bool Delivery::next_site() {
             continue;
         }
         hop_ = *hop;
+        if (settings_.helpful_warnings && !settings_.tls_wrappermode && hop_.port == 465 &&
+            hop_.kind != smtpclient::NextHop::Kind::Unix)
+            log::info("SMTPS wrappermode (TCP port 465) requires setting \"%s = yes\", and \"%s = encrypt\" "
+                      "(or stronger)", settings_.lmtp ? "lmtp_tls_wrappermode" : "smtp_tls_wrappermode",
+                      settings_.lmtp ? "lmtp_tls_security_level" : "smtp_tls_security_level");
         if (!choose_tls_policy()) continue;
         if (hop_.kind == smtpclient::NextHop::Kind::Unix) {
             sites_.clear();  // a UNIX-domain socket has no fallback (Postfix's smtp_connect_local)
@@ -204,6 +209,10 @@ void Delivery::next_target() {
             return;
         }
         t.tls_policy = tls_policy_;
+        if (!wrappermode_allows(t)) {
+            next_target();
+            return;
+        }
         t.final_server = targets_.empty() && hosts_.empty() && sites_.empty();
         run_session(t, nullptr);
         return;
@@ -295,6 +304,21 @@ bool Delivery::choose_tls_policy() {
     }
     tls_policy_ = std::make_shared<const tls::ClientPolicy>(std::move(policy));
     return true;
+}
+
+// smtp_tls_wrappermode needs TLS to be mandatory: as Postfix, a server whose level is
+// weaker is skipped with a warning (with no other failure, the mail defers with 4.3.0).
+bool Delivery::wrappermode_allows(const Target& t) {
+    if (!settings_.tls_wrappermode ||
+        (t.tls_policy != nullptr && tls::level_is_mandatory(t.tls_policy->level)))
+        return true;
+    const char* p = settings_.lmtp ? "lmtp" : "smtp";
+    log::warn("%s_tls_wrappermode requires \"%s_tls_security_level = encrypt\" (or stronger)", p, p);
+    if (last_reason_.empty()) {
+        last_dsn_ = "4.3.0";
+        last_reason_ = "server unavailable or unable to receive mail";
+    }
+    return false;
 }
 
 // Postfix's smtp_sasl_passwd_lookup: the sender (smtp_sender_dependent_authentication),

@@ -54,6 +54,7 @@ private:
     // smtp_tls_policy_maps / smtp_tls_security_level for the destination site_; false
     // (last_dsn_/last_reason_ set) when the policy is broken.
     bool choose_tls_policy();
+    bool wrappermode_allows(const Target& t);
     // Every recipient without an outcome gets dsn/reason; then log and reply.
     void conclude(const std::string& dsn, const std::string& reason);
 

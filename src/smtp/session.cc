@@ -169,6 +169,11 @@ void Session::event_cb(bufferevent*, short what, void* arg) {
     }
     if (what & BEV_EVENT_CONNECTED) {
         self->report_.connected = true;
+        if (self->settings_.tls_wrappermode) {
+            // smtp_tls_wrappermode (SMTPS, port 465): TLS before the greeting.
+            self->start_tls_handshake(true);
+            return;
+        }
         self->phase_ = Phase::Greeting;
         self->arm(self->settings_.helo_timeout, "receiving the initial server greeting");
         bufferevent_enable(self->bev_, EV_READ);
@@ -360,13 +365,20 @@ void Session::on_starttls(const smtpclient::Reply& reply) {
         after_handshake();  // opportunistic TLS: go on in plaintext
         return;
     }
-    SSL* ssl = settings_.tls->new_ssl(*target_.tls_policy, target_.host, target_.relay());
+    start_tls_handshake(false);
+}
+
+// After "220 Ready to start TLS", or right after the connect in wrapper mode (where the
+// server has not spoken yet: no QUIT in plaintext on failure).
+void Session::start_tls_handshake(bool wrapped) {
+    SSL* ssl = settings_.tls == nullptr || target_.tls_policy == nullptr ? nullptr
+        : settings_.tls->new_ssl(*target_.tls_policy, target_.host, target_.relay());
     bufferevent* filter = ssl == nullptr ? nullptr
         : bufferevent_openssl_filter_new(base_, bev_, ssl, BUFFEREVENT_SSL_CONNECTING,
                                          BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (filter == nullptr) {
         if (ssl != nullptr) SSL_free(ssl);
-        send_quit();
+        if (!wrapped) send_quit();
         fail_session(true, "4.7.5", "Cannot start TLS: handshake failure");
         return;
     }
@@ -390,6 +402,12 @@ void Session::tls_established() {
         return;
     }
     tls_verified_ = std::string_view(verdict.trust) == "Verified";  // smtp_sasl_tls_verified_security_options
+    if (settings_.tls_wrappermode) {
+        // The server greets over TLS; EHLO follows as on a plaintext connection.
+        phase_ = Phase::Greeting;
+        arm(settings_.helo_timeout, "receiving the initial server greeting");
+        return;
+    }
     // RFC 3207: forget what the server said before TLS and ask again.
     phase_ = Phase::Ehlo;
     send(std::string(settings_.ehlo_verb()) + " " + settings_.helo_name);

@@ -116,6 +116,7 @@ private:
     void on_greeting(const smtpclient::Reply& reply);
     void on_ehlo(const smtpclient::Reply& reply);
     void on_starttls(const smtpclient::Reply& reply);
+    void start_tls_handshake(bool wrapped);
     void tls_established();
     // AUTH with target_.sasl_credentials (CRAM-MD5, PLAIN or LOGIN as the settings
     // allow); false when there is nothing to authenticate with or the server offers no AUTH.

@@ -86,6 +86,8 @@ Settings load_settings(const config::Config& config, bool lmtp) {
     else
         log::warn("%s -- TLS is not used", tls.error().c_str());
     s.tls_policy_maps = open_maps(config, p + "tls_policy_maps");
+    s.tls_wrappermode = config.get_bool(p + "tls_wrappermode");
+    s.helpful_warnings = config.get_bool("helpful_warnings");
     s.skip_5xx_greeting = config.get_bool(p + "skip_5xx_greeting");
     s.bind_address = config.get(p + "bind_address");
     s.bind_address6 = config.get(p + "bind_address6");

@@ -30,6 +30,10 @@ struct Settings {
     // from smtp_tls_policy_maps, else smtp_tls_security_level (smtpclient::tls_policy_for).
     std::shared_ptr<tls::TlsClientContext> tls;
     std::vector<std::shared_ptr<table::Table>> tls_policy_maps;
+    // smtp_tls_wrappermode: TLS right after the connect (SMTPS), for destinations whose
+    // level is encrypt or stronger; helpful_warnings: the port-465 hint without it.
+    bool tls_wrappermode = false;
+    bool helpful_warnings = true;
     // smtp_sasl_auth_enable with smtp_sasl_password_maps ("user:password" per sender,
     // server name or next hop; see util/smtpclient/sasl_client.h); CRAM-MD5, PLAIN and
     // LOGIN as smtp_sasl_security_options (smtp_sasl_tls_security_options after
