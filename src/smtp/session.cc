@@ -433,6 +433,7 @@ bool Session::start_auth() {
                                               target_.namaddr().c_str()));
         return true;
     }
+    if (auth_failure_cached()) return true;
     unsigned options = !tls_active_ ? settings_.sasl_options
                        : tls_verified_ ? settings_.sasl_tls_verified_options : settings_.sasl_tls_options;
     auth_mech_ = smtpclient::choose_sasl_mechanism(kept, options);
@@ -483,12 +484,32 @@ void Session::on_auth(const smtpclient::Reply& reply) {
         return;
     }
     send_quit();
+    if (reply.code == 535 && settings_.sasl_auth_cache) {
+        auto cred = smtpclient::split_credentials(target_.sasl_credentials);
+        settings_.sasl_auth_cache->store(target_.host, cred.user, cred.password, reply.dsn(), reply.text(),
+                                         time(nullptr));
+    }
     // smtp_sasl_auth_soft_bounce (default yes): a 5xx refusal defers, another server may do.
     std::string dsn = reply.dsn();
     bool soft = dsn[0] != '5' || settings_.sasl_soft_bounce;
     if (soft && dsn[0] == '5') dsn[0] = '4';
     fail_session(soft, dsn, strprintf("SASL authentication failed; server %s said: %s", target_.namaddr().c_str(),
                                       dsn::mask_unsafe(reply.text(), true).c_str()));
+}
+
+// smtp_sasl_auth_cache_name: a 535 for these credentials at this server is remembered;
+// no AUTH then, the mail defers (or bounces) with Postfix's "[CACHED]" reason.
+bool Session::auth_failure_cached() {
+    if (!settings_.sasl_auth_cache) return false;
+    auto cred = smtpclient::split_credentials(target_.sasl_credentials);
+    auto hit = settings_.sasl_auth_cache->find(target_.host, cred.user, cred.password, time(nullptr));
+    if (!hit) return false;
+    send_quit();
+    std::string dsn = hit->dsn;
+    if (settings_.sasl_soft_bounce && dsn[0] == '5') dsn[0] = '4';
+    fail_session(dsn[0] != '5', dsn, strprintf("SASL [CACHED] authentication failed; server %s said: %s",
+                                               target_.host.c_str(), dsn::mask_unsafe(hit->text, true).c_str()));
+    return true;
 }
 
 void Session::after_handshake() {

@@ -122,6 +122,8 @@ private:
     // allow); false when there is nothing to authenticate with or the server offers no AUTH.
     bool start_auth();
     std::optional<std::string> auth_answer(const smtpclient::Reply& reply);
+    // A cached 535 for target_'s credentials (smtp_sasl_auth_cache_name): fails the session.
+    bool auth_failure_cached();
     void on_auth(const smtpclient::Reply& reply);
     // The handshake is over (with or without TLS): check SIZE, start the transaction.
     void after_handshake();

@@ -40,6 +40,11 @@ void load_sasl(const config::Config& config, const std::string& p, Settings& s) 
     if (!filter) log::fatal("%s", filter.error().c_str());
     s.sasl_mech_filter = std::move(*filter);
     s.sasl_soft_bounce = config.get_bool(p + "sasl_auth_soft_bounce");
+    if (std::string name = config.get(p + "sasl_auth_cache_name"); !name.empty()) {
+        auto cache = smtpclient::SaslAuthCache::open(name, config.get_time(p + "sasl_auth_cache_time"));
+        if (!cache) log::fatal("%s", cache.error().c_str());
+        s.sasl_auth_cache = std::make_shared<const smtpclient::SaslAuthCache>(std::move(*cache));
+    }
     s.sender_dependent_auth = !s.lmtp && config.get_bool("smtp_sender_dependent_authentication");
     if (s.sender_dependent_auth) {
         auto local = rewrite::MatchList::create("mydestination", config.get_list("mydestination"),

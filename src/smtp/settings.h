@@ -10,6 +10,7 @@
 #include "util/dsn/status_filter.h"
 #include "util/rewrite/match_list.h"
 #include "util/sasl/sasl_options.h"
+#include "util/smtpclient/sasl_auth_cache.h"
 #include "util/table/table.h"
 #include "util/tls/tls_client.h"
 
@@ -45,6 +46,8 @@ struct Settings {
     unsigned sasl_options = 0, sasl_tls_options = 0, sasl_tls_verified_options = 0;
     sasl::MechanismFilter sasl_mech_filter;
     bool sasl_soft_bounce = true;  // smtp_sasl_auth_soft_bounce
+    // smtp_sasl_auth_cache_name (with smtp_sasl_auth_cache_time): 535 failures remembered.
+    std::shared_ptr<const smtpclient::SaslAuthCache> sasl_auth_cache;
     // smtp_sender_dependent_authentication (SMTP only): the sender's keys come first;
     // mydestination and recipient_delimiter shape them as mail_addr_find does.
     bool sender_dependent_auth = false;
