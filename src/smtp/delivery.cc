@@ -63,6 +63,7 @@ bool Delivery::load_message(std::string& error) {
     env_.envid = request_.envid;
     env_.ret = request_.ret;
     env_.eightbit = iequals(request_.encoding, "8bitmime");
+    env_.sevenbit = iequals(request_.encoding, "7bit");
     env_.smtputf8 = (request_.smtputf8 & ipc::mail::kSmtputf8Requested) != 0;
     env_.smtputf8_required = ipc::mail::smtputf8_required(request_.smtputf8);
     for (const auto& r : request_.recipients) env_.rcpts.push_back({r.address, r.dsn_orcpt, r.orig, r.notify});

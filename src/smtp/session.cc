@@ -674,9 +674,17 @@ void Session::on_data_reply(const smtpclient::Reply& reply) {
     }
     phase_ = Phase::Body;
     content_ = std::make_unique<smtpclient::ContentStream>(
-        env_.content_fd, smtpclient::WireOptions{settings_.line_limit, true});
+        env_.content_fd, smtpclient::WireOptions{settings_.line_limit, true}, mime_downgrade());
     content_end_ = false;
     send_content_chunk();
+}
+
+// Postfix's SMTP_MIME_DOWNGRADE: anything not declared 7BIT may hold 8-bit MIME content,
+// which a server without 8BITMIME gets as quoted-printable unless that is turned off.
+std::optional<message::ParserLimits> Session::mime_downgrade() const {
+    if (settings_.mime_output_conversion && !features_.eightbitmime && !env_.sevenbit)
+        return settings_.mime_limits;
+    return std::nullopt;
 }
 
 // Called again whenever the output buffer has drained: at most one chunk of the message
@@ -699,6 +707,11 @@ void Session::send_content_chunk() {
         // The server must not take a truncated message: drop the connection before the dot.
         log::warn("%s: %s", settings_.lmtp ? "lmtp" : "smtp", done.error().c_str());
         fail_session(false, "4.3.0", "unreadable mail queue entry");
+        return;
+    }
+    if (content_->mime_nesting_exceeded()) {
+        // As Postfix: the conversion cannot be trusted; drop the connection before the dot.
+        fail_session(false, "5.6.0", "MIME nesting exceeds safety limit");
         return;
     }
     content_end_ = *done;

@@ -54,6 +54,7 @@ struct Envelope {
     std::string sender, envid;
     long ret = 0;
     bool eightbit = false, smtputf8 = false;
+    bool sevenbit = false;  // declared BODY=7BIT: never converted on output
     bool smtputf8_required = false;  // non-ASCII envelope or headers: no server without SMTPUTF8
     unsigned long size = 0;
     std::vector<Rcpt> rcpts;
@@ -134,6 +135,7 @@ private:
     void on_data_reply(const smtpclient::Reply& reply);
     void on_end_of_data(const smtpclient::Reply& reply);
     void send_content_chunk();
+    std::optional<message::ParserLimits> mime_downgrade() const;
     void send_quit();
     // The server answered the end of data: keep the connection for the cache, or QUIT.
     void end_transaction(const smtpclient::Reply& reply);

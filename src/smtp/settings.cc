@@ -112,6 +112,11 @@ Settings load_settings(const config::Config& config, bool lmtp) {
     if (s.sasl_enable) load_sasl(config, p, s);
     s.myhostname = config.get("myhostname");
     s.line_limit = static_cast<size_t>(std::max(0L, config.get_int(p + "line_length_limit")));
+    s.mime_output_conversion = !config.get_bool("disable_mime_output_conversion");
+    s.mime_limits.header_size_limit = static_cast<size_t>(config.get_int("header_size_limit"));
+    s.mime_limits.mime_nesting_limit = static_cast<size_t>(config.get_int("mime_nesting_limit"));
+    s.mime_limits.mime_boundary_length_limit =
+        static_cast<size_t>(config.get_int("mime_boundary_length_limit"));
     s.status_filter = dsn::StatusFilter::from_config(config, p + "delivery_status_filter");
     s.fallback_param = p + "fallback_relay";
     s.fallback_relays = config.get_list(s.fallback_param);

@@ -8,6 +8,7 @@
 
 #include "util/config/config.h"
 #include "util/dsn/status_filter.h"
+#include "util/message/message_parser.h"
 #include "util/rewrite/match_list.h"
 #include "util/sasl/sasl_options.h"
 #include "util/smtpclient/sasl_auth_cache.h"
@@ -60,6 +61,10 @@ struct Settings {
     int lmtp_port = 24;             // lmtp_tcp_port
     std::string myhostname;
     size_t line_limit = 998;        // smtp_line_length_limit / lmtp_line_length_limit
+    // !disable_mime_output_conversion: 8-bit MIME content to a server without 8BITMIME
+    // becomes quoted-printable, the MIME structure read within these limits.
+    bool mime_output_conversion = true;
+    message::ParserLimits mime_limits;
     int delay_digits = 2;
     dsn::StatusFilter status_filter;
     std::vector<std::string> fallback_relays;  // smtp_fallback_relay (SMTP and LMTP over TCP)

@@ -122,6 +122,12 @@ void MessageParser::feed(std::string_view data) {
     }
 }
 
+void MessageParser::feed_line(std::string_view l) {
+    if (finished_) return;
+    size_ += l.size() + 1;
+    line(l);
+}
+
 void MessageParser::finish() {
     if (finished_) return;
     if (!partial_.empty()) {
@@ -151,7 +157,7 @@ bool MessageParser::boundary_line(std::string_view l) {
         bool digest = boundaries_[i].digest;
         nested_depth_ = boundaries_[i].nested_before;
         boundaries_.resize(closing ? i : i + 1);
-        sink_.body_line(l);
+        sink_.boundary(l);
         if (!closing) {
             in_header_ = true;
             class_ = HeaderClass::Multipart;
@@ -237,6 +243,7 @@ void MessageParser::flush_header() {
 void MessageParser::end_headers() {
     flush_header();
     in_header_ = false;
+    if (limits_.mime) sink_.header_section_done(class_, content_.type);
     if (class_ == HeaderClass::Primary) sink_.headers_done();
 }
 

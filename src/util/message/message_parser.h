@@ -33,6 +33,13 @@ public:
     virtual void part_header(std::string& header, HeaderClass cls);
     // After the last header, before the first body line (also for a header-only message).
     virtual void headers_done() = 0;
+    // With MIME processing: the end of any header section (primary, body part, attached
+    // message), before headers_done() and the section's first body line. `type` is its
+    // media type ("text", "multipart", "message", ...), the context's default when absent.
+    virtual void header_section_done(HeaderClass, std::string_view /*type*/) {}
+    // With MIME processing: a "--boundary" or "--boundary--" line of an enclosing
+    // multipart. The default passes it on as a body line.
+    virtual void boundary(std::string_view line) { body_line(line); }
     // One body line without its newline (the empty separator line is the first).
     virtual void body_line(std::string_view line) = 0;
 };
@@ -52,6 +59,9 @@ public:
     explicit MessageParser(MessageSink& sink, ParserLimits limits = {});
 
     void feed(std::string_view data);
+    // One whole line without its newline, for callers that already split lines (the
+    // queue file reader); not to be mixed with feed() of a partial line.
+    void feed_line(std::string_view l);
     // End of input: a last line without newline still counts, the header is flushed.
     void finish();
 

@@ -23,6 +23,9 @@ void append_data_line(std::string& out, std::string_view line, const WireOptions
 Status ContentStream::rewind() {
     reader_ = std::make_unique<queue::QueueFileReader>(queue::fd_source(fd_));
     done_ = false;
+    if (downgrade_limits_)
+        downgrade_ = std::make_unique<message::MimeDowngrade>(
+            [this](std::string_view l) { append_data_line(*fill_out_, l, opts_); }, *downgrade_limits_);
     auto env = reader_->read_envelope();
     if (!env) return make_error(env.error());
     return {};
@@ -32,15 +35,21 @@ Result<bool> ContentStream::fill(std::string& out, size_t want) {
     if (!reader_) {
         if (Status st = rewind(); !st) return make_error(st.error());
     }
+    fill_out_ = &out;
     while (!done_ && out.size() < want) {
         auto line = reader_->next_line();
         if (!line) return make_error(line.error());
         if (!line->has_value()) {
+            if (downgrade_) downgrade_->finish();
             done_ = true;
             break;
         }
-        append_data_line(out, **line, opts_);
+        if (downgrade_)
+            downgrade_->line(**line);
+        else
+            append_data_line(out, **line, opts_);
     }
+    fill_out_ = nullptr;
     return done_;
 }
 

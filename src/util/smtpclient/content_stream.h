@@ -1,15 +1,18 @@
 // The message as the SMTP/LMTP client sends it: lines read from the queue file a piece
 // at a time (never the whole message in memory), in the wire form of the DATA phase --
 // CRLF line ends, dot-stuffed (RFC 5321 4.5.2), lines longer than smtp_line_length_limit
-// folded as Postfix's smtp_text_out() folds them.
+// folded as Postfix's smtp_text_out() folds them; for a server without 8BITMIME,
+// optionally converted to 7 bits (util/message/mime_downgrade.h).
 #pragma once
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "util/base/result.h"
+#include "util/message/mime_downgrade.h"
 #include "util/queue/queue_file.h"
 
 namespace postern::smtpclient {
@@ -28,17 +31,27 @@ void append_data_line(std::string& out, std::string_view line, const WireOptions
 // has its own position, so one file may feed several sessions one after the other.
 class ContentStream {
 public:
-    ContentStream(int fd, WireOptions opts) : fd_(fd), opts_(opts) {}
+    // With `downgrade` limits, 8-bit MIME entities become quoted-printable (Postfix's
+    // downgrade for a server without 8BITMIME).
+    ContentStream(int fd, WireOptions opts, std::optional<message::ParserLimits> downgrade = std::nullopt)
+        : fd_(fd), opts_(opts), downgrade_limits_(downgrade) {}
+    ContentStream(const ContentStream&) = delete;
+    ContentStream& operator=(const ContentStream&) = delete;
     // Back to the first line of the message.
     Status rewind();
     // Appends wire-form lines to `out` until it holds at least `want` bytes or the
     // message ends; true once the last line has been appended.
     Result<bool> fill(std::string& out, size_t want);
+    // The downgrade met MIME nesting deeper than mime_nesting_limit.
+    bool mime_nesting_exceeded() const { return downgrade_ && downgrade_->nesting_exceeded(); }
 
 private:
     int fd_;
     WireOptions opts_;
+    std::optional<message::ParserLimits> downgrade_limits_;
     std::unique_ptr<queue::QueueFileReader> reader_;
+    std::unique_ptr<message::MimeDowngrade> downgrade_;
+    std::string* fill_out_ = nullptr;  // where the downgrade's lines go during fill()
     bool done_ = false;
 };
 
