@@ -210,3 +210,38 @@ TEST_CASE("the content stream reads a queue file piece by piece and rewinds") {
         REQUIRE(stream.rewind());
     }
 }
+
+TEST_CASE("the content stream converts 8-bit MIME on the way out when asked, pieces and all") {
+    postern::queue::test::ScratchQueue q;
+    auto w = postern::queue::QueueFileWriter::create(q.layout);
+    REQUIRE(w.ok());
+    postern::queue::Envelope env;
+    env.sender = "s@example.com";
+    postern::queue::Recipient r;
+    r.address = "r@example.com";
+    env.recipients = {r};
+    w->write_envelope(env);
+    for (std::string_view l : {"Content-Transfer-Encoding: 8bit", "Subject: x", "", ".caf\xc3\xa9", "end"})
+        w->add_line(l);
+    REQUIRE(w->commit());
+    auto opened = postern::queue::open_queue_file(w->path(), false);
+    REQUIRE(opened.ok());
+    const std::string converted =
+        "Subject: x\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n..caf=C3=A9\r\nend\r\n";
+    ContentStream stream(opened->fd.get(), {}, postern::message::ParserLimits{});
+    for (size_t want : {size_t{1}, size_t{4096}}) {
+        std::string sent;
+        for (;;) {
+            auto done = stream.fill(sent, sent.size() + want);
+            REQUIRE(done.ok());
+            if (*done) break;
+        }
+        CHECK(sent == converted);
+        CHECK_FALSE(stream.mime_nesting_exceeded());
+        REQUIRE(stream.rewind());
+    }
+    ContentStream as_is(opened->fd.get(), {});
+    std::string sent;
+    REQUIRE(as_is.fill(sent, 1 << 20).ok());
+    CHECK(sent == "Content-Transfer-Encoding: 8bit\r\nSubject: x\r\n\r\n..caf\xc3\xa9\r\nend\r\n");
+}
