@@ -2,6 +2,8 @@
 
 #include <random>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "queue_test_util.h"
 #include "util/smtpclient/content_stream.h"
@@ -19,6 +21,21 @@ std::vector<Reply> parse_in_pieces(std::string_view wire, size_t piece) {
     for (size_t i = 0; i < wire.size(); i += piece) REQUIRE(p.feed(wire.substr(i, piece), out));
     REQUIRE_FALSE(p.mid_reply());
     return out;
+}
+
+// Commits a queue file whose message is `lines`; returns its path.
+std::string write_message(postern::queue::test::ScratchQueue& q, const std::vector<std::string>& lines) {
+    auto w = postern::queue::QueueFileWriter::create(q.layout);
+    REQUIRE(w.ok());
+    postern::queue::Envelope env;
+    env.sender = "s@example.com";
+    postern::queue::Recipient r;
+    r.address = "r@example.com";
+    env.recipients = {r};
+    w->write_envelope(env);
+    for (const auto& l : lines) w->add_line(l);
+    REQUIRE(w->commit());
+    return w->path();
 }
 
 }  // namespace
@@ -175,22 +192,13 @@ TEST_CASE("smtp DATA lines longer than smtp_line_length_limit are folded as Post
 
 TEST_CASE("the content stream reads a queue file piece by piece and rewinds") {
     postern::queue::test::ScratchQueue q;
-    auto w = postern::queue::QueueFileWriter::create(q.layout);
-    REQUIRE(w.ok());
-    postern::queue::Envelope env;
-    env.sender = "s@example.com";
-    postern::queue::Recipient r;
-    r.address = "r@example.com";
-    env.recipients = {r};
-    w->write_envelope(env);
+    std::vector<std::string> lines;
     std::string expected;
     for (int i = 0; i < 20000; ++i) {
-        std::string line = i % 7 == 0 ? "." + std::to_string(i) : std::string(i % 300, 'a' + i % 26);
-        w->add_line(line);
-        append_data_line(expected, line);
+        lines.push_back(i % 7 == 0 ? "." + std::to_string(i) : std::string(i % 300, 'a' + i % 26));
+        append_data_line(expected, lines.back());
     }
-    REQUIRE(w->commit());
-    auto opened = postern::queue::open_queue_file(w->path(), false);
+    auto opened = postern::queue::open_queue_file(write_message(q, lines), false);
     REQUIRE(opened.ok());
     ContentStream stream(opened->fd.get(), {});
     for (int pass = 0; pass < 2; ++pass) {
@@ -213,18 +221,8 @@ TEST_CASE("the content stream reads a queue file piece by piece and rewinds") {
 
 TEST_CASE("the content stream converts 8-bit MIME on the way out when asked, pieces and all") {
     postern::queue::test::ScratchQueue q;
-    auto w = postern::queue::QueueFileWriter::create(q.layout);
-    REQUIRE(w.ok());
-    postern::queue::Envelope env;
-    env.sender = "s@example.com";
-    postern::queue::Recipient r;
-    r.address = "r@example.com";
-    env.recipients = {r};
-    w->write_envelope(env);
-    for (std::string_view l : {"Content-Transfer-Encoding: 8bit", "Subject: x", "", ".caf\xc3\xa9", "end"})
-        w->add_line(l);
-    REQUIRE(w->commit());
-    auto opened = postern::queue::open_queue_file(w->path(), false);
+    auto opened = postern::queue::open_queue_file(
+        write_message(q, {"Content-Transfer-Encoding: 8bit", "Subject: x", "", ".caf\xc3\xa9", "end"}), false);
     REQUIRE(opened.ok());
     const std::string converted =
         "Subject: x\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n..caf=C3=A9\r\nend\r\n";
