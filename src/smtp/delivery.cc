@@ -374,6 +374,7 @@ void Delivery::on_report(const Target& target, SessionReport report) {
         return;
     }
     bool kept = false;  // recipients a server that is not the last deferred at RCPT
+    bool noted = false;  // the session-wide reason (a lost connection) is logged once
     for (size_t i = 0; i < outcomes_.size() && i < report.rcpts.size(); ++i) {
         const Outcome& o = report.rcpts[i];
         if (o.known()) {
@@ -382,7 +383,9 @@ void Delivery::on_report(const Target& target, SessionReport report) {
             env_.rcpts[i].done = true;
         } else if (o.try_next) {
             // As Postfix: the server's reply as an info line; the next server may do.
-            log::info("%s: %s", request_.queue_id.c_str(), o.reason.c_str());
+            bool session_wide = !report.reason.empty() && o.reason == report.reason;
+            if (!session_wide || !noted) log::info("%s: %s", request_.queue_id.c_str(), o.reason.c_str());
+            noted = noted || session_wide;
             last_dsn_ = o.dsn;
             last_reason_ = o.reason;
             kept = true;

@@ -217,9 +217,27 @@ void Session::lost_connection(bool timed_out) {
     std::string why = timed_out
         ? strprintf("conversation with %s timed out while %s", target_.namaddr().c_str(), while_.c_str())
         : strprintf("lost connection with %s while %s", target_.namaddr().c_str(), while_.c_str());
-    // Before the transaction another server may do better; after MAIL the recipients
-    // that are not done yet are deferred (Postfix does the same without a cache).
+    if (phase_ >= Phase::Transaction && mail_ok_ && !target_.final_server) {
+        keep_for_next_server("4.4.2", std::move(why));
+        return;
+    }
+    // Before the transaction another server may do better; after MAIL, at the last
+    // server, the recipients that are not done yet are deferred.
     fail_session(phase_ < Phase::Transaction || !mail_ok_, "4.4.2", why);
+}
+
+// As Postfix's smtp_bulk_fail() at a server that is not the last: the recipients this
+// server has not settled (accepted but not yet delivered, or not answered) wait for the
+// next server; those it refused keep their outcome.
+void Session::keep_for_next_server(std::string dsn, std::string reason) {
+    for (size_t i = 0; i < report_.rcpts.size(); ++i) {
+        Outcome& o = report_.rcpts[i];
+        if (env_.rcpts[i].done || !o.dsn.empty()) continue;  // settled, or a 4xx of its own
+        o = Outcome{dsn, reason, false, true};
+    }
+    report_.dsn = std::move(dsn);
+    report_.reason = std::move(reason);
+    finish();
 }
 
 std::string Session::said(const smtpclient::Reply& reply, const char* command) const {

@@ -149,6 +149,7 @@ private:
     void fail_session(bool try_next, std::string dsn, std::string reason);
     void finish();
     void lost_connection(bool timed_out);
+    void keep_for_next_server(std::string dsn, std::string reason);
     void connect_failed(int err);
 
     event_base* base_;

@@ -613,7 +613,9 @@ class ScriptedSmtp:
     make on demand. `replies` maps "greeting", a command verb ("EHLO", "MAIL", "RCPT",
     "DATA", ...) or "." (end of the message) to the reply to send instead of a plain
     250 (354 for DATA); `drop_in_data` closes the connection after the first line of
-    the message body; `delay` waits that long before every reply. `hang` names keys
+    the message body; `drop_after` names keys (as in `replies`) after whose reply the
+    server hangs up (it reads what the client still sends, then closes); `delay` waits
+    that long before every reply. `hang` names keys
     (as in `replies`) whose reply is held back until release() or until the client
     hangs up (self.hangs counts the holds, for a test to wait on). With `lmtp` the end
     of the message gets one reply per accepted recipient (RFC 2033), from `rcpt_replies`
@@ -621,10 +623,11 @@ class ScriptedSmtp:
     self.messages. Stopped with the host, by stop() or at the end of a `with` block."""
 
     def __init__(self, host, port=25, replies=None, drop_in_data=False, delay=0.0, hang=(),
-                 lmtp=False, rcpt_replies=None):
+                 lmtp=False, rcpt_replies=None, drop_after=()):
         self.host, self.port = host, port
         self.replies = {"greeting": f"220 {host.fqdn} ESMTP scripted", **(replies or {})}
         self.drop_in_data, self.delay = drop_in_data, delay
+        self.drop_after = set(drop_after)
         self.hang, self.hangs, self.released = set(hang), 0, threading.Event()
         self.lmtp, self.rcpt_replies = lmtp, dict(rcpt_replies or {})
         self.commands, self.messages = [], []
@@ -680,6 +683,11 @@ class ScriptedSmtp:
                         accepted = []
                     else:
                         reply = self._reply(conn, verb, "250 Ok")
+                        if verb in self.drop_after:
+                            conn.shutdown(socket.SHUT_WR)   # EOF for the client, no RST
+                            while conn.recv(4096):
+                                pass
+                            return
                         if verb == "MAIL":
                             accepted = []
                         m = re.match(r"RCPT TO:<([^>]*)>", cmd, re.I)

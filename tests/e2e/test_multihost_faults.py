@@ -75,12 +75,13 @@ def queue_empties(sender):
 
 # ---- a two-MX domain whose primary says 4xx ------------------------------------------
 
-def falls_back(network, hosts, kind, fault, subject):
-    """The primary MX (a scripted server on B with `fault` replies) refuses; the
-    secondary (Postern on C) gets the message once. The sender's log."""
+def falls_back(network, hosts, kind, fault, subject, **script):
+    """The primary MX (a scripted server on B with `fault` replies, and `script`'s
+    other ScriptedSmtp options) refuses; the secondary (Postern on C) gets the message
+    once. The sender's log."""
     secondary = hosts.postern(network.c, main_cf="mydestination = c.test, two.test, "
                               "mx.c.test, localhost\n")
-    with ScriptedSmtp(network.b, replies=fault) as primary:
+    with ScriptedSmtp(network.b, replies=fault, **script) as primary:
         sender = start_sender(network, hosts, kind)
         rcpt = f"{secondary.user}@two.test"
         sender.send([rcpt], subject)
@@ -108,6 +109,16 @@ def test_a_4xx_from_the_primary_mx_falls_back_to_the_secondary(network, hosts, k
     every server but the last."""
     log = falls_back(network, hosts, kind, {step: fault}, f"{kind} after 4xx to {step}")
     assert re.search(rf"^.*: host mx1\.two\.test\[{re.escape(B_ADDR)}\] {re.escape(logged)}$",
+                     log, re.M), log
+
+
+@pytest.mark.parametrize("kind", SENDERS)
+@pytest.mark.parametrize("after,during", [("MAIL", "sending RCPT TO"), ("RCPT", "sending DATA command")])
+def test_a_connection_lost_after_mail_falls_back_to_the_secondary(network, hosts, kind, after, during):
+    """The primary accepts MAIL FROM (and RCPT TO), then hangs up: as Postfix, the loss is
+    logged as an info line and the recipient goes to the next MX at once."""
+    log = falls_back(network, hosts, kind, {}, f"{kind} dropped after {after}", drop_after=[after])
+    assert re.search(rf"^.*: \w+: lost connection with mx1\.two\.test\[{re.escape(B_ADDR)}\] while {during}$",
                      log, re.M), log
 
 
