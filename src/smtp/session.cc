@@ -153,7 +153,7 @@ void Session::read_cb(bufferevent* bev, void* arg) {
 
 void Session::write_cb(bufferevent*, void* arg) {
     auto* self = static_cast<Session*>(arg);
-    if (self->phase_ == Phase::Body) self->send_content_chunk();
+    if (self->phase_ == Phase::Body) self->bdat_ ? self->send_bdat_chunk() : self->send_content_chunk();
 }
 
 void Session::event_cb(bufferevent*, short what, void* arg) {
@@ -318,7 +318,17 @@ void Session::handle(const smtpclient::Reply& reply) {
     case Phase::StartTls: on_starttls(reply); break;
     case Phase::Auth: on_auth(reply); break;
     case Phase::Transaction: on_command_reply(reply); break;
-    case Phase::EndOfData: on_end_of_data(reply); break;
+    case Phase::Body:
+    case Phase::EndOfData:
+        if (bdat_ && !pending_.empty()) {  // a BDAT chunk's reply
+            on_command_reply(reply);
+            break;
+        }
+        if (phase_ == Phase::EndOfData) {
+            on_end_of_data(reply);
+            break;
+        }
+        [[fallthrough]];
     default:
         // A reply nobody asked for (while the content is being sent).
         send_quit();
@@ -580,18 +590,20 @@ std::string Session::rcpt_command(size_t i) const {
 
 void Session::begin_transaction() {
     phase_ = Phase::Transaction;
+    prepare_bdat();
     std::deque<Pending> cmds;
     if (reused_) cmds.push_back({Cmd::Rset, 0});
     cmds.push_back({Cmd::Mail, 0});
     for (size_t i = 0; i < env_.rcpts.size(); ++i)
         if (!env_.rcpts[i].done) cmds.push_back({Cmd::Rcpt, i});
-    cmds.push_back({Cmd::Data, 0});
+    if (!bdat_) cmds.push_back({Cmd::Data, 0});
     if (features_.pipelining) {
         for (const auto& c : cmds) {
             send(c.cmd == Cmd::Rset ? "RSET" : c.cmd == Cmd::Mail ? mail_command()
                  : c.cmd == Cmd::Rcpt ? rcpt_command(c.index) : "DATA");
             pending_.push_back(c);
         }
+        if (bdat_ && !pipeline_whole_message()) return;
         if (reused_)
             arm(settings_.rset_timeout, "sending RSET");
         else
@@ -623,6 +635,7 @@ void Session::send_next_command() {
         send("DATA");
         arm(settings_.data_init_timeout, "sending DATA command");
         break;
+    case Cmd::Bdat: break;  // never queued here: send_bdat_chunk() writes the chunks
     }
 }
 
@@ -647,8 +660,14 @@ void Session::on_command_reply(const smtpclient::Reply& reply) {
             report_.rcpts[c.index] = {reply.dsn(), said(reply, "RCPT TO")};
             report_.rcpts[c.index].try_next = reply.cls() == '4' && !target_.final_server;
         }
-        arm(pending_.size() > 1 || !unsent_.empty() ? settings_.rcpt_timeout : settings_.data_init_timeout,
-            pending_.size() > 1 || !unsent_.empty() ? "sending RCPT TO" : "sending DATA command");
+        if (bdat_)
+            arm_after_rcpt_bdat();
+        else
+            arm(pending_.size() > 1 || !unsent_.empty() ? settings_.rcpt_timeout : settings_.data_init_timeout,
+                pending_.size() > 1 || !unsent_.empty() ? "sending RCPT TO" : "sending DATA command");
+    } else if (c.cmd == Cmd::Bdat) {
+        on_bdat_reply(reply, c.last);
+        return;
     } else {
         on_data_reply(reply);
         return;
@@ -662,6 +681,8 @@ void Session::on_command_reply(const smtpclient::Reply& reply) {
             return;
         }
         send_next_command();
+    } else if (bdat_ && pending_.empty() && phase_ == Phase::Transaction) {
+        start_bdat_body();  // every RCPT reply is in
     }
 }
 
@@ -740,7 +761,7 @@ void Session::send_content_chunk() {
 void Session::on_end_of_data(const smtpclient::Reply& reply) {
     std::string dsn = reply.dsn();
     std::string reason = reply.code / 100 == 2 ? dsn::mask_unsafe(reply.text(), true)
-                                               : said(reply, "end of DATA");
+                                               : said(reply, bdat_ ? "BDAT LAST" : "end of DATA");
     if (!settings_.lmtp) {
         for (size_t i : accepted_) report_.rcpts[i] = {dsn, reason, features_.dsn};
         end_transaction(reply);

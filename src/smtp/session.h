@@ -1,6 +1,7 @@
 // One SMTP or LMTP conversation with one server address, event-driven on the process's
 // libevent loop: connect, greeting, EHLO/LHLO (HELO fallback), MAIL/RCPT/DATA (pipelined
-// when the server offers PIPELINING), the dot-stuffed content, QUIT. Every wait has its
+// when the server offers PIPELINING), the dot-stuffed content -- or BDAT chunks with
+// smtp_chunking_enable and a server that offers CHUNKING (session_bdat.cc) --, QUIT. Every wait has its
 // smtp_*_timeout. The session reports once, through its callback, either "try the next
 // server" (connection trouble, 4xx greeting/EHLO/MAIL, 5xx greeting with
 // smtp_skip_5xx_greeting) or a final outcome per recipient.
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "smtp/settings.h"
+#include "util/smtpclient/bdat_framer.h"
 #include "util/smtpclient/content_stream.h"
 #include "util/smtpclient/smtp_reply.h"
 
@@ -102,10 +104,11 @@ public:
 
 private:
     enum class Phase { Connect, Greeting, Ehlo, Helo, StartTls, TlsHandshake, Auth, Transaction, Body, EndOfData, Quit, Finished };
-    enum class Cmd { Rset, Mail, Rcpt, Data };
+    enum class Cmd { Rset, Mail, Rcpt, Data, Bdat };
     struct Pending {
         Cmd cmd;
-        size_t index = 0;  // RCPT: the recipient
+        size_t index = 0;   // RCPT: the recipient
+        bool last = false;  // BDAT: the LAST chunk
     };
 
     static void read_cb(bufferevent* bev, void* arg);
@@ -136,6 +139,15 @@ private:
     void on_end_of_data(const smtpclient::Reply& reply);
     void send_content_chunk();
     std::optional<message::ParserLimits> mime_downgrade() const;
+    // BDAT (session_bdat.cc). With PIPELINING, a message that fits in one chunk goes
+    // out with MAIL and RCPT; false when the session failed.
+    void prepare_bdat();  // sets bdat_ when enabled and offered
+    bool pipeline_whole_message();
+    bool content_ok(const Result<bool>& read);  // false: the session failed
+    void arm_after_rcpt_bdat();
+    void start_bdat_body();
+    void send_bdat_chunk();
+    void on_bdat_reply(const smtpclient::Reply& reply, bool last);
     void send_quit();
     // The server answered the end of data: keep the connection for the cache, or QUIT.
     void end_transaction(const smtpclient::Reply& reply);
@@ -167,6 +179,8 @@ private:
     std::deque<Pending> unsent_;    // commands not yet sent (no PIPELINING)
     std::unique_ptr<smtpclient::ContentStream> content_;
     bool content_end_ = false;  // the last line is in the output buffer
+    std::unique_ptr<smtpclient::BdatFramer> bdat_;  // this transaction sends BDAT chunks
+    bool bdat_last_sent_ = false;  // the LAST chunk is in the output buffer
     std::vector<size_t> accepted_;  // recipients the server took with 2xx
     bool mail_ok_ = false;
     bool tls_active_ = false;

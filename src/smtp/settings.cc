@@ -117,6 +117,7 @@ Settings load_settings(const config::Config& config, bool lmtp) {
     s.mime_limits.mime_nesting_limit = static_cast<size_t>(config.get_int("mime_nesting_limit"));
     s.mime_limits.mime_boundary_length_limit =
         static_cast<size_t>(config.get_int("mime_boundary_length_limit"));
+    s.chunking = config.get_bool(p + "chunking_enable");
     s.status_filter = dsn::StatusFilter::from_config(config, p + "delivery_status_filter");
     s.fallback_param = p + "fallback_relay";
     s.fallback_relays = config.get_list(s.fallback_param);

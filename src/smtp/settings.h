@@ -65,6 +65,9 @@ struct Settings {
     // becomes quoted-printable, the MIME structure read within these limits.
     bool mime_output_conversion = true;
     message::ParserLimits mime_limits;
+    // smtp_chunking_enable / lmtp_chunking_enable (Postern only): the content goes with
+    // BDAT (RFC 3030) to a server that offers CHUNKING, instead of DATA.
+    bool chunking = false;
     int delay_digits = 2;
     dsn::StatusFilter status_filter;
     std::vector<std::string> fallback_relays;  // smtp_fallback_relay (SMTP and LMTP over TCP)

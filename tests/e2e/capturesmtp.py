@@ -23,9 +23,12 @@ class Transaction:
 
 
 class CaptureSmtp:
-    def __init__(self, keywords=("PIPELINING", "8BITMIME", "SIZE 0"), rcpt_reply=None):
+    def __init__(self, keywords=("PIPELINING", "8BITMIME", "SIZE 0"), rcpt_reply=None, bdat_reply=None):
         self.keywords = list(keywords)
         self.rcpt_reply = rcpt_reply  # function(address) -> reply line, or None for 250
+        # function(transaction, last) -> reply line to the chunk just read (t.chunks is
+        # its number), or None for 250; a refused transaction is not kept.
+        self.bdat_reply = bdat_reply
         self.transactions = []
         self.lock = threading.Lock()
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -76,7 +79,10 @@ class CaptureSmtp:
                 words = cmd.split()
                 t.data += f.read(int(words[1]))
                 t.mode, t.chunks = "BDAT", t.chunks + 1
-                if len(words) > 2 and words[2].upper() == "LAST":
+                last = len(words) > 2 and words[2].upper() == "LAST"
+                if (r := self.bdat_reply(t, last) if self.bdat_reply else None) is not None:
+                    reply(r)
+                elif last:
                     self._done(t)
                     reply("250 2.0.0 Ok: queued as CAPTURED")
                 else:

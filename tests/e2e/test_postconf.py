@@ -192,9 +192,13 @@ def test_table_types_are_postfix_names(dirs):
 
 
 def documented_default_differences():
+    """The documented default differences and the Postern-only parameters."""
     text = (Path(__file__).resolve().parents[1] / "DIFFERENCES.md").read_text()
-    section = text.split("## postconf -d defaults", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^- ([a-z0-9_]+):", section, re.M))
+    names = set()
+    for heading in ("## postconf -d defaults", "## Postern-only parameters"):
+        section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+        names |= set(re.findall(r"^- ([a-z0-9_]+):", section, re.M))
+    return names
 
 
 def test_full_listing_lines_match_postfix(dirs):

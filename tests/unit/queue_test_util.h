@@ -1,12 +1,16 @@
-// Helpers shared by the queue unit tests: a scratch queue directory tree.
+// Helpers shared by the queue unit tests: a scratch queue directory tree, a committed
+// queue file with a given message.
 #pragma once
 
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <string>
+#include <vector>
 
+#include "util/queue/queue_file.h"
 #include "util/queue/queue_layout.h"
 
 namespace postern::queue::test {
@@ -24,5 +28,20 @@ struct ScratchQueue {
     }
     ~ScratchQueue() { std::filesystem::remove_all(dir); }
 };
+
+// Commits a queue file whose message is `lines`; returns its path.
+inline std::string write_message(ScratchQueue& q, const std::vector<std::string>& lines) {
+    auto w = QueueFileWriter::create(q.layout);
+    REQUIRE(w.ok());
+    Envelope env;
+    env.sender = "s@example.com";
+    Recipient r;
+    r.address = "r@example.com";
+    env.recipients = {r};
+    w->write_envelope(env);
+    for (const auto& l : lines) w->add_line(l);
+    REQUIRE(w->commit());
+    return w->path();
+}
 
 }  // namespace postern::queue::test

@@ -23,21 +23,6 @@ std::vector<Reply> parse_in_pieces(std::string_view wire, size_t piece) {
     return out;
 }
 
-// Commits a queue file whose message is `lines`; returns its path.
-std::string write_message(postern::queue::test::ScratchQueue& q, const std::vector<std::string>& lines) {
-    auto w = postern::queue::QueueFileWriter::create(q.layout);
-    REQUIRE(w.ok());
-    postern::queue::Envelope env;
-    env.sender = "s@example.com";
-    postern::queue::Recipient r;
-    r.address = "r@example.com";
-    env.recipients = {r};
-    w->write_envelope(env);
-    for (const auto& l : lines) w->add_line(l);
-    REQUIRE(w->commit());
-    return w->path();
-}
-
 }  // namespace
 
 TEST_CASE("smtp client reply parser joins multi-line replies in any split") {
