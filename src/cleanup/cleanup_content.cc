@@ -119,6 +119,7 @@ void CleanupMessage::header(std::string& h) {
         return;
     }
     headers_seen_ |= bit(info->type);
+    note_8bit_encoding(h, info);
     std::string value(message::header_value(h));
     if (info->type == HeaderType::MessageId || info->type == HeaderType::ResentMessageId)
         log::info("%s", log::message_id_line(queue_id(), trim(message::unfold(value)),
@@ -163,7 +164,17 @@ void CleanupMessage::part_header(std::string& h, message::HeaderClass cls) {
     bool mime = (info && (info->flags & message::kHeaderMime)) || cls == message::HeaderClass::Multipart;
     if (check(mime ? settings_.mime_header_checks : settings_.nested_header_checks, "header", h) == Verdict::Drop)
         return;
+    note_8bit_encoding(h, settings_.headers.find_line(h));
     if (out_ok()) out(h);
+}
+
+// Postfix's detect_8bit_encoding_header: an exact "8bit" or "binary" value (any case,
+// leading blanks skipped) in any header section makes the message 8-bit.
+void CleanupMessage::note_8bit_encoding(const std::string& h, const message::HeaderInfo* info) {
+    if (!settings_.detect_8bit_encoding_header || !info || info->type != HeaderType::ContentTransferEncoding)
+        return;
+    std::string_view value = message::header_value(h);
+    if (iequals(value, "8bit") || iequals(value, "binary")) eight_bit_declared_ = true;
 }
 
 // Postfix reports MIME nesting beyond mime_nesting_limit when it checks content at all

@@ -176,7 +176,9 @@ void CleanupMessage::write_file() {
     env.sender = sender_;
     env.content_filter = filter_;
     for (const auto& [name, value] : env_.attributes)
-        if (name != kSubmitUidAttr) env.attributes.emplace_back(name, value);
+        if (name != kSubmitUidAttr && !(eight_bit_declared_ && name == queue::attr::kEncoding))
+            env.attributes.emplace_back(name, value);
+    if (eight_bit_declared_) env.attributes.emplace_back(queue::attr::kEncoding, "8bitmime");
     if (!env_.envid.empty()) env.attributes.emplace_back(queue::attr::kEnvid, env_.envid);
     if (env_.ret) env.attributes.emplace_back(queue::attr::kRet, std::to_string(env_.ret));
     env.size.smtputf8 = smtputf8_flags();

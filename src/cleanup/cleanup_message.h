@@ -73,6 +73,7 @@ private:
     void add_recipient(const std::string& address, const std::string& orig, const std::string& orcpt,
                        long notify, bool bcc = false);
     void add_blind_copies();
+    void note_8bit_encoding(const std::string& h, const message::HeaderInfo* info);
     void rewrite_header(std::string& header, const message::HeaderInfo& info);
     Verdict check(const MapList& maps, std::string_view context, std::string& text);
     Verdict act(std::string_view context, std::string_view content, const std::string& value,
@@ -109,6 +110,7 @@ private:
     uint64_t headers_seen_ = 0;  // bit per message::HeaderType
     bool resent_ = false;
     bool utf8_headers_ = false;  // a header with non-ASCII text (SMTPUTF8 detection)
+    bool eight_bit_declared_ = false;  // detect_8bit_encoding_header found 8bit/binary
     long hops_ = 0;
     size_t size_ = 0;
     size_t body_offset_ = 0;

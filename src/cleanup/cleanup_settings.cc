@@ -95,6 +95,7 @@ std::unique_ptr<Settings> Settings::load(const config::Config& c) {
     s->mime_header_checks = MapList::open(c, "mime_header_checks");
     s->nested_header_checks = MapList::open(c, "nested_header_checks");
     s->mime_processing = !c.get_bool("disable_mime_input_processing");
+    s->detect_8bit_encoding_header = c.get_bool("detect_8bit_encoding_header");
     s->strict_mime = c.get_bool("strict_7bit_headers") || c.get_bool("strict_8bitmime") ||
                      c.get_bool("strict_8bitmime_body") || c.get_bool("strict_mime_encoding_domain");
     s->mime_nesting_limit = c.get_int("mime_nesting_limit");

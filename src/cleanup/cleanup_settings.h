@@ -70,6 +70,9 @@ struct Settings {
     // with non-ASCII addresses or headers is marked as needing SMTPUTF8.
     bool smtputf8_autodetect_local = false;
     bool mime_processing = true;  // !disable_mime_input_processing
+    // detect_8bit_encoding_header: Content-Transfer-Encoding 8bit or binary marks the
+    // message 8-bit (BODY=8BITMIME on output) whatever the client declared.
+    bool detect_8bit_encoding_header = true;
     bool strict_mime = false;     // any strict_7bit_headers, strict_8bitmime*, strict_mime_encoding_domain
     long mime_nesting_limit = 100, mime_boundary_length_limit = 2048;
     message::HeaderTable headers;

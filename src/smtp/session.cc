@@ -562,6 +562,7 @@ std::string Session::mail_command() const {
     std::string cmd = "MAIL FROM:<" + env_.sender + ">";
     if (features_.size) cmd += strprintf(" SIZE=%lu", env_.size);
     if (env_.eightbit && features_.eightbitmime) cmd += " BODY=8BITMIME";
+    if (env_.sevenbit && features_.eightbitmime) cmd += " BODY=7BIT";  // as Postfix passes it on
     if (env_.smtputf8 && features_.smtputf8) cmd += " SMTPUTF8";
     if (features_.dsn) {
         if (env_.ret & ipc::mail::kRetFull) cmd += " RET=FULL";

@@ -462,7 +462,13 @@ def test_mime_nesting_limit_rejects_when_content_is_checked(make, tmp_path):
     (tmp_path / "header").write_text("/^X-Never:/ REJECT\n")
     inst = make(f"header_checks = regexp:{tmp_path}/header\nmime_nesting_limit = 3\n")
     c = Client(inst)
-    deep = "Content-Type: message/rfc822\n\n" * 5 + "Subject: deep\n\nbody\n"
+    # Postfix counts multipart levels only and rejects the sixth with a limit of 3
+    # (measured with Debian's Postfix 3.7); attached messages do not count.
+    levels = ["Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (i, i) for i in range(6)]
+    deep = "".join(levels) + "Subject: deep\n\nbody\n"
+    assert c.submit("a@example.com", ["c@example.com"], "".join(levels[:5]) + "Subject: deep\n\nbody\n")["status"] == "0"
+    assert c.submit("a@example.com", ["c@example.com"],
+                    "Content-Type: message/rfc822\n\n" * 8 + "Subject: deep\n\nbody\n")["status"] == "0"
     r = c.submit("a@example.com", ["c@example.com"], deep)
     assert r["status"] == str(STAT_CONT) and r["reason"] == "5.6.0 MIME nesting exceeds safety limit"
     inst.wait_log(f'{r["queue_id"]}: reject: mime-error MIME nesting exceeds safety limit from ')

@@ -7,15 +7,17 @@ BODY=8BITMIME to Postern and to Debian's Postfix, reach capture servers as the s
 (apart from the Received header), over SMTP, LMTP, and a transport with the conversion
 turned off (-o disable_mime_output_conversion=yes)."""
 import base64
+import re
 import smtplib
 
 import pytest
 
 import postfixpeer
 from capturesmtp import CaptureSmtp
-from mailsystem import MailInstance, free_port, smtpd_service
+from mailsystem import MailInstance, free_port, smtpd_service, wait_for
 
-RAW_TRANSPORT = "rawsmtp unix - - n - - smtp\n  -o disable_mime_output_conversion=yes\n"
+RAW_TRANSPORT = ("rawsmtp unix - - n - - smtp\n  -o disable_mime_output_conversion=yes\n"
+                 "deepsmtp unix - - n - - smtp\n  -o mime_nesting_limit=1\n")
 AGENTS = "smtp unix - - n - - smtp\nlmtp unix - - n - - lmtp\n" + RAW_TRANSPORT
 SENDER = "sender@example.test"
 # The domains: (capture server, transport)
@@ -67,25 +69,67 @@ def servers():
 
 def routes(servers):
     entries = ", ".join(f"{{{dom}={transport}:[127.0.0.1]:{servers[name].port}}}"
-                        for dom, (name, transport) in DOMAINS.items())
+                        for dom, (name, transport) in {**DOMAINS, "deep.test": ("plain", "deepsmtp")}.items())
     return f"transport_maps = inline:{{{entries}}}\n"
 
 
-def submit(port, who):
+# Not declared 8-bit by the client (sendmail; BODY=7BIT): detect_8bit_encoding_header
+# makes mail with an 8bit Content-Transfer-Encoding 8-bit all the same (no 8-bit headers:
+# sendmail mail with those needs SMTPUTF8, smtputf8_autodetect_classes).
+UNDECLARED = [(case, how, dom) for case in ("plain", "multipart", "nonmime") for how in ("sm", "7bit")
+              for dom in ("plain.test", "eight.test")]
+
+
+def submit(port, sendmail, who):
     with smtplib.SMTP("127.0.0.1", port, timeout=180) as s:
         s.ehlo("client.example.test")
         for case, text in MESSAGES.items():
             for dom in DOMAINS:
                 s.sendmail(SENDER, [f"{case}-{who}@{dom}"], text.encode(), mail_options=["BODY=8BITMIME"])
+        for case, how, dom in UNDECLARED:
+            if how == "7bit":
+                s.sendmail(SENDER, [f"{case}-7bit-{who}@{dom}"], MESSAGES[case].encode(), mail_options=["BODY=7BIT"])
+        for levels in DEEP:
+            s.sendmail(SENDER, [f"deep{levels}-{who}@deep.test"], deep_message(levels).encode(),
+                       mail_options=["BODY=8BITMIME"])
+    for case, how, dom in UNDECLARED:
+        if how == "sm":
+            p = sendmail(["-f", SENDER, f"{case}-sm-{who}@{dom}"], MESSAGES[case].replace("\r\n", "\n"))
+            assert p.returncode == 0, p.stderr
 
 
 def received(servers, who):
     """{(case, domain): transaction} once all have arrived."""
     out = {}
-    for case in MESSAGES:
-        for dom, (name, _) in DOMAINS.items():
-            rcpt = f"<{case}-{who}@{dom}>"
-            out[case, dom] = servers[name].wait(lambda t: any(rcpt in r for r in t.rcpts), timeout=240)[0]
+    wanted = [(case, case, dom) for case in MESSAGES for dom in DOMAINS]
+    wanted += [(f"{case}-{how}", case, dom) for case, how, dom in UNDECLARED]
+    for key, case, dom in wanted:
+        rcpt = f"<{key}-{who}@{dom}>"
+        server = servers[DOMAINS[dom][0]]
+        out[key, dom] = server.wait(lambda t: any(rcpt in r for r in t.rcpts), timeout=240)[0]
+    return out
+
+
+# Multipart levels: the deepsmtp transport (mime_nesting_limit = 1) sends 3, not 4,
+# as Postfix counts them (only multipart levels, limit + 2 of them).
+DEEP = (3, 4)
+
+
+def deep_message(levels):
+    inner = "".join(f"Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n" for i in range(1, levels))
+    return (head(f"deep{levels}", "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b0\r\n")
+            + "--b0\r\n" + inner + "Content-Transfer-Encoding: 8bit\r\n\r\ntief \u00e9\r\n")
+
+
+def deep_results(log, who):
+    """{levels: (dsn, status, reason)} of the deeply nested messages, once all are logged."""
+    out = {}
+    for levels in DEEP:
+        m = re.search(r"to=<deep%d-%s@deep\.test>, relay=\S+, .*dsn=(\S+), status=(\S+) \((.*)\)$"
+                      % (levels, who), log, re.M)
+        if not m:
+            return None
+        out[levels] = m.groups()[:2] + (m.group(3) if m.group(2) == "bounced" else "",)
     return out
 
 
@@ -115,8 +159,11 @@ def ours(tmp_path_factory, servers):
                         master_cf=AGENTS + smtpd_service(port))
     inst.start()
     try:
-        submit(port, "ours")
-        yield received(servers, "ours")
+        submit(port, inst.sendmail, "ours")
+        got = received(servers, "ours")
+        assert wait_for(lambda: deep_results(inst.log(), "ours"), 240), inst.log()
+        got["deep"] = deep_results(inst.log(), "ours")
+        yield got
     finally:
         inst.stop()
 
@@ -155,6 +202,20 @@ def test_server_without_8bitmime_gets_quoted_printable(ours):
     assert b"=C3=A9" in body
 
 
+def test_undeclared_8bit_encoding_header_makes_the_message_8bit(ours):
+    for case, how, _ in UNDECLARED:
+        eight, plain = ours[f"{case}-{how}", "eight.test"], ours[f"{case}-{how}", "plain.test"]
+        if case == "nonmime":  # no Content-Transfer-Encoding: nothing says 8-bit
+            assert "BODY=8BITMIME" not in mail_params(eight), (case, how)
+        else:
+            assert mail_params(eight) == "BODY=8BITMIME", (case, how)
+            assert b"quoted-printable" in plain.data and b"quoted-printable" not in eight.data, (case, how)
+
+
+def test_mime_nesting_beyond_the_limit_is_not_sent(ours):
+    assert ours["deep"] == {3: ("2.0.0", "sent", ""), 4: ("5.6.0", "bounced", "MIME nesting exceeds safety limit")}
+
+
 def test_lmtp_converts_too_and_the_conversion_can_be_turned_off(ours):
     for case, text in MESSAGES.items():
         lm, plain = ours[case, "lm.test"], ours[case, "plain.test"]
@@ -173,10 +234,12 @@ def test_conversion_matches_debian_postfix(ours, servers):
                                    name="mime8")
     try:
         peer.start()
-        submit(peer_port, "theirs")
+        submit(peer_port, peer.sendmail, "theirs")
         theirs = received(servers, "theirs")
         for key, t in theirs.items():
             assert mail_params(ours[key]) == mail_params(t), key
             assert without_received(ours[key].data) == without_received(t.data), key
+        assert wait_for(lambda: deep_results(peer.log(), "theirs"), 240), peer.log()
+        assert ours["deep"] == deep_results(peer.log(), "theirs")
     finally:
         peer.cleanup()

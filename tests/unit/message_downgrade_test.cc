@@ -114,10 +114,16 @@ TEST_CASE("downgrade keeps folded headers and emits the encoding of a header-onl
 TEST_CASE("downgrade reports nesting beyond mime_nesting_limit") {
     ParserLimits limits;
     limits.mime_nesting_limit = 1;
-    std::string out;
-    MimeDowngrade d([&out](std::string_view l) { out.append(l).append("\n"); }, limits);
-    for (std::string_view l : {"Content-Type: message/rfc822", "", "Content-Type: message/rfc822", "", "x"})
-        d.line(l);
-    d.finish();
-    CHECK(d.nesting_exceeded());
+    for (int levels : {3, 4}) {
+        MimeDowngrade d([](std::string_view) {}, limits);
+        for (int i = 0; i < levels; ++i) {
+            d.line("Content-Type: multipart/mixed; boundary=b" + std::to_string(i));
+            d.line("");
+            d.line("--b" + std::to_string(i));
+        }
+        d.line("");
+        d.line("x");
+        d.finish();
+        CHECK(d.nesting_exceeded() == (levels == 4));
+    }
 }

@@ -182,13 +182,24 @@ TEST_CASE("an outer boundary ends inner multiparts; digest parts default to mess
 }
 
 TEST_CASE("MIME nesting beyond the limit is reported and read as content") {
-    std::string deep;
-    for (int i = 0; i < 5; ++i) deep += "Content-Type: message/rfc822\n\n";
-    deep += "Subject: deepest\n\nbody\n";
-    MimeCollect shallow = parse_mime(deep, 10);
+    // Postfix counts multipart levels only and takes mime_nesting_limit + 2 of them.
+    auto deep = [](int levels) {
+        std::string m;
+        for (int i = 0; i < levels; ++i)
+            m += "Content-Type: multipart/mixed; boundary=b" + std::to_string(i) + "\n\n--b" + std::to_string(i) + "\n";
+        return m + "Subject: deepest\n\nbody\n";
+    };
+    MimeCollect shallow = parse_mime(deep(5), 3);
     CHECK(shallow.done == 1);
     CHECK(shallow.parts.back().second == "Subject: deepest");
-    MimeCollect limited = parse_mime(deep, 3);
+    MimeCollect limited = parse_mime(deep(6), 3);
     CHECK(limited.done == 101);
-    CHECK(limited.parts.size() == 3);
+    REQUIRE(limited.parts.size() == 5);
+    CHECK(limited.parts.back().second == "Content-Type: multipart/mixed; boundary=b5");
+    // Attached messages do not count.
+    std::string nested;
+    for (int i = 0; i < 5; ++i) nested += "Content-Type: message/rfc822\n\n";
+    MimeCollect messages = parse_mime(nested + "Subject: deepest\n\nbody\n", 1);
+    CHECK(messages.done == 1);
+    CHECK(messages.parts.back().second == "Subject: deepest");
 }

@@ -194,11 +194,14 @@ void MessageParser::enter_body(std::string_view first_line) {
     bool container = (ct.type == "multipart" && !ct.boundary.empty()) ||
                      (ct.type == "message" && ct.subtype == "rfc822");
     if (!container) return;
-    if (depth() >= limits_.mime_nesting_limit) {
-        nesting_exceeded_ = true;
-        return;
-    }
     if (ct.type == "multipart") {
+        // Postfix counts multipart levels only, and (measured against Debian's 3.7, in
+        // cleanup and in smtp's conversion) refuses a new one once more than
+        // mime_nesting_limit + 1 are open.
+        if (boundaries_.size() > limits_.mime_nesting_limit + 1) {
+            nesting_exceeded_ = true;
+            return;
+        }
         boundaries_.push_back({ct.boundary, ct.subtype == "digest", nested_depth_});
         return;
     }

@@ -50,7 +50,7 @@ struct ParserLimits {
     // callers normally reject such messages first through message_size_limit).
     size_t max_line = 64u << 20;
     bool mime = false;                         // !disable_mime_input_processing
-    size_t mime_nesting_limit = 100;           // multipart and message/rfc822 levels
+    size_t mime_nesting_limit = 100;           // multipart levels (as Postfix counts them)
     size_t mime_boundary_length_limit = 2048;  // longer boundaries are cut to this
 };
 
@@ -83,7 +83,6 @@ private:
     void note_content_type(std::string_view header);
     bool boundary_line(std::string_view l);
     void enter_body(std::string_view first_line);
-    size_t depth() const { return boundaries_.size() + nested_depth_; }
 
     struct Boundary {
         std::string text;
