@@ -5,8 +5,12 @@ header, multipart and message/rfc822 entities 7bit; 8-bit headers and undeclared
 bodies pass unchanged. Differential: the same messages, submitted over SMTP with
 BODY=8BITMIME to Postern and to Debian's Postfix, reach capture servers as the same bytes
 (apart from the Received header), over SMTP, LMTP, and a transport with the conversion
-turned off (-o disable_mime_output_conversion=yes)."""
+turned off (-o disable_mime_output_conversion=yes); mail that only its Content-Transfer-
+Encoding header declares 8-bit (detect_8bit_encoding_header), BODY=7BIT, MIME nesting
+beyond mime_nesting_limit (bounced by both), and a 20 MB message converted without
+holding it in memory."""
 import base64
+import quopri
 import re
 import smtplib
 
@@ -243,3 +247,29 @@ def test_conversion_matches_debian_postfix(ours, servers):
         assert ours["deep"] == deep_results(peer.log(), "theirs")
     finally:
         peer.cleanup()
+
+
+def test_large_8bit_message_is_converted_as_it_streams(tmp_path, servers):
+    inst = MailInstance(tmp_path / "big", main_cf=routes(servers) + "message_size_limit = 0\n", master_cf=AGENTS)
+    inst.start()
+    try:
+        # 20 MB of 8-bit text (sendmail: declared by its header only), about 30 MB once converted.
+        lines = [("Grüße %d " % i) * (i % 40 + 1) for i in range(200000)]
+        body = "\n".join(lines) + "\n"
+        p = inst.sendmail(["-f", SENDER, "big@plain.test"],
+                          "Subject: big\nContent-Type: text/plain; charset=utf-8\n"
+                          "Content-Transfer-Encoding: 8bit\n\n" + body)
+        assert p.returncode == 0, p.stderr
+        m = inst.wait_log_re(r"^.*postern/smtp\[(\d+)\]: \w+: to=<big@plain\.test>, .*status=sent", timeout=240)
+        t = servers["plain"].wait(lambda t: any("<big@plain.test>" in r for r in t.rcpts), timeout=240)[0]
+        head_part, wire = t.data.split(b"\r\n\r\n", 1)
+        assert b"Content-Transfer-Encoding: quoted-printable" in head_part
+        assert all(len(x) <= 76 for x in wire.split(b"\r\n"))
+        assert quopri.decodestring(wire.replace(b"\r\n", b"\n")) == body.encode()
+        # The agent converted a line at a time: its peak resident size stays far below
+        # the 30 MB it sent.
+        status = open(f"/proc/{m.group(1)}/status").read()
+        peak_kb = int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1))
+        assert peak_kb < 24 * 1024, status
+    finally:
+        inst.stop()
