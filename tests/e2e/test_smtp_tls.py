@@ -23,7 +23,8 @@ pytestmark = pytest.mark.skipif(not smtpsink.available(), reason="smtp-sink (Deb
 
 CA_DN = "/O=Postern Test/CN=Postern Test CA"
 # the route domains whose mail the receiver takes (the others fail before it)
-DELIVERED = ("verify.test", "polok.test", "may.test", "tls12.test", "tls12x.test", "ccert.test", "fp.test", "cache.test")
+DELIVERED = ("verify.test", "polok.test", "may.test", "tls12.test", "tls12x.test", "ccert.test", "fp.test", "cache.test",
+             "ta.test", "taee.test", "cchain.test")
 
 
 def transport(name, **options):
@@ -120,6 +121,12 @@ class World:
         self.wrong = tlsfixture.make_certs(os.path.join(self.dir, "wrong"), server_name="localhost")
         for d in (self.dir, self.certs.dir, self.wrong.dir):
             os.chmod(d, 0o755)
+        # smtp_tls_chain_files: the client key, then its certificate
+        self.client_chain = os.path.join(self.dir, "client-chain.pem")
+        with open(self.client_chain, "w") as out:
+            for part in (self.certs.client_key, self.certs.client_cert):
+                with open(part) as f:
+                    out.write(f.read())
         self.port = free_port()
         # a second listener with one smtpd process (its ticket keys are per process) for
         # the session-cache test; it asks for client certificates like the first
@@ -172,6 +179,10 @@ def sender(world, tmp_path_factory):
         "fp.test": f"fp:{world.loopback}",
         "fpbad.test": f"fpbad:{world.loopback}",
         "cache.test": f"cached:[localhost]:{world.plain_port}",
+        "ta.test": f"ta:{world.localhost}",
+        "taee.test": f"taee:{world.localhost}",
+        "tawrong.test": f"tawrong:{world.localhost}",
+        "cchain.test": f"cchain:{world.loopback}",
     }
     sni_hop = f"[localhost]:{world.sni.port}"
     routes.update({"sni-none.test": f"smtp:{sni_hop}", "sni-host.test": f"snihost:{sni_hop}",
@@ -199,6 +210,14 @@ def sender(world, tmp_path_factory):
               + transport("sniliteral", smtp_tls_servername="mx.sni.example")
               + transport("snipolicy", smtp_tls_servername="hostname",
                           smtp_tls_policy_maps=f"texthash:{root / 'sni_policy'}")
+              # trust anchors replace CAfile: the right CA (CAfile the wrong one), the
+              # server certificate itself, the wrong CA (CAfile the right one)
+              + transport("ta", smtp_tls_security_level="verify", smtp_tls_CAfile=world.wrong.ca_cert,
+                          smtp_tls_trust_anchor_file=world.certs.ca_cert)
+              + transport("taee", smtp_tls_security_level="verify", smtp_tls_CAfile=world.wrong.ca_cert,
+                          smtp_tls_trust_anchor_file=world.certs.server_cert)
+              + transport("tawrong", smtp_tls_security_level="verify", smtp_tls_trust_anchor_file=world.wrong.ca_cert)
+              + transport("cchain", smtp_tls_chain_files=world.client_chain)
               + transport("cached", smtp_tls_security_level="verify", smtp_tls_loglevel="2",
                           smtp_tls_session_cache_database=f"btree:{root}/smtp_scache",
                           smtp_connection_cache_on_demand="no"))
@@ -318,6 +337,25 @@ def test_client_certificate_is_presented(sender, world):
     deliver_to_receiver(sender, world, "ccert.test", "client-cert")
     msg = received(world, "client-cert")
     assert 'Client CN "client.example.test", Issuer "Postern Test CA" (verified OK)' in msg, msg
+
+
+def test_client_certificate_from_chain_files(sender, world):
+    deliver_to_receiver(sender, world, "cchain.test", "client-chain")
+    msg = received(world, "client-chain")
+    assert 'Client CN "client.example.test", Issuer "Postern Test CA" (verified OK)' in msg, msg
+
+
+def test_trust_anchors_replace_the_ca_file(sender, world):
+    """smtp_tls_trust_anchor_file: a CA or the server's own certificate as the anchor
+    verifies (CAfile names the wrong CA); the wrong CA as the anchor fails although
+    CAfile has the right one."""
+    relay = f"localhost[127.0.0.1]:{world.port}"
+    for domain in ("ta.test", "taee.test"):
+        since = len(sender.log())
+        deliver_to_receiver(sender, world, domain, f"anchor {domain}")
+        established(sender, relay, "Verified", since)
+    m = deferred(sender, "tawrong.test", "anchor-wrong")
+    assert (m.group(3), m.group(4)) == ("4.7.5", "Server certificate not verified")
 
 
 def test_fingerprint_level(sender, world):

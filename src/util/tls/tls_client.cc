@@ -9,6 +9,7 @@
 #include "util/base/strings.h"
 #include "util/log/log.h"
 #include "util/rewrite/resolve.h"
+#include "util/tls/tls_chain.h"
 #include "util/tls/tls_policy.h"
 #include "util/tls/tls_server.h"
 
@@ -132,8 +133,25 @@ Result<std::unique_ptr<TlsClientContext>> TlsClientContext::from_config(const co
         log::warn("cannot load certificate authority data from %s", cafile.empty() ? capath.c_str() : cafile.c_str());
         log_library_errors();
     }
+    for (const std::string& file : config.get_list(p + "_tls_trust_anchor_file")) {
+        // Trust anchors (CA or server certificates) replace CAfile/CApath at verify and
+        // secure; any certificate in the files may end the chain (partial chains).
+        if (c->ta_store_ == nullptr) {
+            c->ta_store_ = X509_STORE_new();
+            X509_STORE_set_flags(c->ta_store_, X509_V_FLAG_PARTIAL_CHAIN);
+        }
+        if (!X509_STORE_load_file(c->ta_store_, file.c_str())) {
+            log_library_errors();
+            return make_error("cannot load trust anchors from " + file);
+        }
+    }
+    bool chains = false;
+    if (Status st = load_chain_files(c->ctx_, config, p, "", chains); !st) {
+        log_library_errors();
+        return make_error(st.error());
+    }
     std::string cert = config.get(p + "_tls_cert_file"), key = config.get(p + "_tls_key_file");
-    if (!cert.empty()) {
+    if (!chains && !cert.empty()) {
         if (key.empty()) key = cert;
         if (SSL_CTX_use_certificate_chain_file(c->ctx_, cert.c_str()) <= 0 ||
             SSL_CTX_use_PrivateKey_file(c->ctx_, key.c_str(), SSL_FILETYPE_PEM) <= 0 ||
@@ -153,6 +171,7 @@ Result<std::unique_ptr<TlsClientContext>> TlsClientContext::from_config(const co
 TlsClientContext::~TlsClientContext() {
     for (auto& [key, cached] : sessions_) SSL_SESSION_free(cached.session);
     if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+    if (ta_store_ != nullptr) X509_STORE_free(ta_store_);
 }
 
 // OpenSSL hands over a session (for TLS 1.3 when the ticket arrives, after the
@@ -270,6 +289,8 @@ SSL* TlsClientContext::new_ssl(const ClientPolicy& policy, std::string_view host
         SSL_free(ssl);
         return nullptr;
     }
+    if (ta_store_ != nullptr && (policy.level == ClientLevel::Verify || policy.level == ClientLevel::Secure))
+        SSL_set1_verify_cert_store(ssl, ta_store_);
     if (cache_sessions_) {
         st->cache_key = std::string(relay) + "&" + client_level_name(policy.level) + "&" + policy.nexthop + "&" + sni;
         for (const std::string& m : match_list(policy)) st->cache_key += "&" + m;

@@ -19,6 +19,7 @@
 typedef struct ssl_st SSL;
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_session_st SSL_SESSION;
+typedef struct x509_store_st X509_STORE;
 
 namespace postern::tls {
 
@@ -103,6 +104,7 @@ private:
     std::vector<std::string> verify_match_, secure_match_, fingerprint_match_;
     std::string digest_ = "sha256";
     std::string servername_;  // <prefix>_tls_servername
+    X509_STORE* ta_store_ = nullptr;  // <prefix>_tls_trust_anchor_file, for verify and secure
     // <prefix>_tls_session_cache_database set: sessions kept in this process for
     // <prefix>_tls_session_cache_timeout, by server and policy.
     bool cache_sessions_ = false;

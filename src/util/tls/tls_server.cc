@@ -8,11 +8,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 
 #include "util/log/log.h"
+#include "util/tls/tls_chain.h"
 #include "util/tls/tls_policy.h"
 
 namespace postern::tls {
@@ -54,34 +52,9 @@ Status load_cert_key(SSL_CTX* ctx, const std::string& cert, const std::string& k
     return {};
 }
 
-// smtpd_tls_chain_files: each file holds a private key followed by its certificate chain.
-Status load_chain_file(SSL_CTX* ctx, const std::string& file) {
-    if (FILE* f = std::fopen(file.c_str(), "r"); f == nullptr)
-        return make_error("error opening chain file: " + file + ": " + std::strerror(errno));
-    else
-        std::fclose(f);
-    if (SSL_CTX_use_PrivateKey_file(ctx, file.c_str(), SSL_FILETYPE_PEM) <= 0)
-        return load_error("error loading private key from " + file);
-    if (SSL_CTX_use_certificate_chain_file(ctx, file.c_str()) <= 0)
-        return load_error("error loading certificate chain from " + file);
-    if (!SSL_CTX_check_private_key(ctx))
-        return load_error("private key in " + file + " does not match its certificate");
-    return {};
-}
-
 Status load_certificates(SSL_CTX* ctx, const config::Config& config, const std::string& p) {
-    std::vector<std::string> chains = config.get_list(p + "_tls_chain_files");
-    if (!chains.empty()) {
-        // Postfix's wording, double spaces included.
-        if (!config.get(p + "_tls_cert_file").empty() || !config.get(p + "_tls_eccert_file").empty() ||
-            !config.get(p + "_tls_dcert_file").empty())
-            log::warn("Both %s_tls_chain_files and one or more of the legacy  %s_tls_cert_file, %s_tls_eccert_file "
-                      "or %s_tls_dcert_file are non-empty; the legacy  parameters will be ignored",
-                      p.c_str(), p.c_str(), p.c_str(), p.c_str());
-        for (const std::string& file : chains)
-            if (Status st = load_chain_file(ctx, file); !st) return st;
-        return {};
-    }
+    bool chains = false;
+    if (Status st = load_chain_files(ctx, config, p, ": disabling TLS support", chains); !st || chains) return st;
     std::string cert = config.get(p + "_tls_cert_file"), eccert = config.get(p + "_tls_eccert_file");
     if (cert.empty() && eccert.empty()) return make_error("No server certs available. TLS won't be enabled");
     if (!cert.empty())
