@@ -12,6 +12,7 @@ import tempfile
 import pytest
 
 import postfixpeer
+import saslfixture
 import tlsfixture
 from mailsystem import MailInstance, free_port, smtpd_service, wait_for
 
@@ -25,7 +26,8 @@ def routes(world):
     return {"wrap.test": f"wrap:[127.0.0.1]:{world.wrap_port}",
             "pfwrap.test": f"wrap:[127.0.0.1]:{world.peer_port}",
             "wrapmay.test": f"wrapmay:[127.0.0.1]:{world.wrap_port}",
-            "port465.test": "smtp:[127.0.0.1]:465"}
+            "port465.test": "smtp:[127.0.0.1]:465",
+            "auth.test": f"wrapauth:[127.0.0.1]:{world.wrap_port}"}
 
 
 def transport_maps(world):
@@ -42,13 +44,19 @@ class World:
         self.certs = tlsfixture.make_certs(os.path.join(self.dir, "certs"), server_name="localhost")
         os.chmod(self.certs.dir, 0o755)
         self.wrap_port, self.plain_port, self.peer_port = free_port(), free_port(), free_port()
+        sasl_dir = saslfixture.make_sasl_dir(root / "sasl", {"test": "secret"}, realm="b.example.test",
+                                             mech_list="PLAIN LOGIN CRAM-MD5")
+        self.passwords = os.path.join(self.dir, "sasl_passwd")
+        with open(self.passwords, "w") as f:
+            f.write(f"[127.0.0.1]:{self.wrap_port} test:secret\n")
         self.receiver = MailInstance(
-            root / "recv", main_cf="mydestination = $myhostname, localhost, wrap.test, pfwrap.test\n"
+            root / "recv", main_cf="mydestination = $myhostname, localhost, wrap.test, pfwrap.test, auth.test\n"
                                    "myhostname = b.example.test\n"
+                                   f"cyrus_sasl_config_path = {sasl_dir}\n"
                                    f"smtpd_tls_cert_file = {self.certs.server_cert}\n"
                                    f"smtpd_tls_key_file = {self.certs.server_key}\n"
                                    "smtpd_tls_loglevel = 1\n",
-            master_cf=smtpd_service(self.wrap_port, {"smtpd_tls_wrappermode": "yes"})
+            master_cf=smtpd_service(self.wrap_port, {"smtpd_tls_wrappermode": "yes", "smtpd_sasl_auth_enable": "yes"})
             + smtpd_service(self.plain_port))
         self.peer = postfixpeer.PostfixPeer(
             main_cf="relay_domains = pfwrap.test\nmynetworks = 127.0.0.0/8\n"
@@ -80,7 +88,11 @@ def world(tmp_path_factory):
 def sender(world, tmp_path_factory):
     m = MailInstance(tmp_path_factory.mktemp("wrapper-a"),
                      main_cf=transport_maps(world) + "inet_protocols = ipv4\nsmtp_tls_loglevel = 1\n",
-                     master_cf="smtp unix - - n - - smtp\n" + AGENTS)
+                     master_cf="smtp unix - - n - - smtp\n" + AGENTS
+                     + "wrapauth unix - - n - - smtp\n  -o smtp_tls_wrappermode=yes\n"
+                       "  -o smtp_tls_security_level=encrypt\n  -o smtp_sasl_auth_enable=yes\n"
+                       f"  -o smtp_sasl_password_maps=texthash:{world.passwords}\n"
+                       "  -o smtp_sasl_security_options=noanonymous\n")
     m.start()
     yield m
     m.stop()
@@ -114,6 +126,12 @@ def test_wrappermode_to_postern_smtpd(sender, world):
     msg = delivered_wrapped(sender, world, "wrap.test", "wrap-postern", world.wrap_port)
     assert re.search(r"by b\.example\.test \(\w+\) with ESMTPS id", msg), msg
     assert re.search(r"TLS connection established from localhost\[127\.0\.0\.1\]", world.receiver.log())
+
+
+def test_wrappermode_with_auth_is_esmtpsa(sender, world):
+    msg = delivered_wrapped(sender, world, "auth.test", "wrap-auth", world.wrap_port)
+    assert re.search(r"by b\.example\.test \(\w+\) with ESMTPSA id", msg), msg
+    world.receiver.wait_log_re(r"client=localhost\[127\.0\.0\.1\], sasl_method=CRAM-MD5, sasl_username=test$")
 
 
 def test_wrappermode_to_postfix_smtpd(sender, world):
