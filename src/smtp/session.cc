@@ -604,7 +604,9 @@ void Session::begin_transaction() {
                  : c.cmd == Cmd::Rcpt ? rcpt_command(c.index) : "DATA");
             pending_.push_back(c);
         }
-        if (bdat_ && !pipeline_whole_message()) return;
+        // Not behind a RSET: if the cached connection turns out bad, the message goes
+        // out again on a new one, so none of it may have been complete on this one.
+        if (bdat_ && !reused_ && !pipeline_whole_message()) return;
         if (reused_)
             arm(settings_.rset_timeout, "sending RSET");
         else

@@ -23,12 +23,15 @@ class Transaction:
 
 
 class CaptureSmtp:
-    def __init__(self, keywords=("PIPELINING", "8BITMIME", "SIZE 0"), rcpt_reply=None, bdat_reply=None):
+    def __init__(self, keywords=("PIPELINING", "8BITMIME", "SIZE 0"), rcpt_reply=None, bdat_reply=None,
+                 rset_reply=None):
         self.keywords = list(keywords)
         self.rcpt_reply = rcpt_reply  # function(address) -> reply line, or None for 250
         # function(transaction, last) -> reply line to the chunk just read (t.chunks is
         # its number), or None for 250; a refused transaction is not kept.
         self.bdat_reply = bdat_reply
+        self.rset_reply = rset_reply  # the reply to RSET instead of 250 (the state is kept)
+        self.rsets = 0  # RSET commands received
         self.transactions = []
         self.lock = threading.Lock()
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -87,6 +90,10 @@ class CaptureSmtp:
                     reply("250 2.0.0 Ok: queued as CAPTURED")
                 else:
                     reply(f"250 2.0.0 Ok: {words[1]} octets")
+            elif verb == "RSET":
+                with self.lock:
+                    self.rsets += 1
+                reply(self.rset_reply or "250 2.0.0 Ok")
             elif verb == "QUIT":
                 reply("221 2.0.0 Bye")
                 return

@@ -180,6 +180,29 @@ def test_a_refused_chunk_fails_the_transaction_with_the_reply(inst, servers):
     assert wait_for(lambda: "out of room for chunk 2" in inst.command("postqueue", "-p").stdout, WAIT)
 
 
+def test_no_whole_message_behind_the_rset_of_a_reused_connection(tmp_path):
+    # A server that refuses RSET but goes on with the transaction: had the message been
+    # pipelined after the RSET, it would arrive twice (once there, once on the fresh
+    # connection that a failed RSET leads to).
+    odd = CaptureSmtp(keywords=("PIPELINING", "CHUNKING", "8BITMIME"), rset_reply="502 5.5.1 RSET not today")
+    inst = MailInstance(tmp_path / "r", master_cf=AGENTS,
+                        main_cf=f"relayhost = [127.0.0.1]:{odd.port}\nsmtp_chunking_enable = yes\n"
+                                "smtp_connection_cache_destinations = 127.0.0.1\n"
+                                "smtp_connection_cache_time_limit = 60s\n")
+    inst.start()
+    try:
+        send(inst, "first@far.test", "first", "one\n")
+        delivery(inst, "first@far.test", "sent")
+        send(inst, "second@far.test", "second", "two\n")
+        delivery(inst, "second@far.test", "sent")
+        assert odd.rsets == 1  # the cached connection was tried
+        got = odd.wait(lambda t: "second@far.test" in " ".join(t.rcpts))
+        assert len(got) == 1 and got[0].mode == "BDAT", [t.rcpts for t in got]
+    finally:
+        inst.stop()
+        odd.stop()
+
+
 # ---- real receiving servers --------------------------------------------------------------
 
 def relay_cf(capture_port):
