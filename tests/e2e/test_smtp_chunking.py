@@ -150,6 +150,19 @@ def test_five_megabytes_go_in_bounded_chunks(inst, servers):
     delivery(inst, "big@cap.test", "sent")
 
 
+def test_a_large_message_is_streamed_in_chunks_not_held(inst, servers):
+    body = big_body(32 * 1024 * 1024)
+    send(inst, "huge@cap.test", "huge-bdat", body)
+    m = inst.wait_log_re(r"^.*postern/smtp\[(\d+)\]: \w+: to=<huge@cap\.test>, .*status=sent", timeout=WAIT)
+    t = captured(servers["cap.test"], "huge@cap.test")
+    assert t.mode == "BDAT" and body_of(t.data) == wire(body, stuffed=False)
+    # As with DATA (test_smtp_content.py): the agent's peak resident size stays far below
+    # the size of the message it sent.
+    status = open(f"/proc/{m.group(1)}/status").read()
+    peak_kb = int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1))
+    assert peak_kb < 24 * 1024, status
+
+
 def test_without_pipelining_one_chunk_at_a_time(inst, servers):
     body = big_body(600 * 1024)
     send(inst, "np@nopipe.test", "nopipe-bdat", body)
