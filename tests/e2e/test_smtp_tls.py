@@ -42,7 +42,8 @@ def fingerprint(cert):
 def DIFF_ROUTES(world):
     return {"wrongca.test": f"wrongca:{world.localhost}", "verifyip.test": f"verify:{world.loopback}",
             "secure.test": f"secure:{world.loopback}", "polbogus.test": f"pol:[127.0.0.1]:{world.plain_port}",
-            "daneonly.test": f"daneonly:{world.loopback}", "daneonlysec.test": f"daneonlysec:{world.loopback}"}
+            "daneonly.test": f"daneonly:{world.loopback}", "daneonlysec.test": f"daneonlysec:{world.loopback}",
+            "tawrong.test": f"tawrong:{world.localhost}"}
 
 
 DIFF_TRANSPORTS = (transport("daneonly", smtp_tls_security_level="dane-only")
@@ -181,7 +182,6 @@ def sender(world, tmp_path_factory):
         "cache.test": f"cached:[localhost]:{world.plain_port}",
         "ta.test": f"ta:{world.localhost}",
         "taee.test": f"taee:{world.localhost}",
-        "tawrong.test": f"tawrong:{world.localhost}",
         "cchain.test": f"cchain:{world.loopback}",
     }
     sni_hop = f"[localhost]:{world.sni.port}"
@@ -411,7 +411,8 @@ def test_postfix_defers_with_the_same_reasons_and_log_lines(sender, world):
     extra = (transport("verify", smtp_tls_security_level="verify")
              + transport("wrongca", smtp_tls_security_level="verify", smtp_tls_CAfile=world.wrong.ca_cert)
              + transport("secure", smtp_tls_security_level="secure")
-             + transport("pol") + DIFF_TRANSPORTS)
+             + transport("pol") + DIFF_TRANSPORTS
+             + transport("tawrong", smtp_tls_security_level="verify", smtp_tls_trust_anchor_file=world.wrong.ca_cert))
     peer = postfixpeer.PostfixPeer(
         main_cf="transport_maps = inline:{" + ", ".join("{%s=%s}" % kv for kv in routes.items()) + "}\n"
                 f"smtp_tls_policy_maps = inline:{{ {{[127.0.0.1]:{world.plain_port}=bogus}} }}\n"

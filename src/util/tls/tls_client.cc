@@ -31,6 +31,7 @@ struct SslState {
     int error = 0, error_depth = -1;
     std::string error_issuer;
     bool failed = false;  // the certificate did not pass: never cache the session
+    bool trust_anchors = false;  // verified against smtp_tls_trust_anchor_file
 };
 
 void free_state(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<SslState*>(ptr); }
@@ -69,7 +70,11 @@ bool untrusted_issuer(int err) {
 void log_verify_error(const SslState& st, std::string_view relay) {
     std::string who = st.error_depth > 0 ? "CA" : "server";
     std::string r(relay);
-    if (untrusted_issuer(st.error))
+    if (untrusted_issuer(st.error) && st.trust_anchors)
+        // Postfix checks trust anchors as DANE TLSA records: no anchor is no TLSA match.
+        log::info("CA certificate verification failed for %s: num=%d:%s", r.c_str(), X509_V_ERR_DANE_NO_MATCH,
+                  X509_verify_cert_error_string(X509_V_ERR_DANE_NO_MATCH));
+    else if (untrusted_issuer(st.error))
         log::info("certificate verification failed for %s: untrusted issuer %s", r.c_str(), st.error_issuer.c_str());
     else if (st.error == X509_V_ERR_CERT_NOT_YET_VALID)
         log::info("%s certificate verification failed for %s: certificate not yet valid", who.c_str(), r.c_str());
@@ -289,8 +294,10 @@ SSL* TlsClientContext::new_ssl(const ClientPolicy& policy, std::string_view host
         SSL_free(ssl);
         return nullptr;
     }
-    if (ta_store_ != nullptr && (policy.level == ClientLevel::Verify || policy.level == ClientLevel::Secure))
+    if (ta_store_ != nullptr && (policy.level == ClientLevel::Verify || policy.level == ClientLevel::Secure)) {
         SSL_set1_verify_cert_store(ssl, ta_store_);
+        st->trust_anchors = true;
+    }
     if (cache_sessions_) {
         st->cache_key = std::string(relay) + "&" + client_level_name(policy.level) + "&" + policy.nexthop + "&" + sni;
         for (const std::string& m : match_list(policy)) st->cache_key += "&" + m;
