@@ -57,6 +57,14 @@ MESSAGES = {
                                "Content-Transfer-Encoding: binary\r\n")
     + "Körper\r\n",
     "nonmime": head("nonmime", "") + "kein MIME: Grüße\r\n" + LONG_8BIT + "\r\n",
+    "quirks": head("quirks", "X-Spaced : value \u00e9\r\nMIME-Version: 1.0\r\n"
+                             "Content-Type: multipart/digest; boundary=dig\r\nContent-Transfer-Encoding: 8bit (c)\r\n")
+    + "--dig\r\n\r\nSubject: digest default message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\nd\u00e9\r\n"
+      "--dig  trailing cruft\r\nContent-Type: text/plain\r\n\r\nundeclared \u00e9\r\n"
+      "--dig\r\nContent-Type: message/partial; id=x\r\nContent-Transfer-Encoding: binary\r\n\r\np\u00e9\r\n"
+      "--dig\r\nContent-Transfer-Encoding: 8bit\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAA\r\n"
+      "--dig\r\nContent-Transfer-Encoding: quoted-printable\r\nContent-Transfer-Encoding: x-unknown\r\n\r\nq\u00e9\r\n"
+      "--dig--\r\n",
     "long": head("long", "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
                          "Content-Transfer-Encoding: 8bit\r\n")
     + LONG_8BIT + "\r\n" + "=" * 80 + "\r\n" + "y" * 72 + "é\r\n",
@@ -178,7 +186,7 @@ def test_8bitmime_server_gets_body_8bitmime_and_unchanged_content(ours):
         assert mail_params(t) == "BODY=8BITMIME", case
         # as sent, but for dot-stuffing and smtp_line_length_limit folding
         wire = without_received(t.data).replace(b"\r\n.", b"\r\n").replace(b"\r\n ", b"")
-        assert wire == text.encode(), case
+        assert wire == text.replace("X-Spaced : ", "X-Spaced: ").encode(), case  # as Postfix's cleanup
 
 
 def test_server_without_8bitmime_gets_quoted_printable(ours):
@@ -240,9 +248,13 @@ def test_conversion_matches_debian_postfix(ours, servers):
         peer.start()
         submit(peer_port, peer.sendmail, "theirs")
         theirs = received(servers, "theirs")
+        differ = {}
         for key, t in theirs.items():
-            assert mail_params(ours[key]) == mail_params(t), key
-            assert without_received(ours[key].data) == without_received(t.data), key
+            a, b = without_received(ours[key].data).split(b"\r\n"), without_received(t.data).split(b"\r\n")
+            if mail_params(ours[key]) != mail_params(t) or a != b:
+                differ[key] = (mail_params(ours[key]), mail_params(t), [x for x in a if x not in b],
+                               [x for x in b if x not in a])
+        assert not differ, differ
         assert wait_for(lambda: deep_results(peer.log(), "theirs"), 240), peer.log()
         assert ours["deep"] == deep_results(peer.log(), "theirs")
     finally:

@@ -127,3 +127,8 @@ TEST_CASE("downgrade reports nesting beyond mime_nesting_limit") {
         CHECK(d.nesting_exceeded() == (levels == 4));
     }
 }
+
+TEST_CASE("downgrade declares message/partial 7bit but still encodes its content, as Postfix") {
+    CHECK(downgrade("Content-Type: message/partial; id=x\nContent-Transfer-Encoding: binary\n\n\xe9\n") ==
+          "Content-Type: message/partial; id=x\nContent-Transfer-Encoding: 7bit\n\n=E9\n");
+}

@@ -35,6 +35,12 @@ TEST_CASE("message parser splits headers and body at the empty line") {
     CHECK(c.body == std::vector<std::string>{"", "body 1", "body 2"});
 }
 
+TEST_CASE("message parser writes the obsolete \"name : value\" as \"name: value\"") {
+    Collect c = parse("Subject \t: hi : there\nX-A:b\n\nKey : not a header\n");
+    CHECK(c.headers == std::vector<std::string>{"Subject: hi : there", "X-A:b"});
+    CHECK(c.body == std::vector<std::string>{"", "Key : not a header"});
+}
+
 TEST_CASE("message parser joins folded headers keeping the line breaks") {
     Collect c = parse("Subject: one\n two\n\tthree\nTo: x\n\nb\n");
     REQUIRE(c.headers.size() == 2);

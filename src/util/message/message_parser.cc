@@ -177,8 +177,10 @@ void MessageParser::header_line(std::string_view l) {
         return;
     }
     flush_header();
-    if (!l.empty() && is_header(l)) {
-        append_header(l);
+    if (auto name = header_name(l)) {
+        // Postfix's mime_state rewrites the obsolete "name : value" as "name: value".
+        append_header(*name);
+        append_header(l.substr(l.find(':')));
         return;
     }
     end_headers();
@@ -246,7 +248,7 @@ void MessageParser::flush_header() {
 void MessageParser::end_headers() {
     flush_header();
     in_header_ = false;
-    if (limits_.mime) sink_.header_section_done(class_, content_.type);
+    if (limits_.mime) sink_.header_section_done(class_, content_.type, content_.subtype);
     if (class_ == HeaderClass::Primary) sink_.headers_done();
 }
 

@@ -1,6 +1,6 @@
 // Splits a message, arriving in chunks of any size, into logical headers and body lines,
 // the way Postfix's mime_state does for the primary header: a header line starts with
-// "name:", a line starting with a blank continues it, and the header ends at the first
+// "name:" (the obsolete "name :" becomes "name:", as there), a line starting with a blank continues it, and the header ends at the first
 // empty line or at the first line that is neither (that line is the first body line).
 // Bytes are bytes: 8-bit data, NUL and CR pass through unchanged. A logical header keeps
 // its line breaks ("Subject: a\n b") and is cut at header_size_limit; the rest of it is
@@ -34,9 +34,9 @@ public:
     // After the last header, before the first body line (also for a header-only message).
     virtual void headers_done() = 0;
     // With MIME processing: the end of any header section (primary, body part, attached
-    // message), before headers_done() and the section's first body line. `type` is its
-    // media type ("text", "multipart", "message", ...), the context's default when absent.
-    virtual void header_section_done(HeaderClass, std::string_view /*type*/) {}
+    // message), before headers_done() and the section's first body line, with its media
+    // type and subtype (lower case; the context's default when there is no Content-Type).
+    virtual void header_section_done(HeaderClass, std::string_view /*type*/, std::string_view /*subtype*/) {}
     // With MIME processing: a "--boundary" or "--boundary--" line of an enclosing
     // multipart. The default passes it on as a body line.
     virtual void boundary(std::string_view line) { body_line(line); }

@@ -82,11 +82,14 @@ void MimeDowngrade::entity_header(const std::string& h) {
     emit_lines(h, out_);
 }
 
-void MimeDowngrade::header_section_done(HeaderClass, std::string_view type) {
-    bool container = type == "multipart" || type == "message";
+// Postfix declares any multipart or message/* entity 7bit, but only multipart and
+// message/rfc822 content (part headers, an attached message's own header) is left as it
+// is; message/partial and the like are encoded all the same.
+void MimeDowngrade::header_section_done(HeaderClass, std::string_view type, std::string_view subtype) {
+    bool composite = type == "multipart" || type == "message";
     if (eight_bit_)
-        out_(container ? "Content-Transfer-Encoding: 7bit" : "Content-Transfer-Encoding: quoted-printable");
-    converting_ = eight_bit_ && !container;
+        out_(composite ? "Content-Transfer-Encoding: 7bit" : "Content-Transfer-Encoding: quoted-printable");
+    converting_ = eight_bit_ && type != "multipart" && !(type == "message" && subtype == "rfc822");
     eight_bit_ = false;  // the next section (a part, an attached message) starts 7-bit
 }
 

@@ -1,7 +1,8 @@
 // 8-bit to 7-bit conversion of a message on its way to a server that does not announce
 // 8BITMIME, as Postfix's smtp(8) does with mime_state's MIME_OPT_DOWNGRADE: the content
 // of every leaf entity whose Content-Transfer-Encoding is 8bit or binary becomes
-// quoted-printable, and a multipart or message/* entity so declared becomes 7bit. The
+// quoted-printable, and a multipart or message/* entity so declared becomes 7bit (the
+// content of a message/* other than rfc822 is still converted, as in Postfix). The
 // old Content-Transfer-Encoding header goes; the new one ends the entity's headers.
 // Everything else -- 8-bit headers, 8-bit bytes in content without an 8-bit
 // declaration, non-MIME bodies -- passes unchanged, as in Postfix.
@@ -40,7 +41,7 @@ private:
     void header(std::string& h) override { entity_header(h); }
     void part_header(std::string& h, HeaderClass) override { entity_header(h); }
     void headers_done() override {}
-    void header_section_done(HeaderClass cls, std::string_view type) override;
+    void header_section_done(HeaderClass cls, std::string_view type, std::string_view subtype) override;
     void boundary(std::string_view l) override;
     void body_line(std::string_view l) override;
     void entity_header(const std::string& h);
