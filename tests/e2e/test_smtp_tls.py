@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(not smtpsink.available(), reason="smtp-sink (Deb
 CA_DN = "/O=Postern Test/CN=Postern Test CA"
 # the route domains whose mail the receiver takes (the others fail before it)
 DELIVERED = ("verify.test", "polok.test", "may.test", "tls12.test", "tls12x.test", "ccert.test", "fp.test", "cache.test",
-             "ta.test", "taee.test", "cchain.test")
+             "ta.test", "taee.test", "tapol.test", "cchain.test")
 
 
 def transport(name, **options):
@@ -182,6 +182,7 @@ def sender(world, tmp_path_factory):
         "cache.test": f"cached:[localhost]:{world.plain_port}",
         "ta.test": f"ta:{world.localhost}",
         "taee.test": f"taee:{world.localhost}",
+        "tapol.test": f"tapol:{world.localhost}",
         "cchain.test": f"cchain:{world.loopback}",
     }
     sni_hop = f"[localhost]:{world.sni.port}"
@@ -189,6 +190,8 @@ def sender(world, tmp_path_factory):
                    "sni-literal.test": f"sniliteral:{sni_hop}", "sni-policy.test": f"snipolicy:{sni_hop}",
                    "sni-ip.test": f"snihost:[127.0.0.1]:{world.sni.port}"})
     (root / "sni_policy").write_text(f"{sni_hop} may servername=policy.sni.example\n")
+    # tafile= beats smtp_tls_trust_anchor_file (the wrong CA) and smtp_tls_CAfile
+    (root / "ta_policy").write_text(f"{world.localhost} verify tafile={world.certs.ca_cert}\n")
     routes.update(DIFF_ROUTES(world))
     agents = ("smtp unix - - n - - smtp\n"
               + transport("verify", smtp_tls_security_level="verify")
@@ -217,6 +220,8 @@ def sender(world, tmp_path_factory):
               + transport("taee", smtp_tls_security_level="verify", smtp_tls_CAfile=world.wrong.ca_cert,
                           smtp_tls_trust_anchor_file=world.certs.server_cert)
               + transport("tawrong", smtp_tls_security_level="verify", smtp_tls_trust_anchor_file=world.wrong.ca_cert)
+              + transport("tapol", smtp_tls_CAfile=world.wrong.ca_cert, smtp_tls_trust_anchor_file=world.wrong.ca_cert,
+                          smtp_tls_policy_maps=f"texthash:{root / 'ta_policy'}")
               + transport("cchain", smtp_tls_chain_files=world.client_chain)
               + transport("cached", smtp_tls_security_level="verify", smtp_tls_loglevel="2",
                           smtp_tls_session_cache_database=f"btree:{root}/smtp_scache",
@@ -350,7 +355,7 @@ def test_trust_anchors_replace_the_ca_file(sender, world):
     verifies (CAfile names the wrong CA); the wrong CA as the anchor fails although
     CAfile has the right one."""
     relay = f"localhost[127.0.0.1]:{world.port}"
-    for domain in ("ta.test", "taee.test"):
+    for domain in ("ta.test", "taee.test", "tapol.test"):
         since = len(sender.log())
         deliver_to_receiver(sender, world, domain, f"anchor {domain}")
         established(sender, relay, "Verified", since)

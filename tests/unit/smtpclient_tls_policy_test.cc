@@ -52,6 +52,13 @@ TEST_CASE("tls policy servername is a host name, hostname or nexthop", "[tls_pol
           "\"servername=bad..name\" specifies an invalid hostname");
 }
 
+TEST_CASE("tls policy tafile= may name several trust anchor files", "[tls_policy]") {
+    auto p = parse_tls_policy("verify tafile=/etc/a.pem tafile=/etc/b.pem");
+    REQUIRE(p);
+    CHECK(p->tafiles == std::vector<std::string>{"/etc/a.pem", "/etc/b.pem"});
+    CHECK(parse_tls_policy("verify")->tafiles.empty());
+}
+
 TEST_CASE("tls policy rejects unknown levels, attributes and misplaced match", "[tls_policy]") {
     CHECK(parse_tls_policy("sometimes").error() == "invalid security level \"sometimes\"");
     CHECK(parse_tls_policy("may colour=blue").error() == "invalid attribute name: \"colour\"");

@@ -87,7 +87,9 @@ Result<tls::ClientPolicy> parse_tls_policy(std::string_view value) {
             if (!iequals(val, "hostname") && !iequals(val, "nexthop") && !rewrite::valid_hostname(val))
                 return make_error("\"servername=" + std::string(val) + "\" specifies an invalid hostname");
             p.servername = std::string(val), p.has_servername = true;
-        } else if (name != "connection_reuse" && name != "tafile") {
+        } else if (name == "tafile") {
+            p.tafiles.push_back(std::string(val));
+        } else if (name != "connection_reuse") {
             return make_error("invalid attribute name: \"" + name + "\"");
         }
     }

@@ -85,6 +85,22 @@ void log_verify_error(const SslState& st, std::string_view relay) {
                   X509_verify_cert_error_string(st.error));
 }
 
+// Trust anchors (CA or server certificates) that replace CAfile/CApath at verify and
+// secure; any certificate in the files may end the chain (partial chains).
+Result<X509_STORE*> load_trust_anchors(const std::vector<std::string>& files) {
+    X509_STORE* store = X509_STORE_new();
+    if (store == nullptr) return make_error("cannot create a certificate store");
+    X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
+    for (const std::string& file : files) {
+        if (!X509_STORE_load_file(store, file.c_str())) {
+            log_library_errors();
+            X509_STORE_free(store);
+            return make_error("cannot load trust anchors from " + file);
+        }
+    }
+    return store;
+}
+
 // An address is matched against the certificate's IP entries; ".1.2.3.4" is a name.
 bool is_ip_literal(std::string_view s) {
     return !s.empty() && s.front() != '.' &&
@@ -138,17 +154,10 @@ Result<std::unique_ptr<TlsClientContext>> TlsClientContext::from_config(const co
         log::warn("cannot load certificate authority data from %s", cafile.empty() ? capath.c_str() : cafile.c_str());
         log_library_errors();
     }
-    for (const std::string& file : config.get_list(p + "_tls_trust_anchor_file")) {
-        // Trust anchors (CA or server certificates) replace CAfile/CApath at verify and
-        // secure; any certificate in the files may end the chain (partial chains).
-        if (c->ta_store_ == nullptr) {
-            c->ta_store_ = X509_STORE_new();
-            X509_STORE_set_flags(c->ta_store_, X509_V_FLAG_PARTIAL_CHAIN);
-        }
-        if (!X509_STORE_load_file(c->ta_store_, file.c_str())) {
-            log_library_errors();
-            return make_error("cannot load trust anchors from " + file);
-        }
+    if (auto tafiles = config.get_list(p + "_tls_trust_anchor_file"); !tafiles.empty()) {
+        auto store = load_trust_anchors(tafiles);
+        if (!store) return make_error(store.error());
+        c->ta_store_ = *store;
     }
     bool chains = false;
     if (Status st = load_chain_files(c->ctx_, config, p, "", chains); !st) {
@@ -177,6 +186,7 @@ TlsClientContext::~TlsClientContext() {
     for (auto& [key, cached] : sessions_) SSL_SESSION_free(cached.session);
     if (ctx_ != nullptr) SSL_CTX_free(ctx_);
     if (ta_store_ != nullptr) X509_STORE_free(ta_store_);
+    for (auto& [files, store] : policy_ta_stores_) X509_STORE_free(store);
 }
 
 // OpenSSL hands over a session (for TLS 1.3 when the ticket arrives, after the
@@ -294,9 +304,15 @@ SSL* TlsClientContext::new_ssl(const ClientPolicy& policy, std::string_view host
         SSL_free(ssl);
         return nullptr;
     }
-    if (ta_store_ != nullptr && (policy.level == ClientLevel::Verify || policy.level == ClientLevel::Secure)) {
-        SSL_set1_verify_cert_store(ssl, ta_store_);
-        st->trust_anchors = true;
+    if (policy.level == ClientLevel::Verify || policy.level == ClientLevel::Secure) {
+        if (!policy.tafiles.empty() && trust_anchors(policy) == nullptr) {
+            SSL_free(ssl);
+            return nullptr;
+        }
+        if (X509_STORE* store = trust_anchors(policy)) {
+            SSL_set1_verify_cert_store(ssl, store);
+            st->trust_anchors = true;
+        }
     }
     if (cache_sessions_) {
         st->cache_key = std::string(relay) + "&" + client_level_name(policy.level) + "&" + policy.nexthop + "&" + sni;
@@ -310,6 +326,21 @@ SSL* TlsClientContext::new_ssl(const ClientPolicy& policy, std::string_view host
         }
     }
     return ssl;
+}
+
+// The policy's tafile= anchors (loaded once per list), else the parameter's; nullptr for
+// none or when a tafile= file does not load (logged).
+X509_STORE* TlsClientContext::trust_anchors(const ClientPolicy& policy) {
+    if (policy.tafiles.empty()) return ta_store_;
+    std::string key;
+    for (const auto& f : policy.tafiles) key += f + "\n";
+    if (auto it = policy_ta_stores_.find(key); it != policy_ta_stores_.end()) return it->second;
+    auto store = load_trust_anchors(policy.tafiles);
+    if (!store) {
+        log::warn("%s", store.error().c_str());
+        return nullptr;
+    }
+    return policy_ta_stores_[key] = *store;
 }
 
 PeerVerdict TlsClientContext::check_peer(SSL* ssl, const ClientPolicy& policy, std::string_view relay) {

@@ -47,6 +47,8 @@ struct ClientPolicy {
     std::string servername;
     bool has_servername = false;
     std::string nexthop;      // the next-hop domain, for "nexthop"/"dot-nexthop"
+    // tafile= (one or more): trust anchors instead of <prefix>_tls_trust_anchor_file.
+    std::vector<std::string> tafiles;
     std::string dsn, reason;  // Invalid: why delivery defers
 };
 
@@ -105,6 +107,8 @@ private:
     std::string digest_ = "sha256";
     std::string servername_;  // <prefix>_tls_servername
     X509_STORE* ta_store_ = nullptr;  // <prefix>_tls_trust_anchor_file, for verify and secure
+    std::map<std::string, X509_STORE*> policy_ta_stores_;  // tafile= lists, loaded once
+    X509_STORE* trust_anchors(const ClientPolicy& policy);
     // <prefix>_tls_session_cache_database set: sessions kept in this process for
     // <prefix>_tls_session_cache_timeout, by server and policy.
     bool cache_sessions_ = false;
