@@ -183,7 +183,12 @@ void MessageParser::header_line(std::string_view l) {
         append_header(l.substr(l.find(':')));
         return;
     }
+    bool primary = class_ == HeaderClass::Primary;
     end_headers();
+    // Postfix's mime_state separates a primary header that ends at a line that is no
+    // header with an empty line of its own (not so in body parts: that would break
+    // signatures).
+    if (primary && !l.empty()) sink_.body_line("");
     enter_body(l);
 }
 
