@@ -52,7 +52,7 @@ DelStat record_result(RequestContext& ctx, const MessageAttr& attr, DelStat stat
     e.orig_recipient = attr.orig_rcpt;
     e.relay = ctx.cfg.service;
     e.times.incoming_arrival = {ctx.request.arrival_sec, static_cast<suseconds_t>(ctx.request.arrival_usec)};
-    e.times.active_arrival = ctx.handoff;
+    e.times.active_arrival = ctx.request.active_arrival(ctx.handoff);
     e.times.agent_handoff = ctx.handoff;
     e.times.deliver_done = now;
     e.dsn = dsn;

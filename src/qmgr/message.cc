@@ -134,6 +134,8 @@ mail::DeliveryRequest ActiveMessage::make_request(std::string_view nexthop,
     req.ret = std::strtol(attribute(queue::attr::kRet).c_str(), nullptr, 10);
     req.arrival_sec = env_.arrival_sec;
     req.arrival_usec = env_.arrival_usec;
+    req.active_sec = active_arrival_.tv_sec;
+    req.active_usec = active_arrival_.tv_usec;
     req.client_name = attribute(queue::attr::kClientName);
     req.client_address = attribute(queue::attr::kClientAddress);
     req.client_protocol = attribute(queue::attr::kProtocol);

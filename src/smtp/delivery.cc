@@ -431,7 +431,7 @@ void Delivery::conclude(const std::string& dsn, const std::string& reason) {
         const std::string& relay = relays_[i].empty() ? relay_ : relays_[i];
         e.relay = relay;
         e.times.incoming_arrival = {request_.arrival_sec, static_cast<suseconds_t>(request_.arrival_usec)};
-        e.times.active_arrival = handoff_;
+        e.times.active_arrival = request_.active_arrival(handoff_);
         e.times.agent_handoff = handoff_;
         e.times.conn_setup_done = conn_setup_done_;
         e.times.reuse_count = reuse_count_;

@@ -107,6 +107,25 @@ TEST_CASE("delivery request needs recipients whose fields line up", "[mail_proto
     CHECK(bad.error() == "recipient field count mismatch");
 }
 
+TEST_CASE("delivery request carries qmgr's active-queue arrival for delays=a/b/c/d", "[mail_proto]") {
+    DeliveryRequest req;
+    req.queue_name = "active";
+    req.queue_id = "4ABCDEF";
+    req.recipients = {{"u@h", "u@h", "", 0, 1}};
+    timeval handoff{2000, 5};
+    // Not sent (an older qmgr): the agent's handoff stands for it, b = 0.
+    auto plain = DeliveryRequest::from_record(over_the_wire(req.to_record()));
+    REQUIRE(plain);
+    CHECK(plain->active_arrival(handoff).tv_sec == 2000);
+    req.active_sec = 1990;
+    req.active_usec = 250000;
+    auto back = DeliveryRequest::from_record(over_the_wire(req.to_record()));
+    REQUIRE(back);
+    timeval active = back->active_arrival(handoff);
+    CHECK(active.tv_sec == 1990);
+    CHECK(active.tv_usec == 250000);
+}
+
 TEST_CASE("delivery reply results carry an RFC 3463 status class", "[mail_proto]") {
     DeliveryReply reply;
     reply.results = {{0, "2.0.0", "delivered", "delivered to maildir", "local"},
@@ -181,4 +200,17 @@ TEST_CASE("delivery logs append records and read them back in order", "[mail_pro
     REQUIRE(queue::remove_delivery_log(q.layout, queue::kDefer, id));
     CHECK(queue::read_delivery_log(q.layout, queue::kDefer, id)->empty());
     CHECK_FALSE(queue::append_delivery_log(q.layout, queue::kIncoming, id, std::span(&a, 1), false));
+}
+
+TEST_CASE("a delivery request with a bad active-queue arrival is refused", "[mail_proto]") {
+    DeliveryRequest req;
+    req.queue_name = "active";
+    req.queue_id = "4ABCDEF";
+    req.recipients = {{"u@h", "u@h", "", 0, 1}};
+    AttrRecord rec = req.to_record();
+    AttrRecord bad;
+    for (const auto& a : rec.attrs()) bad.add(a.name, a.name == "active_sec" ? "soon" : a.value);
+    auto back = DeliveryRequest::from_record(bad);
+    REQUIRE_FALSE(back);
+    CHECK(back.error() == "attribute active_sec: bad number \"soon\"");
 }

@@ -40,7 +40,7 @@ ipc::mail::DeliveryReply apply_verdict(const ipc::mail::DeliveryRequest& request
         e.orig_recipient = rcpt.orig;
         e.relay = relay;
         e.times.incoming_arrival = {request.arrival_sec, static_cast<suseconds_t>(request.arrival_usec)};
-        e.times.active_arrival = handoff;
+        e.times.active_arrival = request.active_arrival(handoff);
         e.times.agent_handoff = handoff;
         e.times.deliver_done = now;
         e.dsn = verdict.status;

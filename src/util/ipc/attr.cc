@@ -169,6 +169,18 @@ long RecordReader::take_long(std::string_view name) {
     return out;
 }
 
+std::optional<long> RecordReader::take_long_optional(std::string_view name) {
+    std::optional<std::string> v = take_optional(name);
+    if (!v) return std::nullopt;
+    long out = 0;
+    if (!parse_long(*v, out)) {
+        if (error_.empty())
+            error_ = strprintf("attribute %.*s: bad number \"%s\"", static_cast<int>(name.size()), name.data(), v->c_str());
+        return std::nullopt;
+    }
+    return out;
+}
+
 std::vector<std::string> RecordReader::take_all(std::string_view name) {
     std::vector<std::string> out;
     const auto& attrs = record_.attrs();

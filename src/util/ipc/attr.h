@@ -88,6 +88,7 @@ public:
     // Optional single value.
     std::optional<std::string> take_optional(std::string_view name);
     long take_long(std::string_view name);
+    std::optional<long> take_long_optional(std::string_view name);
     // All values of a repeatable field (possibly none).
     std::vector<std::string> take_all(std::string_view name);
     // Ok when every field was taken exactly once and all conversions worked.

@@ -312,6 +312,7 @@ AttrRecord DeliveryRequest::to_record() const {
     r.add("nexthop", nexthop).add("encoding", encoding).add_long("smtputf8", smtputf8);
     r.add("sender", sender).add("envid", envid).add_long("ret", ret).add_long("flags", flags);
     r.add_long("arrival_sec", arrival_sec).add_long("arrival_usec", arrival_usec);
+    r.add_long("active_sec", active_sec).add_long("active_usec", active_usec);
     r.add("client_name", client_name).add("client_address", client_address);
     r.add("client_protocol", client_protocol).add("client_helo", client_helo);
     for (const auto& rc : recipients)
@@ -338,6 +339,9 @@ Result<DeliveryRequest> DeliveryRequest::from_record(const AttrRecord& rec) {
     out.flags = r.take_long("flags");
     out.arrival_sec = r.take_long("arrival_sec");
     out.arrival_usec = r.take_long("arrival_usec");
+    // Optional: a request without them logs b = 0 (the agent's handoff stands for it).
+    out.active_sec = r.take_long_optional("active_sec").value_or(0);
+    out.active_usec = r.take_long_optional("active_usec").value_or(0);
     out.client_name = r.take("client_name");
     out.client_address = r.take("client_address");
     out.client_protocol = r.take("client_protocol");

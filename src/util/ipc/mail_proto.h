@@ -17,6 +17,8 @@
 // version fails loudly instead of misreading.
 #pragma once
 
+#include <sys/time.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -264,8 +266,14 @@ struct DeliveryRequest {
     long ret = 0;
     long flags = 0;
     long arrival_sec = 0, arrival_usec = 0;
+    // When qmgr moved the message into active/ (the "b" of delays=a/b/c/d ends at the
+    // handoff); 0 = not sent: the agent's handoff time stands for it.
+    long active_sec = 0, active_usec = 0;
     std::string client_name, client_address, client_protocol, client_helo;
     std::vector<DeliveryRecipient> recipients;
+    timeval active_arrival(timeval handoff) const {
+        return active_sec > 0 ? timeval{active_sec, static_cast<suseconds_t>(active_usec)} : handoff;
+    }
     AttrRecord to_record() const;  // request=deliver
     static Result<DeliveryRequest> from_record(const AttrRecord& r);
 };
