@@ -5,6 +5,7 @@
 #include <event2/event.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <future>
 #include <thread>
 #include <vector>
@@ -98,4 +99,25 @@ TEST_CASE("destroying the worker waits for the job in progress and runs no compl
     releaser.join();
     loop.until([] { return false; });
     CHECK(completions == 0);  // the session that owned them is gone too
+}
+
+TEST_CASE("drain runs every posted job and its completion without the loop", "[worker]") {
+    Loop loop;
+    auto worker = daemon::WorkerThread::create(loop.base);
+    REQUIRE(worker.ok());
+    std::vector<int> jobs_run, completions;
+    for (int i = 0; i < 20; ++i) {
+        (*worker)->post([&, i] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            jobs_run.push_back(i);  // one worker thread: no concurrent access
+            return daemon::WorkerThread::Completion([&, i] { completions.push_back(i); });
+        });
+    }
+    (*worker)->drain();
+    CHECK(jobs_run.size() == 20);
+    CHECK(completions.size() == 20);
+    CHECK(completions.back() == 19);
+    CHECK((*worker)->pending() == 0);
+    (*worker)->drain();  // nothing left: returns at once
+    CHECK(completions.size() == 20);
 }

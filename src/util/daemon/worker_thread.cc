@@ -49,6 +49,14 @@ void WorkerThread::post(Job job) {
     wanted_.notify_one();
 }
 
+void WorkerThread::drain() {
+    {
+        std::unique_lock lock(mutex_);
+        idle_.wait(lock, [this] { return stopping_ || (jobs_.empty() && !running_job_); });
+    }
+    deliver();
+}
+
 void WorkerThread::run() {
     for (;;) {
         Job job;
@@ -58,14 +66,17 @@ void WorkerThread::run() {
             if (stopping_) return;
             job = std::move(jobs_.front());
             jobs_.pop_front();
+            running_job_ = true;
         }
         Completion completion = job();
         job = nullptr;  // what the job held goes before its completion runs
         {
             std::lock_guard lock(mutex_);
+            running_job_ = false;
             if (stopping_) return;
             done_.push_back(std::move(completion));
         }
+        idle_.notify_all();
         // A full pipe already holds a wake-up: the loop drains everything it finds.
         char byte = 0;
         [[maybe_unused]] ssize_t n = write(write_end_.get(), &byte, 1);

@@ -35,6 +35,9 @@ public:
 
     // Queues `job`; the thread starts with the first job (after the daemon's jail).
     void post(Job job);
+    // Blocks until every job posted so far has run, then runs their completions: for work
+    // that must not be dropped at exit.
+    void drain();
     // Jobs posted whose completion has not run yet (tests).
     size_t pending() const { return pending_; }
 
@@ -47,9 +50,11 @@ private:
     event* wakeup_ = nullptr;
     std::mutex mutex_;
     std::condition_variable wanted_;
+    std::condition_variable idle_;     // a job finished (drain waits on it)
     std::deque<Job> jobs_;             // guarded by mutex_
     std::deque<Completion> done_;      // guarded by mutex_
     bool stopping_ = false;            // guarded by mutex_
+    bool running_job_ = false;         // guarded by mutex_
     size_t pending_ = 0;               // loop side only
     std::thread thread_;
 };
