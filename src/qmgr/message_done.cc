@@ -131,12 +131,22 @@ void Qmgr::keep_deferred(ActiveMessage& msg, int fd, bool sync_bounce_log, bool 
 }
 
 // Every recipient has its outcome and the bounce service holds any notice.
+// The unlink runs on the remover thread; the log line comes when it is done.
 void Qmgr::remove_message(ActiveMessage& msg) {
-    if (Status st = layout_.remove(queue::kActive, msg.id()); !st) {
-        log::warn("%s: remove from active: %s", msg.id().c_str(), st.error().c_str());
+    auto report = [](const std::string& id, const Status& st) {
+        if (!st)
+            log::warn("%s: remove from active: %s", id.c_str(), st.error().c_str());
+        else
+            log::info("%s", log::removed_line(id).c_str());
+    };
+    if (!remover_) {
+        report(msg.id(), layout_.remove(queue::kActive, msg.id()));
         return;
     }
-    log::info("%s", log::removed_line(msg.id()).c_str());
+    remover_->post([this, id = msg.id(), report] {
+        Status st = layout_.remove(queue::kActive, id);
+        return daemon::WorkerThread::Completion([id, st, report] { report(id, st); });
+    });
 }
 
 }  // namespace postern::qmgr

@@ -22,15 +22,24 @@ Qmgr::Qmgr(daemon::ServerContext& ctx, Settings settings, queue::Layout layout)
     scan_event_ = event_new(ctx_.base(), -1, 0,
                             [](evutil_socket_t, short, void* arg) { static_cast<Qmgr*>(arg)->run_scans(); },
                             this);
+    feed_event_ = event_new(ctx_.base(), -1, 0,
+                            [](evutil_socket_t, short, void* arg) { static_cast<Qmgr*>(arg)->feed(); }, this);
     housekeeping_event_ = event_new(ctx_.base(), -1, EV_PERSIST,
                                     [](evutil_socket_t, short, void* arg) { static_cast<Qmgr*>(arg)->sweep_idle(); },
                                     this);
     timeval tv{kHousekeepingSeconds, 0};
     event_add(housekeeping_event_, &tv);
+    if (auto remover = daemon::WorkerThread::create(ctx_.base()))
+        remover_ = std::move(*remover);
+    else
+        log::warn("%s: removing queue files on the main loop", remover.error().c_str());
 }
 
 Qmgr::~Qmgr() {
+    // A finished message whose file stayed in active/ would be delivered again next start.
+    if (remover_) remover_->drain();
     event_free(scan_event_);
+    event_free(feed_event_);
     event_free(housekeeping_event_);
 }
 

@@ -24,6 +24,7 @@
 #include "util/base/unique_fd.h"
 #include "util/daemon/ipc_client.h"
 #include "util/daemon/server.h"
+#include "util/daemon/worker_thread.h"
 #include "util/ipc/rewrite_client.h"
 #include "util/queue/queue_layout.h"
 
@@ -66,7 +67,8 @@ private:
     void recover_active();
     void request_scan(bool incoming, bool deferred, bool ignore_time);
     void run_scans();
-    void scan_queue(std::string_view queue, bool ignore_time);
+    void start_feed(std::string_view queue, bool ignore_time);
+    void feed();
     void activate(std::string_view queue, const std::string& id, bool ignore_time);
     void quarantine(const std::string& id);
 
@@ -107,11 +109,25 @@ private:
     std::unordered_map<std::string, std::unique_ptr<ActiveMessage>> messages_;
     std::unordered_map<std::string, std::unique_ptr<TransportState>> transports_;
     std::vector<std::unique_ptr<AgentConnection>> retired_;
+    // The queues being moved into active/: a few files per loop turn, so that deliveries
+    // start (and replies are read) while a long queue is still being looked at.
+    struct Feed {
+        std::string_view queue;
+        bool ignore_time = false;
+        std::vector<std::string> ids;
+        size_t next = 0;
+    };
+    std::vector<Feed> feeds_;
     event* scan_event_ = nullptr;
+    event* feed_event_ = nullptr;
     event* housekeeping_event_ = nullptr;
     bool scan_incoming_ = false, scan_deferred_ = false, ignore_time_ = false;
     bool scan_blocked_ = false;  // the active queue was full during the last scan
     bool stopping_ = false;
+    // Unlinks finished queue files off the loop: on ext4 freeing a file's blocks takes
+    // milliseconds, which would hold up every reply and handoff behind it. Declared last:
+    // it goes first, after the destructor has drained it.
+    std::unique_ptr<daemon::WorkerThread> remover_;
 };
 
 }  // namespace postern::qmgr

@@ -1,6 +1,8 @@
 // Moving queue files into active/ and reading their envelopes.
+#include <event2/event.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -30,26 +32,63 @@ void Qmgr::run_scans() {
     bool incoming = scan_incoming_, deferred = scan_deferred_, ignore_time = ignore_time_;
     scan_incoming_ = scan_deferred_ = ignore_time_ = false;
     scan_blocked_ = false;
-    if (incoming) scan_queue(queue::kIncoming, ignore_time);
-    if (deferred) scan_queue(queue::kDeferred, ignore_time);
-    dispatch();
+    if (incoming) start_feed(queue::kIncoming, ignore_time);
+    if (deferred) start_feed(queue::kDeferred, ignore_time);
+    feed();
 }
 
-void Qmgr::scan_queue(std::string_view queue_name, bool ignore_time) {
+// A fresh listing of the queue replaces the one being fed (what is left of it is in the
+// new listing too); a flush asked for earlier still holds for it.
+void Qmgr::start_feed(std::string_view queue_name, bool ignore_time) {
     auto ids = layout_.list(queue_name);
     if (!ids) {
         log::warn("scan %s queue: %s", std::string(queue_name).c_str(), ids.error().c_str());
         return;
     }
-    for (const std::string& id : *ids) {
+    auto old = std::find_if(feeds_.begin(), feeds_.end(), [&](const Feed& f) { return f.queue == queue_name; });
+    if (old != feeds_.end()) {
+        ignore_time |= old->ignore_time;
+        feeds_.erase(old);
+    }
+    feeds_.push_back(Feed{queue_name, ignore_time, std::move(*ids), 0});
+}
+
+// Activates up to kFeedSlice files, taking the queues in turn (as Postfix's qmgr
+// alternates incoming and deferred), hands out work, and comes back on the next loop turn.
+void Qmgr::feed() {
+    constexpr int kFeedSlice = 10;
+    if (stopping_) return;
+    int budget = kFeedSlice;
+    size_t turn = 0;
+    while (!feeds_.empty() && budget > 0) {
+        turn %= feeds_.size();
+        Feed& f = feeds_[turn];
+        if (f.next == f.ids.size()) {
+            feeds_.erase(feeds_.begin() + static_cast<long>(turn));
+            continue;
+        }
         if (static_cast<long>(messages_.size()) >= settings_.active_limit) {
             // Picked up again when a message leaves the active queue.
             scan_blocked_ = true;
-            if (queue_name == queue::kIncoming) scan_incoming_ = true;
-            else scan_deferred_ = true;
-            return;
+            for (const Feed& blocked : feeds_) {
+                if (blocked.queue == queue::kIncoming) scan_incoming_ = true;
+                else scan_deferred_ = true;
+                ignore_time_ |= blocked.ignore_time;
+            }
+            feeds_.clear();
+            break;
         }
-        if (messages_.count(id) == 0) activate(queue_name, id, ignore_time);
+        const std::string& id = f.ids[f.next++];
+        if (messages_.count(id) == 0) {
+            activate(f.queue, id, f.ignore_time);
+            --budget;
+        }
+        ++turn;
+    }
+    dispatch();
+    if (!feeds_.empty()) {
+        timeval now{0, 0};
+        event_add(feed_event_, &now);
     }
 }
 
